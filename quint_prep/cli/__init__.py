@@ -1,0 +1,49 @@
+"""The quint-prep command line: parses options, calls the library, reports."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .. import __version__
+from . import downscale_cmd, factor_cmd, inspect_cmd
+
+app = typer.Typer(
+    name="quint-prep",
+    help="Prepare histology section series for QUINT: one consistent downscale factor for the "
+         "whole series, single-colour segmentation PNGs, checks before upload.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        import pyvips
+
+        libvips = f"{pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}"
+        typer.echo(f"quint-prep {__version__} (pyvips {pyvips.__version__}, libvips {libvips})")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    context: typer.Context,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print versions and exit.")] = False,
+) -> None:
+    """Prepare histology section series for the QUINT workflow."""
+    context.obj = {"debug": debug}
+
+
+app.command("inspect")(inspect_cmd.inspect)
+app.command("factor")(factor_cmd.factor)
+app.command("downscale")(downscale_cmd.downscale)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,150 @@
+"""What every command shares: option aliases, error reporting, tables, progress bars."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Any, Callable, Iterable, Sequence, TypeVar
+
+import typer
+from tqdm import tqdm
+
+from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, QuintPrepError, UsageError, exit_code_for
+from ..scale import Size, parse_size
+
+Sources = Annotated[list[Path], typer.Argument(
+    help="Image files or folders of a series (folders are read one level deep).",
+    show_default=False)]
+JsonOutput = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars; only errors and the summary.")]
+MaxSize = Annotated[str, typer.Option("--max-size", metavar="WxH",
+                                      help="Box the largest image of the series must fit, e.g. 14000x10000.")]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reported(command: F) -> F:
+    """Run a command and turn every quint-prep error into a one-line message and an exit code.
+
+    This is the one place where errors become exit codes: 1 failed, 2 usage, 130 interrupted.
+    Tracebacks are shown only with the global ``--debug``.
+    """
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        context: typer.Context | None = kwargs.pop("_quint_context", None)
+        debug = bool(context and (context.find_root().obj or {}).get("debug"))
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except QuintPrepError as error:
+            if debug:
+                traceback.print_exc()
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(exit_code_for(error)) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted: finished outputs are kept, no partial file is left", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except Exception as error:  # noqa: BLE001 - last line of defence, reported not hidden
+            if debug:
+                traceback.print_exc()
+            typer.echo(f"internal error: {type(error).__name__}: {error} "
+                       "(rerun with --debug for the traceback and report it)", err=True)
+            raise typer.Exit(EXIT_FAILED) from None
+
+    # Let typer hand us its Context (for the global --debug) without every command declaring it.
+    signature = inspect.signature(command, eval_str=True)
+    extra = inspect.Parameter("_quint_context", inspect.Parameter.KEYWORD_ONLY,
+                              annotation=typer.Context)
+    wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*signature.parameters.values(), extra])
+    return wrapper  # type: ignore[return-value]
+
+
+def size_option(text: str, option: str = "--max-size") -> Size:
+    """Parse a WxH option value; a UsageError (exit 2) naming the option when it is not one."""
+    try:
+        return parse_size(text)
+    except QuintPrepError as error:
+        raise UsageError(f"{option}: {error.message}") from None
+
+
+def warn(message: str) -> None:
+    """A warning line on stderr (does not disturb progress bars)."""
+    tqdm.write(f"warning: {message}", file=sys.stderr)
+
+
+def error_line(message: str) -> None:
+    """An error line on stderr (does not disturb progress bars)."""
+    tqdm.write(f"error: {message}", file=sys.stderr)
+
+
+def print_json(document: Any) -> None:
+    """Print a JSON document on stdout."""
+    typer.echo(json.dumps(document, indent=2))
+
+
+def format_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A plain fixed-width text table (numbers right-aligned)."""
+    text_rows = [[("" if cell is None else str(cell)) for cell in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in text_rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, row)]
+    numeric = [all(_is_number(row[i]) for row in text_rows if row[i]) and bool(text_rows)
+               for i in range(len(headers))]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [c.rjust(w) if num else c.ljust(w) for c, w, num in zip(cells, widths, numeric)]
+        return "  ".join(parts).rstrip()
+
+    out = [line(headers), line(["-" * w for w in widths])]
+    out.extend(line(row) for row in text_rows)
+    return "\n".join(out)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.replace(",", ""))
+    except ValueError:
+        return False
+    return True
+
+
+def human_bytes(count: int) -> str:
+    """1536 -> '1.5 KB'."""
+    value = float(count)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{count} B"
+
+
+def series_bar(total: int, quiet: bool, unit: str = "image") -> tqdm:
+    """The progress bar over a series (on stderr; silent with --quiet)."""
+    return tqdm(total=total, unit=unit, disable=quiet, file=sys.stderr, dynamic_ncols=True)
+
+
+def image_bar_factory(quiet: bool) -> Callable[[Any], Callable[[float], None] | None]:
+    """A factory of per-image progress callbacks for gigapixel images (None when quiet)."""
+
+    def make(info: Any) -> Callable[[float], None] | None:
+        if quiet:
+            return None
+        bar = tqdm(total=100, desc=info.name, unit="%", leave=False, position=1,
+                   file=sys.stderr, dynamic_ncols=True)
+
+        def update(fraction: float) -> None:
+            bar.n = int(round(fraction * 100))
+            bar.refresh()
+            if fraction >= 1.0:
+                bar.close()
+
+        return update
+
+    return make

@@ -1,0 +1,86 @@
+"""quint-prep downscale: the whole series with one factor, streamed, atomic, resumable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import pyvips
+import typer
+
+from ..downscale import DownscaleSettings, OutputFormat, downscale_series, plan_series
+from ..errors import EXIT_FAILED, UsageError
+from ..manifest import manifest_path
+from ..resample import Method
+from .common import (JsonOutput, Quiet, Sources, error_line, image_bar_factory, print_json,
+                     reported, series_bar, size_option, warn)
+
+
+@reported
+def downscale(
+    sources: Sources,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder (not a source folder).",
+                                         show_default=False)],
+    factor: Annotated[Optional[float], typer.Option(
+        "--factor", "-f", help="One factor for every image, 0 < F <= 1 (0.25 = quarter size).")] = None,
+    max_size: Annotated[Optional[str], typer.Option(
+        "--max-size", metavar="WxH", help="Compute the factor so the largest image fits this box.")] = None,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.PNG,
+    quality: Annotated[int, typer.Option("--quality", help="JPEG quality (jpg only).")] = 90,
+    method: Annotated[Method, typer.Option("--method", help="Resampling: area (box + lanczos3 "
+                                           "remainder) or lanczos3 (libvips resize).")] = Method.AREA,
+    keep_depth: Annotated[bool, typer.Option("--keep-depth", help="Keep 16-bit samples (png, tif) "
+                                             "instead of scaling them to 8 bits.")] = False,
+    keep_alpha: Annotated[bool, typer.Option("--keep-alpha", help="Keep an alpha channel (png, tif) "
+                                             "instead of flattening it onto white.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Rewrite outputs even when up to date, "
+                                            "and replace files quint-prep did not write.")] = False,
+    quiet: Quiet = False,
+    json_output: JsonOutput = False,
+) -> None:
+    """Downscale every image of a series by ONE factor, keeping names and proportions.
+
+    Each output is round(w*F) x round(h*F) and keeps its source's stem. Outputs are written
+    atomically; a rerun skips what is up to date. OUT/quint-prep.json records the factor,
+    the settings and every image.
+
+    Example: quint-prep downscale scans/mouse12/ -o prepared/mouse12 --factor 0.25
+    """
+    if (factor is None) == (max_size is None):
+        raise UsageError("give exactly one of --factor F or --max-size WxH")
+    box = size_option(max_size) if max_size is not None else None
+    plan = plan_series(sources, factor=factor, max_size=box)
+    settings = DownscaleSettings(factor=plan.factor, format=fmt, quality=quality, method=method,
+                                 keep_depth=keep_depth, keep_alpha=keep_alpha)
+    pyvips.cache_set_max(0)  # batch work: do not keep decoded regions of finished images
+    for problem in plan.problems:
+        error_line(str(problem))
+    results = []
+    with series_bar(len(plan.images), quiet) as bar:
+        for result in downscale_series(plan, output, settings, sources=sources, overwrite=overwrite,
+                                       progress_for=image_bar_factory(quiet)):
+            results.append(result)
+            if result.status == "failed":
+                error_line(f"{result.source}: {result.message}")
+            elif not quiet:
+                for note in result.warnings:
+                    warn(f"{result.source.name}: {note}")
+            bar.update(1)
+    counts = {status: sum(r.status == status for r in results)
+              for status in ("written", "up-to-date", "failed")}
+    failed = counts["failed"] + len(plan.problems)
+    if json_output:
+        print_json({
+            "factor": plan.factor, "max_size": str(box) if box else None,
+            "output": str(output), "manifest": str(manifest_path(output)),
+            "counts": {**counts, "failed": failed},
+            "images": [r.to_json() for r in results],
+            "errors": [{"path": str(p.path) if p.path else None, "error": p.message}
+                       for p in plan.problems],
+        })
+    else:
+        typer.echo(f"factor {plan.factor:.6g}: {counts['written']} written, "
+                   f"{counts['up-to-date']} up to date, {failed} failed -> {output}")
+        typer.echo(f"manifest: {manifest_path(output)}")
+    if failed:
+        raise typer.Exit(EXIT_FAILED)

@@ -1,0 +1,50 @@
+"""quint-prep factor: the one factor that makes a whole series fit a box."""
+
+from __future__ import annotations
+
+import typer
+
+from ..downscale import plan_series
+from ..errors import EXIT_FAILED
+from ..scale import DEFAULT_MAX_SIZE, factor_for_display, fit_factor
+from .common import (JsonOutput, MaxSize, Sources, error_line, format_table, print_json,
+                     reported, size_option)
+
+
+@reported
+def factor(sources: Sources, max_size: MaxSize = DEFAULT_MAX_SIZE,
+           json_output: JsonOutput = False) -> None:
+    """Compute the ONE factor (<= 1) that makes the largest image of the series fit in
+    --max-size, and the output size of every image under it (round(w*F) x round(h*F)).
+
+    Example: quint-prep factor scans/mouse12/ --max-size 14000x10000
+    """
+    box = size_option(max_size)
+    plan = plan_series(sources, max_size=box)
+    limiting = min(plan.images, key=lambda info: fit_factor(box, info.size)) if plan.images else None
+    if json_output:
+        print_json({
+            "factor": plan.factor,
+            "max_size": str(box),
+            "limited_by": limiting.name if limiting else None,
+            "images": [{"name": info.name, "source_width": info.size.width,
+                        "source_height": info.size.height,
+                        "width": plan.output_size(info).width,
+                        "height": plan.output_size(info).height} for info in plan.images],
+            "errors": [{"path": str(p.path) if p.path else None, "error": p.message}
+                       for p in plan.problems],
+        })
+    else:
+        rows = [[info.name, str(info.size), str(plan.output_size(info)),
+                 f"{plan.output_size(info).megapixels:.1f}"] for info in plan.images]
+        if rows:
+            typer.echo(format_table(["name", "source", "output", "MP"], rows))
+        for problem in plan.problems:
+            error_line(str(problem))
+        if limiting is not None:
+            typer.echo(f"factor {plan.factor:.6g} fits every image in {box} "
+                       f"(limited by {limiting.name}, {limiting.size})")
+            typer.echo(f"use it: quint-prep downscale ... --max-size {box} "
+                       f"(or --factor {factor_for_display(plan.factor):g})")
+    if plan.problems:
+        raise typer.Exit(EXIT_FAILED)

@@ -1,0 +1,266 @@
+"""Downscale a whole series with one factor: plan it, then stream each image to its output."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import pyvips
+
+from .errors import InputError, QuintPrepError, UsageError
+from .manifest import ImageRecord, Manifest, load_or_new, write_manifest
+from .naming import name_problems
+from .outputs import atomic_output, guard_output_dir, remove_stale_temporaries
+from .resample import Method, downscale_pipeline
+from .scale import Size, check_factor, scaled_size, series_factor
+from .series import ImageInfo, discover, read_info, vips_reason
+
+PROGRESS_MEGAPIXELS = 100.0  # images larger than this report progress while they are written
+
+
+class OutputFormat(str, Enum):
+    """Output file formats: PNG (default; what ilastik and the QUINT tools read best), JPEG, TIFF."""
+
+    PNG = "png"
+    JPG = "jpg"
+    TIF = "tif"
+
+
+@dataclass(frozen=True)
+class DownscaleSettings:
+    """Everything that decides the pixels of an output besides the source itself."""
+
+    factor: float
+    format: OutputFormat = OutputFormat.PNG
+    quality: int = 90
+    method: Method = Method.AREA
+    keep_depth: bool = False
+    keep_alpha: bool = False
+    png_compression: int = 6
+
+    def __post_init__(self) -> None:
+        check_factor(self.factor)
+        if self.format is OutputFormat.JPG and self.keep_depth:
+            raise UsageError("JPEG holds 8 bits only: drop --keep-depth or choose --format png|tif")
+        if self.format is OutputFormat.JPG and self.keep_alpha:
+            raise UsageError("JPEG has no alpha: drop --keep-alpha or choose --format png|tif")
+        if not 1 <= self.quality <= 100:
+            raise UsageError(f"--quality {self.quality} is not between 1 and 100")
+
+    def to_json(self) -> dict:
+        """Settings as recorded in the manifest (the factor is recorded on its own)."""
+        return {
+            "method": self.method.value,
+            "format": self.format.value,
+            "quality": self.quality if self.format is OutputFormat.JPG else None,
+            "keep_depth": self.keep_depth,
+            "keep_alpha": self.keep_alpha,
+        }
+
+
+@dataclass(frozen=True)
+class SeriesPlan:
+    """A series as found on disk: readable images, problems, and its one factor."""
+
+    images: list[ImageInfo]
+    problems: list[InputError]
+    skipped: list[Path]
+    factor: float
+    max_size: Size | None
+
+    def output_size(self, info: ImageInfo) -> Size:
+        """The size this image gets under the series factor."""
+        return scaled_size(info.size, self.factor)
+
+
+def read_series(sources: Iterable[Path]) -> tuple[list[ImageInfo], list[InputError], list[Path]]:
+    """Discover the images among the sources and read every header; collect failures."""
+    found = discover(sources)
+    infos: list[ImageInfo] = []
+    problems = list(found.problems)
+    for path in found.images:
+        try:
+            infos.append(read_info(path))
+        except InputError as error:
+            problems.append(error)
+    return infos, problems, found.skipped
+
+
+def plan_series(sources: Iterable[Path], *, factor: float | None = None,
+                max_size: Size | None = None) -> SeriesPlan:
+    """Read a series and settle its one factor: the given one, or the one that fits max_size."""
+    if (factor is None) == (max_size is None):
+        raise UsageError("give exactly one of --factor or --max-size")
+    infos, problems, skipped = read_series(sources)
+    if not infos:
+        if problems:
+            return SeriesPlan([], problems, skipped, factor or 1.0, max_size)
+        raise UsageError("no images found (TIFF, JPEG or PNG) in the given sources")
+    if factor is None:
+        assert max_size is not None
+        factor = series_factor(max_size, [info.size for info in infos])
+    return SeriesPlan(infos, problems, skipped, check_factor(factor), max_size)
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """What happened to one image of the series."""
+
+    source: Path
+    status: str  # "written", "up-to-date" or "failed"
+    output: Path | None = None
+    source_size: Size | None = None
+    output_size: Size | None = None
+    section: int | None = None
+    load: str = ""
+    seconds: float = 0.0
+    message: str = ""
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict:
+        """A JSON-ready description (one element of ``downscale --json``)."""
+        return {
+            "source": str(self.source),
+            "status": self.status,
+            "output": str(self.output) if self.output else None,
+            "source_width": self.source_size.width if self.source_size else None,
+            "source_height": self.source_size.height if self.source_size else None,
+            "width": self.output_size.width if self.output_size else None,
+            "height": self.output_size.height if self.output_size else None,
+            "section": self.section,
+            "load": self.load,
+            "seconds": round(self.seconds, 3),
+            "error": self.message or None,
+            "warnings": list(self.warnings),
+        }
+
+
+def output_name(info: ImageInfo, fmt: OutputFormat) -> str:
+    """The output file name: the source's stem with the output format's extension."""
+    return f"{info.stem}.{fmt.value}"
+
+
+def image_warnings(info: ImageInfo) -> tuple[str, ...]:
+    """Things worth telling the user about one source that do not stop it."""
+    notes = [f"name: {problem}" for problem in name_problems(info.stem)]
+    if info.interlaced:
+        notes.append("interlaced/progressive file: libvips must decode it whole into memory")
+    if info.pages > 1 and info.level_kind == "none":
+        notes.append(f"{info.pages} pages and no pyramid: only the first page is used")
+    return tuple(notes)
+
+
+def _is_up_to_date(record: ImageRecord | None, info: ImageInfo, output: Path) -> bool:
+    if record is None or not output.exists():
+        return False
+    stat = info.path.stat()
+    return (record.source == str(info.path.resolve()) and record.source_bytes == stat.st_size
+            and record.source_mtime_ns == stat.st_mtime_ns)
+
+
+def _save(image: pyvips.Image, path: Path, settings: DownscaleSettings) -> None:
+    if settings.format is OutputFormat.PNG:
+        image.pngsave(str(path), compression=settings.png_compression, keep="none")
+    elif settings.format is OutputFormat.JPG:
+        image.jpegsave(str(path), Q=settings.quality, keep="none")
+    else:
+        image.tiffsave(str(path), compression="deflate", predictor="horizontal", keep="none")
+
+
+def _with_resolution(image: pyvips.Image, info: ImageInfo, target: Size) -> pyvips.Image:
+    if info.microns_per_pixel is None:
+        return image
+    scale = target.width / info.size.width
+    source = pyvips.Image.new_from_file(str(info.path))
+    return image.copy(xres=source.xres * scale, yres=source.yres * scale)
+
+
+def downscale_one(info: ImageInfo, output: Path, target: Size, settings: DownscaleSettings,
+                  on_progress: Callable[[float], None] | None = None) -> str:
+    """Write one downscaled image atomically; return how its pixels were loaded.
+
+    Raises InputError when the source cannot be decoded or the output cannot be written.
+    """
+    image, plan = downscale_pipeline(info, target, settings.method,
+                                     keep_depth=settings.keep_depth, keep_alpha=settings.keep_alpha)
+    image = _with_resolution(image, info, target)
+    if on_progress is not None:
+        image.set_progress(True)
+        image.signal_connect("eval", lambda _image, progress: on_progress(progress.percent / 100))
+    try:
+        with atomic_output(output) as temporary:
+            _save(image, temporary, settings)
+    except pyvips.Error as error:
+        raise InputError(f"failed while decoding or writing: {vips_reason(error)}", info.path) from error
+    except OSError as error:
+        raise InputError(f"cannot write {output.name}: {error.strerror}", info.path) from error
+    return plan.description
+
+
+def downscale_series(plan: SeriesPlan, output_dir: Path, settings: DownscaleSettings, *,
+                     sources: Iterable[Path] = (), overwrite: bool = False,
+                     progress_for: Callable[[ImageInfo], Callable[[float], None] | None] | None = None,
+                     ) -> Iterator[ImageResult]:
+    """Downscale every image of the plan into output_dir, yielding one result per image.
+
+    Up-to-date outputs (same source size and time, same settings, per the manifest) are
+    skipped unless ``overwrite``; a file in the way that quint-prep did not write is refused
+    unless ``overwrite``. The manifest is updated even when the run is interrupted.
+    """
+    output_dir = guard_output_dir(output_dir, list(sources) or [i.path for i in plan.images])
+    remove_stale_temporaries(output_dir)
+    previous = load_or_new(output_dir)
+    manifest = Manifest(factor=plan.factor,
+                        max_size=str(plan.max_size) if plan.max_size else None,
+                        settings=settings.to_json(), extra=previous.extra)
+    same_settings = previous.factor == plan.factor and previous.settings == manifest.settings
+    if same_settings:
+        manifest.images = dict(previous.images)
+    names: dict[str, list[ImageInfo]] = {}
+    for info in plan.images:
+        names.setdefault(output_name(info, settings.format), []).append(info)
+    try:
+        for info in plan.images:
+            yield _downscale_entry(info, output_dir, settings, names, previous, manifest,
+                                   same_settings, overwrite, progress_for)
+    finally:
+        write_manifest(output_dir, manifest)
+
+
+def _downscale_entry(info, output_dir, settings, names, previous, manifest, same_settings,
+                     overwrite, progress_for) -> ImageResult:
+    name = output_name(info, settings.format)
+    output = output_dir / name
+    target = scaled_size(info.size, settings.factor)
+    section = info.section.value if info.section else None
+    base = dict(source=info.path, output=output, source_size=info.size, output_size=target,
+                section=section, warnings=image_warnings(info))
+    if len(names[name]) > 1:
+        others = ", ".join(i.name for i in names[name] if i is not info)
+        return ImageResult(status="failed", message=f"output {name} would also come from {others}; "
+                           "keep one of them", **base)
+    record = previous.images.get(name)
+    if not overwrite and same_settings and _is_up_to_date(record, info, output):
+        return ImageResult(status="up-to-date", load=record.load if record else "", **base)
+    if output.exists() and record is None and not overwrite:
+        return ImageResult(status="failed", message=f"{output} exists and was not written by "
+                           "quint-prep; pass --overwrite to replace it", **base)
+    started = time.perf_counter()
+    progress = None
+    if progress_for is not None and info.size.megapixels > PROGRESS_MEGAPIXELS:
+        progress = progress_for(info)
+    try:
+        load = downscale_one(info, output, target, settings, progress)
+    except QuintPrepError as error:
+        manifest.images.pop(name, None)
+        return ImageResult(status="failed", message=error.message, **base)
+    stat = info.path.stat()
+    manifest.images[name] = ImageRecord(
+        name=name, stem=info.stem, section=section, source=str(info.path.resolve()),
+        source_bytes=stat.st_size, source_mtime_ns=stat.st_mtime_ns,
+        source_width=info.size.width, source_height=info.size.height,
+        width=target.width, height=target.height, load=load)
+    return ImageResult(status="written", load=load, seconds=time.perf_counter() - started, **base)

@@ -1,0 +1,342 @@
+"""Discover the images of a series and read their headers (no pixels are decoded here)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import pyvips
+
+from .errors import InputError, UsageError
+from .naming import SectionNumber, parse_section_number
+from .scale import Size
+
+IMAGE_SUFFIXES = {".tif", ".tiff", ".btf", ".tf8", ".svs", ".ndpi", ".jpg", ".jpeg", ".png"}
+# Formats a user may meet whose loaders pyvips-binary does not carry.
+UNSUPPORTED_SUFFIXES = {
+    ".czi": "Zeiss CZI",
+    ".vsi": "Olympus VSI",
+    ".mrxs": "3DHISTECH MRXS",
+    ".jp2": "JPEG 2000",
+    ".j2k": "JPEG 2000",
+    ".jpx": "JPEG 2000",
+    ".scn": "Leica SCN",
+    ".bif": "Ventana BIF",
+}
+JUNK_NAMES = {"thumbs.db", "desktop.ini", "ehthumbs.db"}
+BIT_DEPTHS = {"uchar": 8, "char": 8, "ushort": 16, "short": 16, "uint": 32, "int": 32,
+              "float": 32, "double": 64, "complex": 64, "dpcomplex": 128}
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """What a scan of the command-line sources found: images to use and files set aside."""
+
+    images: list[Path]
+    problems: list[InputError] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """Everything quint-prep needs to know about one image, read from its header alone."""
+
+    path: Path
+    format: str  # tiff, bigtiff, jpeg, png
+    size: Size
+    bands: int
+    sample_format: str  # libvips band format: uchar, ushort, float, ...
+    interpretation: str
+    tiled: bool
+    tile_size: Size | None
+    levels: tuple[Size, ...]  # stored resolutions, level 0 first
+    level_pages: tuple[int, ...]  # page (or subifd) index of each level
+    level_kind: str  # "none", "pages" or "subifds"
+    pages: int
+    interlaced: bool
+    file_bytes: int
+    pixels_per_mm: float | None  # horizontal resolution when the file records one
+
+    @property
+    def name(self) -> str:
+        """The file name."""
+        return self.path.name
+
+    @property
+    def stem(self) -> str:
+        """The file name without its extension: the section's identity in QUINT."""
+        return self.path.stem
+
+    @property
+    def section(self) -> SectionNumber | None:
+        """The QUINT section number in the name, if it has exactly one."""
+        return parse_section_number(self.stem)
+
+    @property
+    def bit_depth(self) -> int:
+        """Bits per sample."""
+        return BIT_DEPTHS.get(self.sample_format, 0)
+
+    @property
+    def has_alpha(self) -> bool:
+        """True for grey+alpha and RGB+alpha images."""
+        return self.bands in (2, 4) and self.interpretation != "cmyk"
+
+    @property
+    def access(self) -> str:
+        """The libvips access mode that streams this file: random for tiles, else sequential."""
+        return "random" if self.tiled else "sequential"
+
+    @property
+    def microns_per_pixel(self) -> float | None:
+        """Pixel size in micrometres when the file records a plausible resolution."""
+        if not self.pixels_per_mm or self.pixels_per_mm <= 1.0:
+            return None  # libvips reports 1 px/mm (or less) when no resolution is stored
+        return 1000.0 / self.pixels_per_mm
+
+    def to_json(self) -> dict:
+        """A JSON-ready description (what ``inspect --json`` prints)."""
+        section = self.section
+        return {
+            "path": str(self.path),
+            "name": self.name,
+            "section": section.value if section else None,
+            "format": self.format,
+            "width": self.size.width,
+            "height": self.size.height,
+            "bands": self.bands,
+            "bit_depth": self.bit_depth,
+            "sample_format": self.sample_format,
+            "interpretation": self.interpretation,
+            "tiled": self.tiled,
+            "tile_width": self.tile_size.width if self.tile_size else None,
+            "tile_height": self.tile_size.height if self.tile_size else None,
+            "pyramid_levels": len(self.levels),
+            "levels": [[s.width, s.height] for s in self.levels],
+            "pages": self.pages,
+            "interlaced": self.interlaced,
+            "file_bytes": self.file_bytes,
+            "microns_per_pixel": self.microns_per_pixel,
+        }
+
+
+def _is_junk(path: Path) -> bool:
+    name = path.name
+    return name.startswith(".") or name.lower() in JUNK_NAMES
+
+
+def _natural_key(path: Path) -> tuple:
+    parts = re.split(r"(\d+)", path.name)
+    return tuple((0, int(p)) if p.isdigit() else (1, p.lower()) for p in parts)
+
+
+def _classify(path: Path, named_explicitly: bool) -> InputError | None | bool:
+    """True: an image; None: skip quietly; InputError: tell the user."""
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return True
+    if suffix in UNSUPPORTED_SUFFIXES:
+        return InputError(
+            f"{UNSUPPORTED_SUFFIXES[suffix]} files cannot be read by the libvips that ships with "
+            "pyvips[binary]; export the section to TIFF first",
+            path,
+        )
+    if named_explicitly:
+        return InputError("not an image quint-prep reads (TIFF, JPEG or PNG)", path)
+    return None
+
+
+def discover(sources: Iterable[Path]) -> Discovery:
+    """Find the images among files and folders given on the command line.
+
+    Folders are read one level deep, in natural name order; hidden files, ``Thumbs.db`` and
+    files that are not images (``.txt``, ``.csv``, ...) are skipped quietly. A source that does
+    not exist is a usage error.
+    """
+    images: list[Path] = []
+    problems: list[InputError] = []
+    skipped: list[Path] = []
+    seen: set[Path] = set()
+    for source in sources:
+        source = Path(source)
+        if not source.exists() and not source.is_symlink():
+            raise UsageError(f"{source}: no such file or folder")
+        if source.is_dir():
+            entries = sorted((p for p in source.iterdir()), key=_natural_key)
+            explicit = False
+        else:
+            entries = [source]
+            explicit = True
+        for entry in entries:
+            if _is_junk(entry) and not explicit:
+                skipped.append(entry)
+                continue
+            if entry.is_dir():
+                continue
+            if not entry.exists():
+                problems.append(InputError("broken symbolic link", entry))
+                continue
+            verdict = _classify(entry, explicit)
+            if verdict is True:
+                key = entry.resolve()
+                if key not in seen:
+                    seen.add(key)
+                    images.append(entry)
+            elif isinstance(verdict, InputError):
+                problems.append(verdict)
+            else:
+                skipped.append(entry)
+    return Discovery(images=images, problems=problems, skipped=skipped)
+
+
+_GENERIC_VIPS_LINES = re.compile(r"unable to (call|write to target|write to file)|^vips_image_|"
+                                 r"^VipsImage: |not a known file format")
+
+
+def vips_reason(error: pyvips.Error) -> str:
+    """The most telling line of a libvips error message, without the C function names.
+
+    libvips stacks messages: the cause (``premature end of JPEG image``) comes before the
+    generic consequence (``unable to write to target``), so the first specific line wins.
+    """
+    text = (getattr(error, "detail", None) or str(error) or "").strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    specific = [line for line in lines if not _GENERIC_VIPS_LINES.search(line)]
+    line = specific[0] if specific else (lines[-1] if lines else "libvips could not read it")
+    line = re.sub(r"^(Vips[A-Za-z]+|tiff2vips|vips2[a-z]+|vips_[a-z_]+|[a-z]+load[a-z_]*|"
+                  r"[a-z]+save[a-z_]*):\s*", "", line)
+    return line
+
+
+_MAGIC = [
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"II+\x00", "BigTIFF"),
+    (b"MM\x00+", "BigTIFF"),
+    (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
+    (b"\xff\x4f\xff\x51", "JPEG 2000"),
+    (b"GIF8", "GIF"),
+    (b"BM", "BMP"),
+]
+_EXPECTED = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+
+
+def _sniff(path: Path) -> str | None:
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(16)
+    except OSError:
+        return None
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    return None
+
+
+def unreadable_reason(path: Path) -> str:
+    """Why libvips does not recognise a file: damaged, misnamed, or not an image at all."""
+    found = _sniff(path)
+    expected = _EXPECTED.get(path.suffix.lower(), "TIFF")
+    if found is None:
+        return f"not an image: the content is not TIFF, JPEG or PNG despite the {path.suffix} name"
+    if found.replace("Big", "") != expected:
+        return f"the content is {found} but the name ends in {path.suffix}; rename it to match"
+    return f"damaged or truncated {found} file (its header or directory cannot be read)"
+
+
+def open_image(path: Path, access: str = "sequential", **options) -> pyvips.Image:
+    """Open an image lazily with libvips, turning load failures into InputError."""
+    try:
+        return pyvips.Image.new_from_file(str(path), access=access, **options)
+    except pyvips.Error as error:
+        if "not a known file format" in (getattr(error, "detail", "") or str(error)):
+            raise InputError(unreadable_reason(path), path) from error
+        raise InputError(f"cannot read: {vips_reason(error)}", path) from error
+
+
+def _field(image: pyvips.Image, name: str, default=None):
+    return image.get(name) if image.get_typeof(name) != 0 else default
+
+
+def _format_of(path: Path, loader: str) -> str:
+    if loader.startswith("tiff"):
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+        return "bigtiff" if magic[2:4] in (b"\x2b\x00", b"\x00\x2b") else "tiff"
+    if loader.startswith("jpeg"):
+        return "jpeg"
+    if loader.startswith("png"):
+        return "png"
+    return loader.removesuffix("load") or "unknown"
+
+
+def _is_reduced_copy(level0: Size, level: Size) -> bool:
+    """True when ``level`` is level 0 shrunk by one factor in both directions (a pyramid level)."""
+    if level.width >= level0.width or level.height >= level0.height:
+        return False
+    ratio = level0.width / level.width
+    expected_height = level0.height / ratio
+    return abs(expected_height - level.height) <= max(2.0, 0.01 * level.height)
+
+
+def _pyramid(path: Path, head: pyvips.Image, size: Size) -> tuple[tuple[Size, ...], tuple[int, ...], str]:
+    """Stored reduced resolutions: (sizes, page or subifd index of each, kind)."""
+    subifds = int(_field(head, "n-subifds", 0) or 0)
+    if subifds > 0:
+        levels = [size]
+        for index in range(subifds):
+            level = open_image(path, subifd=index)
+            levels.append(Size(level.width, level.height))
+        return tuple(levels), tuple(range(-1, subifds)), "subifds"
+    pages = int(_field(head, "n-pages", 1) or 1)
+    if pages > 1 and str(head.get("vips-loader")).startswith("tiff"):
+        found = [(size, 0)]
+        for page in range(1, pages):
+            level = open_image(path, page=page)
+            level_size = Size(level.width, level.height)
+            # Scanner files put label and macro images after the pyramid: they are not
+            # reduced copies of level 0 and are left out.
+            if _is_reduced_copy(size, level_size):
+                found.append((level_size, page))
+        found.sort(key=lambda item: -item[0].width)
+        if len(found) > 1:
+            return tuple(s for s, _ in found), tuple(p for _, p in found), "pages"
+    return (size,), (0,), "none"
+
+
+def read_info(path: Path) -> ImageInfo:
+    """Read one image's header (and its pyramid levels' headers) without decoding pixels."""
+    try:
+        file_bytes = path.stat().st_size
+    except OSError as error:
+        raise InputError(f"cannot read: {error.strerror}", path) from error
+    if file_bytes == 0:
+        raise InputError("empty file (0 bytes)", path)
+    head = open_image(path)
+    loader = str(_field(head, "vips-loader", ""))
+    size = Size(head.width, head.height)
+    tile_width = _field(head, "tile-width")
+    tiled = tile_width is not None and loader.startswith("tiff")
+    levels, level_pages, level_kind = _pyramid(path, head, size)
+    xres = float(_field(head, "xres", 0.0) or 0.0)
+    return ImageInfo(
+        path=path,
+        format=_format_of(path, loader),
+        size=size,
+        bands=head.bands,
+        sample_format=str(head.format),
+        interpretation=str(head.interpretation),
+        tiled=tiled,
+        tile_size=Size(int(tile_width), int(_field(head, "tile-height", tile_width))) if tiled else None,
+        levels=levels,
+        level_pages=level_pages,
+        level_kind=level_kind,
+        pages=int(_field(head, "n-pages", 1) or 1),
+        interlaced=bool(_field(head, "interlaced", 0)),
+        file_bytes=file_bytes,
+        pixels_per_mm=xres if xres > 0 else None,
+    )
