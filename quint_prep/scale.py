@@ -86,3 +86,73 @@ def factor_for_display(factor: float, digits: int = 6) -> float:
     exponent = digits - 1 - math.floor(math.log10(factor))
     scale = 10 ** exponent
     return math.floor(factor * scale) / scale
+
+
+@dataclass(frozen=True)
+class FactorFit:
+    """The factor interval most sizes of a series agree on, and the pairs that disagree.
+
+    ``interval`` is [low, high): every factor in it reproduces every inlier's size by the size
+    rule. ``outliers`` are the indices (into the pairs given) whose size implies another factor,
+    or whose two sides imply no common factor at all.
+    """
+
+    interval: tuple[float, float] | None
+    inliers: tuple[int, ...]
+    outliers: tuple[int, ...]
+
+    @property
+    def factor(self) -> float | None:
+        """A representative factor: the middle of the agreed interval."""
+        if self.interval is None:
+            return None
+        return (self.interval[0] + self.interval[1]) / 2
+
+
+def _side_interval(source: int, output: int, slack: float) -> tuple[float, float]:
+    low = 0.0 if output <= 1 else (output - slack) / source
+    return max(0.0, low), (output + slack) / source
+
+
+def factor_interval(source: Size, output: Size, slack: float = 0.5) -> tuple[float, float]:
+    """The factors F with round(w*F) == output width and round(h*F) == output height: [low, high).
+
+    With the default slack 0.5 this is the size rule exactly; a slack of 1.0 allows one more
+    pixel (for sizes rounded twice, e.g. a registration image and a segmentation both made from
+    the original). The interval is empty (low >= high) when no single factor gives both sides:
+    the output does not have its source's proportions.
+    """
+    wl, wh = _side_interval(source.width, output.width, slack)
+    hl, hh = _side_interval(source.height, output.height, slack)
+    return max(wl, hl), min(wh, hh)
+
+
+def interval_is_empty(interval: tuple[float, float]) -> bool:
+    """True when no factor lies in [low, high) (allowing for float round-off)."""
+    low, high = interval
+    return low >= high * (1 + 1e-12)
+
+
+def consistent_factor(pairs: Iterable[tuple[Size, Size]], slack: float = 0.5) -> FactorFit:
+    """The one factor of a series of (source, output) sizes, and the outputs that disagree.
+
+    Each pair allows an interval of factors (``factor_interval``). The series factor is the point
+    covered by the most intervals (a sweep over the interval ends); pairs whose interval misses
+    it are outliers. With every pair consistent the interval is the intersection of them all.
+    """
+    intervals = [factor_interval(source, output, slack) for source, output in pairs]
+    valid = [i for i, interval in enumerate(intervals) if not interval_is_empty(interval)]
+    if not valid:
+        return FactorFit(None, (), tuple(range(len(intervals))))
+    events = sorted([(intervals[i][0], 1) for i in valid] + [(intervals[i][1], -1) for i in valid],
+                    key=lambda e: (e[0], e[1]))
+    best, depth, best_at = 0, 0, intervals[valid[0]][0]
+    for position, step in events:
+        depth += step
+        if depth > best:
+            best, best_at = depth, position
+    inliers = tuple(i for i in valid if intervals[i][0] <= best_at < intervals[i][1] * (1 + 1e-12))
+    low = max(intervals[i][0] for i in inliers)
+    high = min(intervals[i][1] for i in inliers)
+    outliers = tuple(i for i in range(len(intervals)) if i not in inliers)
+    return FactorFit((low, high), inliers, outliers)
