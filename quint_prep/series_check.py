@@ -18,7 +18,7 @@ from .findings import CheckReport, Finding, error
 from .manifest import read_manifest
 from .registration import read_registration
 from .scale import Size, factor_interval, interval_is_empty
-from .series import discover, read_info
+from .series import discover, read_info, unreadable_reason
 
 Progress = Callable[[Path], None]
 
@@ -44,10 +44,17 @@ def _read_sizes(sources: Iterable[Path], role: str, progress: Progress | None,
             if inspect is not None:
                 findings.extend(inspect(path))
         except InputError as problem:
-            findings.append(error("file.unreadable", path, problem.message))
+            findings.append(error("file.unreadable", path, _reason(path, problem)))
         if progress is not None:
             progress(path)
     return _Read(paths, sizes, findings)
+
+
+def _reason(path: Path, problem: InputError) -> str:
+    """The problem's message, or a plainer one when libvips gave only a generic line."""
+    if "unable to call" in problem.message:
+        return unreadable_reason(path)
+    return problem.message
 
 
 def _inspect_segmentation(colour: Colour | None) -> Callable[[Path], list[Finding]]:

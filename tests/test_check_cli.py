@@ -185,3 +185,22 @@ def test_usage_errors_exit_2(cli, series, args, message):
 def test_missing_source_is_a_usage_error(cli, tmp_path):
     result = cli("check", tmp_path / "nothing")
     assert result.exit_code == 2 and "no such file or folder" in result.stderr
+
+
+def test_downscale_prints_the_check_verdict(cli, series):
+    result = cli("downscale", series / "img", "-o", series / "out", "--factor", "0.5", "-q")
+    assert result.exit_code == 0, result.output
+    assert "check: PASS: 3 files checked: 3 ok" in result.stdout
+    document = json.loads(cli("downscale", series / "img", "-o", series / "out", "--factor", "0.5",
+                              "-q", "--json").stdout)
+    assert document["check"]["ok"] is True and document["check"]["factor"] == 0.5
+
+
+def test_check_downscaled_catches_a_resized_output(cli, series):
+    from quint_prep.series_check import check_downscaled
+    cli("downscale", series / "img", "-o", series / "out", "--factor", "0.5", "-q")
+    save(gradient(41, 30), series / "out/m_s002.png")   # 40x30 expected
+    save(gradient(40, 40), series / "out/m_s003.png")
+    report = check_downscaled(series / "out")
+    assert sorted((f.id, f.file.name) for f in report.findings) == [
+        ("prop.aspect", "m_s003.png"), ("prop.factor-mismatch", "m_s002.png")]

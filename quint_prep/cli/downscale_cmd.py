@@ -12,6 +12,7 @@ from ..downscale import DownscaleSettings, OutputFormat, downscale_series, plan_
 from ..errors import EXIT_FAILED, UsageError
 from ..manifest import manifest_path
 from ..resample import Method
+from ..series_check import check_downscaled
 from .common import (JsonOutput, Quiet, Sources, error_line, image_bar_factory, print_json,
                      reported, series_bar, size_option, warn)
 
@@ -69,6 +70,8 @@ def downscale(
     counts = {status: sum(r.status == status for r in results)
               for status in ("written", "up-to-date", "failed")}
     failed = counts["failed"] + len(plan.problems)
+    # Names, and every output's size under the one factor, as the manifest records them.
+    verdict = check_downscaled(output) if manifest_path(output).exists() else None
     if json_output:
         print_json({
             "factor": plan.factor, "max_size": str(box) if box else None,
@@ -77,10 +80,16 @@ def downscale(
             "images": [r.to_json() for r in results],
             "errors": [{"path": str(p.path) if p.path else None, "error": p.message}
                        for p in plan.problems],
+            "check": verdict.to_json() if verdict else None,
         })
     else:
         typer.echo(f"factor {plan.factor:.6g}: {counts['written']} written, "
                    f"{counts['up-to-date']} up to date, {failed} failed -> {output}")
         typer.echo(f"manifest: {manifest_path(output)}")
+        for finding in verdict.findings if verdict else ():
+            (error_line if finding.severity.value == "error" else warn)(
+                f"{finding.file.name if finding.file else output}: {finding.message} [{finding.id}]")
+        if verdict:
+            typer.echo(f"check: {verdict.summary()}")
     if failed:
         raise typer.Exit(EXIT_FAILED)
