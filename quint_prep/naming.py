@@ -104,3 +104,9 @@ def padding_outliers(numbers: dict[str, SectionNumber]) -> tuple[int, list[str]]
         return 0, []
     common = max(sorted(widths), key=lambda w: widths[w])
     return common, [name for name, number in numbers.items() if number.width != common]
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key for natural name order: ``a2`` before ``a10``."""
+    parts = re.split(r"(\d+)", name)
+    return tuple((0, int(p)) if p.isdigit() else (1, p.lower()) for p in parts)
