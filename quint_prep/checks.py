@@ -160,7 +160,7 @@ def colour_findings(path: Path, counts: ColourCounts, colour: Colour | None) -> 
         findings.append(warning(
             "seg.extra-colours", path,
             f"{bound}{counts.distinct} colours where QUINT wants one object colour and a background "
-            f"({top}, ...); the others cover {share:.2g}% of the pixels: usually anti-aliased or "
+            f"({top}{', ...' if len(ranked) > 3 else ''}); the others cover {share:.2g}% of the pixels: usually anti-aliased or "
             "resampled edges; redo with quint-prep masks (nearest / label-safe)"))
     elif counts.distinct == 1 and colour is None:
         findings.append(warning("seg.one-colour", path,

@@ -204,3 +204,11 @@ def test_check_downscaled_catches_a_resized_output(cli, series):
     report = check_downscaled(series / "out")
     assert sorted((f.id, f.file.name) for f in report.findings) == [
         ("prop.aspect", "m_s003.png"), ("prop.factor-mismatch", "m_s002.png")]
+
+
+@pytest.mark.parametrize("command", ["check", "rename"])
+def test_command_has_help_and_a_readme_section(cli, command):
+    result = cli(command, "--help")
+    assert result.exit_code == 0 and "Example: quint-prep" in result.stdout
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert f"### {command}:" in readme
