@@ -165,7 +165,13 @@ def colour_findings(path: Path, counts: ColourCounts, colour: Colour | None) -> 
     elif counts.distinct == 1 and colour is None:
         findings.append(warning("seg.one-colour", path,
                                 f"a single colour {_rgb(ranked[0][0])}: no objects (or no background)"))
-    if colour is not None and colour not in counts.counts and counts.exact:
+    if colour is not None and counts.distinct >= 2 and ranked and ranked[0][0] == colour:
+        findings.append(warning(
+            "seg.objects-dominant", path,
+            f"the object colour {_rgb(colour)} covers more pixels than the background: PyNutil's "
+            "automatic colour (the second most common) would count the background; pass the "
+            "colour explicitly"))
+    if colour is not None and counts.lacks(colour):
         findings.append(error(
             "seg.colour-missing", path,
             f"the object colour {_rgb(colour)} does not occur (colours: "

@@ -66,6 +66,11 @@ class ColourCounts:
     distinct: int
     exact: bool
     total: int
+    absent: frozenset[Colour] = frozenset()  # colours checked one by one and not found
+
+    def lacks(self, colour: Colour) -> bool:
+        """True when the colour is known not to occur."""
+        return colour not in self.counts and (self.exact or colour in self.absent)
 
     def ranked(self) -> list[tuple[Colour, int]]:
         """Colours from most to least common."""
@@ -150,3 +155,21 @@ def _resolve(path: Path, pairs: list[int]) -> dict[Colour, int]:
         pair = pairs[index - 1]
         found[(pair >> 8, pair & 255, blue)] = int(hist[bin_])
     return found
+
+
+def with_colour_counted(path: Path, counts: ColourCounts, colour: Colour) -> ColourCounts:
+    """Counts that surely include ``colour``: when the counts are a lower bound and the colour is
+    not among them, count its pixels with one streaming pass ``(image == colour).bandand()``."""
+    if counts.exact or colour in counts.counts:
+        return counts
+    try:
+        image = _open(path)
+        rgb = image[0:3] if image.bands >= 3 else image[0].bandjoin([image[0], image[0]])
+        pixels = int(round((rgb == list(colour)).bandand().avg() / 255 * image.width * image.height))
+    except pyvips.Error as error:
+        raise InputError(f"cannot decode: {vips_reason(error)}", path) from error
+    if pixels == 0:
+        return ColourCounts(counts.counts, counts.distinct, False, counts.total,
+                            counts.absent | {colour})
+    return ColourCounts({**counts.counts, colour: pixels}, counts.distinct, False, counts.total,
+                        counts.absent)

@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 
 from .checks import (naming_findings, pairing_findings, proportion_findings, registration_findings,
                      segmentation_findings, size_findings)
-from .colours import Colour, ColourCounts, count_colours, read_png_header
+from .colours import Colour, ColourCounts, count_colours, read_png_header, with_colour_counted
 from .errors import InputError, UsageError
 from .findings import CheckReport, Finding, error
 from .manifest import read_manifest
@@ -63,6 +63,8 @@ def _inspect_segmentation(colour: Colour | None) -> Callable[[Path], list[Findin
         counts: ColourCounts | None = None
         if header is not None and (header.bit_depth <= 8 or header.colour_type == 0):
             counts = count_colours(path)  # InputError (truncated, damaged) -> file.unreadable
+            if colour is not None:
+                counts = with_colour_counted(path, counts, colour)
         return segmentation_findings(path, header, counts, colour)
 
     return inspect

@@ -244,3 +244,27 @@ def test_report_counts_and_verdicts():
     assert report.counts() == {"files": 3, "ok": 1, "warning": 1, "error": 1, "errors": 1,
                                "warnings": 2}
     assert not report.ok
+
+
+def test_many_ambiguous_pairs_give_a_lower_bound_and_a_direct_colour_check(tmp_path):
+    from quint_prep.colours import with_colour_counted
+    pixels = np.zeros((2, 300, 3), np.uint8)
+    for i in range(300):
+        pixels[:, i, 0], pixels[:, i, 1] = i % 256, i // 256
+        pixels[1, i, 2] = 1           # every red/green pair holds two blues: 300 ambiguous pairs
+    path = save(from_array(pixels), tmp_path / "many.png")
+    result = count_colours(path)
+    assert not result.exact and result.distinct >= 300
+    present = with_colour_counted(path, result, (5, 0, 1))
+    assert present.counts[(5, 0, 1)] == 1 and not present.lacks((5, 0, 1))
+    absent = with_colour_counted(path, result, (5, 0, 7))
+    assert absent.lacks((5, 0, 7))
+    findings = segmentation_findings(path, RGB, absent, (5, 0, 7))
+    assert sorted(f.id for f in findings) == ["seg.colour-missing", "seg.extra-colours"]
+    assert "at least" in next(f.message for f in findings if f.id == "seg.extra-colours")
+
+
+def test_objects_covering_more_than_background_warn():
+    findings = segmentation_findings(Path("a.png"), RGB, counts({(0, 0, 0): 10, (255, 0, 0): 90}),
+                                     (255, 0, 0))
+    assert [f.id for f in findings] == ["seg.objects-dominant"]
