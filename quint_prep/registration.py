@@ -7,12 +7,15 @@ Formats (field names as QuickNII, VisuAlign, DeepSlice and PyNutil's ``read_alig
   ``ouv`` instead of ``anchoring``; PyNutil takes ``nr`` from the file name's ``_s<digits>``
   when a section has none, and so do we.
 - QuickNII XML: ``<series><slice filename=... nr=... width=... height=... anchoring=.../></series>``
-  (the anchoring attribute is ``ox=..&oy=..&...``; it is kept as text).
+  (the anchoring attribute is ``ox=..&oy=..&...``; it is kept as text). DeepSlice's older XML
+  writer leaves the ``&`` unescaped (not valid XML), writes ``nr`` as ``4.0`` and width and
+  height as ``-999`` (not given): all three are accepted, as DeepSlice's own reader does.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from pathlib import Path, PureWindowsPath
@@ -112,9 +115,12 @@ def _parse_entries(entries: list, anchoring_key: str, path: Path) -> tuple[Regis
     return tuple(sections)
 
 
+_BARE_AMPERSAND = re.compile(r"&(?!(?:amp|lt|gt|quot|apos|#\d+|#x[0-9a-fA-F]+);)")
+
+
 def _parse_xml(text: str, path: Path) -> tuple[RegisteredSection, ...]:
     try:
-        root = ElementTree.fromstring(text)
+        root = ElementTree.fromstring(_BARE_AMPERSAND.sub("&amp;", text))
     except ElementTree.ParseError as error:
         raise InputError(f"not a readable QuickNII XML file ({error})", path) from error
     slices = [root] if root.tag == "slice" else list(root.iter("slice"))

@@ -143,9 +143,10 @@ def _refuse_conflicts(steps: Sequence[RenameStep]) -> None:
         targets.setdefault(os.path.normcase(str(s.target)), []).append(s.source)
     problems = [f"{', '.join(p.name for p in sources)} would all become "
                 f"{Path(target).name}" for target, sources in targets.items() if len(sources) > 1]
-    moving = {os.path.normcase(str(s.source.resolve())) for s in steps}
+    moving = {_identity(s.source)[0] for s in steps if s.source.exists()}
     for s in steps:
-        if s.target.exists() and os.path.normcase(str(s.target.resolve())) not in moving:
+        # Compared by identity, so a case-only rename on a case-insensitive disk is not refused.
+        if s.target.exists() and _identity(s.target)[0] not in moving:
             problems.append(f"{s.target.name} already exists (it is not part of this series)")
     if problems:
         raise UsageError("rename refused, nothing was renamed: " + "; ".join(problems))

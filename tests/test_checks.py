@@ -268,3 +268,15 @@ def test_objects_covering_more_than_background_warn():
     findings = segmentation_findings(Path("a.png"), RGB, counts({(0, 0, 0): 10, (255, 0, 0): 90}),
                                      (255, 0, 0))
     assert [f.id for f in findings] == ["seg.objects-dominant"]
+
+
+def test_reads_deepslice_xml_with_bare_ampersands_and_no_size(tmp_path):
+    (tmp_path / "ds.xml").write_text(
+        "<?xml version='1.0'?>\n<series name='x'>\n"
+        "  <slice filename='m_s004.png' nr='4.0' width='-999' height='-999' "
+        "anchoring='ox=1&oy=2&oz=3&ux=4&uy=5&uz=6&vx=7&vy=8&vz=9'/>\n</series>\n")
+    section = read_registration(tmp_path / "ds.xml").sections[0]
+    assert (section.nr, section.size, section.anchored) == (4, None, True)
+    found = registration_findings(read_registration(tmp_path / "ds.xml"),
+                                  {"m_s004": (Path("m_s004.tif"), Size(80, 60))}, None)
+    assert ids(found) == [("reg.no-size", "ds.xml")]
