@@ -6,9 +6,14 @@
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
+
+import pyvips
 
 from .checks import (naming_findings, pairing_findings, proportion_findings, registration_findings,
                      segmentation_findings, size_findings)
@@ -32,19 +37,62 @@ class _Read:
     findings: list[Finding]
 
 
-def _read_sizes(sources: Iterable[Path], role: str, progress: Progress | None,
-                inspect: Callable[[Path], list[Finding]] | None = None) -> _Read:
+def file_facts(path: Path, segmentation: bool = False,
+               colour: Colour | None = None) -> tuple[Size | None, list[Finding]]:
+    """Read one file: its size (None when unreadable) and the findings on the file itself.
+
+    Images: header only. Segmentations: also the PNG header and the colour counts. A module
+    level function, so worker processes can run it.
+    """
+    try:
+        size = read_info(path).size
+    except InputError as problem:
+        return None, [error("file.unreadable", path, _reason(path, problem))]
+    if not segmentation:
+        return size, []
+    try:
+        return size, _segmentation_file_findings(path, colour)
+    except InputError as problem:  # truncated or damaged pixel data
+        return size, [error("file.unreadable", path, _reason(path, problem))]
+
+
+def _segmentation_file_findings(path: Path, colour: Colour | None) -> list[Finding]:
+    header = read_png_header(path)
+    counts: ColourCounts | None = None
+    if header is not None and (header.bit_depth <= 8 or header.colour_type == 0):
+        counts = count_colours(path)
+        if colour is not None:
+            counts = with_colour_counted(path, counts, colour)
+    return segmentation_findings(path, header, counts, colour)
+
+
+def _quiet_cache() -> None:
+    pyvips.cache_set_max(0)
+
+
+def _facts_of(paths: list[Path], segmentation: bool, colour: Colour | None,
+              jobs: int) -> Iterator[tuple[Size | None, list[Finding]]]:
+    """file_facts of every path, in order: in this process, or in ``jobs`` spawned processes."""
+    work = functools.partial(file_facts, segmentation=segmentation, colour=colour)
+    if jobs <= 1 or len(paths) < 2:
+        yield from map(work, paths)
+        return
+    context = multiprocessing.get_context("spawn")  # a fork after libvips ran can hang
+    with ProcessPoolExecutor(max_workers=min(jobs, len(paths)), mp_context=context,
+                             initializer=_quiet_cache) as pool:
+        yield from pool.map(work, paths)
+
+
+def _read_sizes(sources: Iterable[Path], progress: Progress | None, segmentation: bool = False,
+                colour: Colour | None = None, jobs: int = 1) -> _Read:
     found = discover(sources)
     findings = [error("file.unreadable", p.path, p.message) for p in found.problems]
     paths = [*found.images, *(p.path for p in found.problems if p.path is not None)]
     sizes: dict[Path, Size] = {}
-    for path in found.images:
-        try:
-            sizes[path] = read_info(path).size
-            if inspect is not None:
-                findings.extend(inspect(path))
-        except InputError as problem:
-            findings.append(error("file.unreadable", path, _reason(path, problem)))
+    for path, (size, more) in zip(found.images, _facts_of(found.images, segmentation, colour, jobs)):
+        if size is not None:
+            sizes[path] = size
+        findings.extend(more)
         if progress is not None:
             progress(path)
     return _Read(paths, sizes, findings)
@@ -57,28 +105,16 @@ def _reason(path: Path, problem: InputError) -> str:
     return problem.message
 
 
-def _inspect_segmentation(colour: Colour | None) -> Callable[[Path], list[Finding]]:
-    def inspect(path: Path) -> list[Finding]:
-        header = read_png_header(path)
-        counts: ColourCounts | None = None
-        if header is not None and (header.bit_depth <= 8 or header.colour_type == 0):
-            counts = count_colours(path)  # InputError (truncated, damaged) -> file.unreadable
-            if colour is not None:
-                counts = with_colour_counted(path, counts, colour)
-        return segmentation_findings(path, header, counts, colour)
-
-    return inspect
-
-
 def check_series(images: Iterable[Path], segmentations: Iterable[Path] | None = None, *,
                  registration: Path | None = None, colour: Colour | None = None,
-                 progress: Progress | None = None) -> CheckReport:
+                 progress: Progress | None = None, jobs: int = 1) -> CheckReport:
     """Check a series (images, optionally their segmentations and registration) for QUINT.
 
     Images are read from headers only; segmentations also get one or two streaming colour
-    passes. Returns every finding; raises UsageError only when no image is found at all.
+    passes, in ``jobs`` processes when more than 1. Returns every finding; raises UsageError
+    only when no image is found at all.
     """
-    read = _read_sizes(images, "image", progress)
+    read = _read_sizes(images, progress)
     if not read.paths:
         raise UsageError("no images found (TIFF, JPEG or PNG) in the given sources")
     findings = [*read.findings, *naming_findings(read.paths)]
@@ -86,7 +122,7 @@ def check_series(images: Iterable[Path], segmentations: Iterable[Path] | None = 
     factor = None
     segs: _Read | None = None
     if segmentations is not None:
-        segs = _read_sizes(segmentations, "segmentation", progress, _inspect_segmentation(colour))
+        segs = _read_sizes(segmentations, progress, segmentation=True, colour=colour, jobs=jobs)
         files += [(p, "segmentation") for p in segs.paths]
         findings += segs.findings + naming_findings(segs.paths)
         findings += pairing_findings(read.paths, segs.paths)

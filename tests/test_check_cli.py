@@ -212,3 +212,14 @@ def test_command_has_help_and_a_readme_section(cli, command):
     assert result.exit_code == 0 and "Example: quint-prep" in result.stdout
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     assert f"### {command}:" in readme
+
+
+def test_parallel_check_gives_the_same_report(cli, series):
+    (series / "seg/m_s003.png").write_bytes((series / "seg/m_s003.png").read_bytes()[:60])
+    _anti_alias(series)
+    serial = run(cli, series, "--json")
+    parallel = run(cli, series, "--json", "--jobs", "2")
+    assert parallel.exit_code == serial.exit_code == 1
+    assert json.loads(parallel.stdout) == json.loads(serial.stdout)
+    assert {f["id"] for f in json.loads(serial.stdout)["findings"]} == {"file.unreadable",
+                                                                        "seg.extra-colours"}

@@ -55,6 +55,8 @@ def check(
     colour: Annotated[Optional[str], typer.Option(
         "--colour", "--color", metavar="R,G,B", help="The object colour every segmentation must "
         "contain, e.g. 255,0,0.", show_default=False)] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Count segmentation colours in "
+                                      "this many processes (one per CPU core is fastest).")] = 1,
     quiet: Quiet = False,
     json_output: JsonOutput = False,
 ) -> None:
@@ -72,7 +74,7 @@ def check(
     pyvips.cache_set_max(0)
     with series_bar(0, quiet, unit="file") as bar:
         report = check_series(sources, segmentations, registration=registration, colour=wanted,
-                              progress=lambda _path: bar.update(1))
+                              progress=lambda _path: bar.update(1), jobs=jobs)
     if json_output:
         print_json(report.to_json())
     else:
