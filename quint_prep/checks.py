@@ -128,6 +128,9 @@ def segmentation_findings(path: Path, header: PngHeader | None, counts: ColourCo
         return [error("seg.not-png", path, "not a PNG file: QUINT tools read segmentations as PNG "
                       "(JPEG's lossy edges create extra colours); convert with quint-prep masks")]
     findings: list[Finding] = []
+    if path.suffix.lower() != ".png":
+        findings.append(error("seg.not-png", path, f"PNG content named {path.suffix}: the QUINT "
+                              f"tools look for {path.stem}.png; rename it"))
     if header.bit_depth == 16:
         findings.append(error("seg.16bit", path, "16 bits per sample: PyNutil and Nutil read 8-bit "
                               "masks only (counts come out 0 or wrong); convert with quint-prep masks"))

@@ -280,3 +280,8 @@ def test_reads_deepslice_xml_with_bare_ampersands_and_no_size(tmp_path):
     found = registration_findings(read_registration(tmp_path / "ds.xml"),
                                   {"m_s004": (Path("m_s004.tif"), Size(80, 60))}, None)
     assert ids(found) == [("reg.no-size", "ds.xml")]
+
+
+def test_png_content_under_another_extension_is_flagged():
+    findings = segmentation_findings(Path("m_s001.tif"), RGB, None, None)
+    assert [f.id for f in findings] == ["seg.not-png"] and "rename it" in findings[0].message
