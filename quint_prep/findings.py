@@ -81,11 +81,6 @@ class CheckReport:
         """True when nothing is an error (warnings alone pass)."""
         return not self.errors
 
-    def series_findings(self) -> list[Finding]:
-        """Findings that concern no single checked file."""
-        known = {path for path, _ in self.files}
-        return [f for f in self.findings if f.file is None or f.file not in known]
-
     def verdicts(self) -> list[FileVerdict]:
         """One verdict per checked file, in the order the files were checked."""
         verdicts = []
