@@ -86,10 +86,10 @@ def downscale(
         typer.echo(f"factor {plan.factor:.6g}: {counts['written']} written, "
                    f"{counts['up-to-date']} up to date, {failed} failed -> {output}")
         typer.echo(f"manifest: {manifest_path(output)}")
-        for finding in verdict.findings if verdict else ():
-            (error_line if finding.severity.value == "error" else warn)(
-                f"{finding.file.name if finding.file else output}: {finding.message} [{finding.id}]")
-        if verdict:
+        if verdict:  # name findings were already shown per image above
+            for finding in (f for f in verdict.findings if not f.id.startswith("name.")):
+                typer.echo(f"check: {finding.severity.value} {finding.id}: {finding.file}: "
+                           f"{finding.message}", err=True)
             typer.echo(f"check: {verdict.summary()}")
     if failed:
         raise typer.Exit(EXIT_FAILED)
