@@ -13,6 +13,7 @@ import pyvips
 from .errors import InputError, QuintPrepError, UsageError
 from .manifest import ImageRecord, Manifest, load_or_new, write_manifest
 from .naming import name_problems
+from .normalise import Normalisation, Window, WindowPlan
 from .outputs import atomic_output, guard_output_dir, remove_stale_temporaries
 from .resample import Method, downscale_pipeline
 from .scale import Size, check_factor, scaled_size, series_factor
@@ -40,6 +41,15 @@ class DownscaleSettings:
     keep_depth: bool = False
     keep_alpha: bool = False
     png_compression: int = 6
+    normalisation: Normalisation = Normalisation()
+    channels: tuple[str, ...] | None = None
+    windows: WindowPlan | None = None  # computed by normalise.plan_windows before the run
+
+    def window_for(self, info: ImageInfo) -> Window | None:
+        """The intensity window applied to this image (None: plain 8-bit or kept depth)."""
+        if self.keep_depth or self.windows is None:
+            return None
+        return self.windows.window_for(info, self.normalisation)
 
     def __post_init__(self) -> None:
         check_factor(self.factor)
@@ -58,7 +68,15 @@ class DownscaleSettings:
             "quality": self.quality if self.format is OutputFormat.JPG else None,
             "keep_depth": self.keep_depth,
             "keep_alpha": self.keep_alpha,
+            "channels": list(self.channels) if self.channels else None,
+            "normalise": self._normalise_json(),
         }
+
+    def _normalise_json(self) -> dict:
+        mode = "none" if self.keep_depth else self.normalisation.mode
+        series = self.windows.series if self.windows else None
+        return {"mode": mode, "percentiles": list(self.normalisation.percentiles),
+                "window": series.to_json() if series and mode != "image" else None}
 
 
 @dataclass(frozen=True)
@@ -185,7 +203,8 @@ def downscale_one(info: ImageInfo, output: Path, target: Size, settings: Downsca
     Raises InputError when the source cannot be decoded or the output cannot be written.
     """
     image, plan = downscale_pipeline(info, target, settings.method,
-                                     keep_depth=settings.keep_depth, keep_alpha=settings.keep_alpha)
+                                     keep_depth=settings.keep_depth, keep_alpha=settings.keep_alpha,
+                                     window=settings.window_for(info), channels=settings.channels)
     image = _with_resolution(image, info, target)
     if on_progress is not None:
         image.set_progress(True)
@@ -262,5 +281,6 @@ def _downscale_entry(info, output_dir, settings, names, previous, manifest, same
         name=name, stem=info.stem, section=section, source=str(info.path.resolve()),
         source_bytes=stat.st_size, source_mtime_ns=stat.st_mtime_ns,
         source_width=info.size.width, source_height=info.size.height,
-        width=target.width, height=target.height, load=load)
+        width=target.width, height=target.height, load=load,
+        window=window.to_json() if (window := settings.window_for(info)) else None)
     return ImageResult(status="written", load=load, seconds=time.perf_counter() - started, **base)

@@ -55,6 +55,7 @@ class ImageRecord:
     width: int
     height: int
     load: str
+    window: dict | None = None  # intensity window applied to this image ({"low": [...], "high": [...]})
 
 
 @dataclass

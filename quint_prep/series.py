@@ -58,6 +58,7 @@ class ImageInfo:
     interlaced: bool
     file_bytes: int
     pixels_per_mm: float | None  # horizontal resolution when the file records one
+    channel_names: tuple[str, ...] = ()  # from OME-XML, when the file has it
 
     @property
     def name(self) -> str:
@@ -119,6 +120,7 @@ class ImageInfo:
             "interlaced": self.interlaced,
             "file_bytes": self.file_bytes,
             "microns_per_pixel": self.microns_per_pixel,
+            "channel_names": list(self.channel_names),
         }
 
 
@@ -258,6 +260,16 @@ def open_image(path: Path, access: str = "sequential", **options) -> pyvips.Imag
         raise InputError(f"cannot read: {vips_reason(error)}", path) from error
 
 
+def channel_names(image: pyvips.Image) -> list[str]:
+    """Channel names from OME-XML metadata (``<Channel Name=...>``), empty when there are none."""
+    if image.get_typeof("image-description") == 0:
+        return []
+    description = str(image.get("image-description"))
+    if "<OME" not in description:
+        return []
+    return re.findall(r"<(?:\w+:)?Channel\b[^>]*?\bName=\"([^\"]*)\"", description)
+
+
 def _field(image: pyvips.Image, name: str, default=None):
     return image.get(name) if image.get_typeof(name) != 0 else default
 
@@ -339,4 +351,5 @@ def read_info(path: Path) -> ImageInfo:
         interlaced=bool(_field(head, "interlaced", 0)),
         file_bytes=file_bytes,
         pixels_per_mm=xres if xres > 0 else None,
+        channel_names=tuple(channel_names(head)),
     )

@@ -11,6 +11,7 @@ import typer
 from ..downscale import DownscaleSettings, OutputFormat, downscale_series, plan_series
 from ..errors import EXIT_FAILED, UsageError
 from ..manifest import manifest_path
+from ..normalise import describe_window, parse_channels, parse_normalisation, plan_windows, window_from_manifest
 from ..resample import Method
 from .common import (JsonOutput, Quiet, Sources, error_line, image_bar_factory, print_json,
                      reported, series_bar, size_option, warn)
@@ -33,6 +34,19 @@ def downscale(
                                              "instead of scaling them to 8 bits.")] = False,
     keep_alpha: Annotated[bool, typer.Option("--keep-alpha", help="Keep an alpha channel (png, tif) "
                                              "instead of flattening it onto white.")] = False,
+    normalise: Annotated[str, typer.Option(
+        "--normalise", metavar="MODE", help="Intensity to 8 bits: series (one window for the whole "
+        "series), image (per image), none (v/257 for 16-bit), fixed:LO,HI. Default: series for "
+        "16-bit and float images, none for 8-bit.")] = "auto",
+    percentiles: Annotated[str, typer.Option(
+        "--percentiles", metavar="LO,HI", help="Percentiles that define the window.")] = "0.1,99.9",
+    normalise_from: Annotated[Optional[Path], typer.Option(
+        "--normalise-from", metavar="MANIFEST", help="Reuse the intensity window recorded in "
+        "another series' quint-prep.json.")] = None,
+    channel: Annotated[Optional[str], typer.Option(
+        "--channel", metavar="N|NAME", help="Keep one channel (0-based index, or OME channel name).")] = None,
+    channels: Annotated[Optional[str], typer.Option(
+        "--channels", metavar="R,G,B", help="Map three channels to red, green, blue, e.g. 2,1,0.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Rewrite outputs even when up to date, "
                                             "and replace files quint-prep did not write.")] = False,
     quiet: Quiet = False,
@@ -50,8 +64,17 @@ def downscale(
         raise UsageError("give exactly one of --factor F or --max-size WxH")
     box = size_option(max_size) if max_size is not None else None
     plan = plan_series(sources, factor=factor, max_size=box)
+    if channel is not None and channels is not None:
+        raise UsageError("give --channel or --channels, not both")
+    picked = parse_channels(channel if channel is not None else channels)
+    if channels is not None and picked is not None and len(picked) != 3:
+        raise UsageError("--channels takes three channels (red,green,blue), e.g. 2,1,0")
+    normalisation = parse_normalisation(normalise, percentiles)
+    given = window_from_manifest(normalise_from) if normalise_from else None
+    windows = None if keep_depth else plan_windows(plan.images, normalisation, picked, given=given)
     settings = DownscaleSettings(factor=plan.factor, format=fmt, quality=quality, method=method,
-                                 keep_depth=keep_depth, keep_alpha=keep_alpha)
+                                 keep_depth=keep_depth, keep_alpha=keep_alpha,
+                                 normalisation=normalisation, channels=picked, windows=windows)
     pyvips.cache_set_max(0)  # batch work: do not keep decoded regions of finished images
     for problem in plan.problems:
         error_line(str(problem))
@@ -81,6 +104,8 @@ def downscale(
     else:
         typer.echo(f"factor {plan.factor:.6g}: {counts['written']} written, "
                    f"{counts['up-to-date']} up to date, {failed} failed -> {output}")
+        if windows is not None and windows.series is not None and normalisation.mode != "image":
+            typer.echo(f"intensity window ({normalisation.mode}): {describe_window(windows.series)}")
         typer.echo(f"manifest: {manifest_path(output)}")
     if failed:
         raise typer.Exit(EXIT_FAILED)
