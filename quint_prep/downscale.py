@@ -183,7 +183,19 @@ def image_warnings(info: ImageInfo) -> tuple[str, ...]:
         notes.append("interlaced/progressive file: libvips must decode it whole into memory")
     if info.pages > 1 and info.level_kind == "none":
         notes.append(f"{info.pages} pages and no pyramid: only the first page is used")
+    if info.misnamed:
+        notes.append(f"the content is {info.format.upper()} although the name ends in "
+                     f"{info.path.suffix}; read by content")
     return tuple(notes)
+
+
+def duplicate_sections(infos: Iterable[ImageInfo]) -> dict[int, list[str]]:
+    """Section numbers used by more than one image of the series, with the images' names."""
+    by_number: dict[int, list[str]] = {}
+    for info in infos:
+        if info.section is not None:
+            by_number.setdefault(info.section.value, []).append(info.name)
+    return {number: names for number, names in by_number.items() if len(names) > 1}
 
 
 def _is_up_to_date(record: ImageRecord | None, info: ImageInfo, output: Path) -> bool:

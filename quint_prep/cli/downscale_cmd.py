@@ -9,7 +9,7 @@ import pyvips
 import typer
 
 from ..downscale import (DESCRIPTOR_NAME, DownscaleSettings, OutputFormat, downscale_series,
-                         plan_series)
+                         duplicate_sections, plan_series)
 from ..orientation import Orientation, parse_flip, parse_rotate
 from ..registration_series import RegistrationFormat, RegistrationSettings
 from ..errors import EXIT_FAILED, UsageError
@@ -101,6 +101,9 @@ def downscale(
     pyvips.cache_set_max(0)  # batch work: do not keep decoded regions of finished images
     for problem in plan.problems:
         error_line(str(problem))
+    for number, names in duplicate_sections(plan.images).items():
+        warn(f"section number {number} is used by {', '.join(names)}: QUINT pairs files by "
+             "number, so each must be unique (see `quint-prep rename`)")
     results = []
     with series_bar(len(plan.images), quiet) as bar:
         for result in downscale_series(plan, output, settings, sources=sources, overwrite=overwrite,
