@@ -16,6 +16,7 @@ from ..errors import EXIT_FAILED, UsageError
 from ..manifest import manifest_path
 from ..normalise import describe_window, parse_channels, parse_normalisation, plan_windows, window_from_manifest
 from ..resample import Method
+from ..scale import factor_for_display
 from .common import (JsonOutput, Quiet, Sources, error_line, image_bar_factory, print_json,
                      reported, series_bar, size_option, warn)
 
@@ -129,7 +130,7 @@ def downscale(
                        for p in plan.problems],
         })
     else:
-        typer.echo(f"factor {plan.factor:.6g}: {counts['written']} written, "
+        typer.echo(f"factor {factor_for_display(plan.factor):g}: {counts['written']} written, "
                    f"{counts['up-to-date']} up to date, {failed} failed -> {output}")
         if windows is not None and windows.series is not None and normalisation.mode != "image":
             typer.echo(f"intensity window ({normalisation.mode}): {describe_window(windows.series)}")
