@@ -55,6 +55,8 @@ class ImageRecord:
     width: int
     height: int
     load: str
+    window: dict | None = None  # intensity window applied to this image ({"low": [...], "high": [...]})
+    orientation: dict | None = None  # {"rotate": 90, "flip": "horizontal"} when turned
 
 
 @dataclass

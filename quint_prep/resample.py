@@ -9,11 +9,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import Enum
-from typing import Callable
+from typing import Callable, Sequence
 
 import pyvips
 
 from .errors import InputError
+from .normalise import Window, apply_window, select_channels
 from .scale import Size
 from .series import ImageInfo, open_image
 
@@ -121,30 +122,41 @@ def to_8bit(image: pyvips.Image) -> pyvips.Image:
     return image.copy(interpretation=interpretation)
 
 
-def check_sample_format(info: ImageInfo) -> None:
+def check_sample_format(info: ImageInfo, windowed: bool) -> None:
     """Refuse sample formats quint-prep cannot scale faithfully, naming the file."""
-    if info.sample_format not in ("uchar", "ushort"):
+    if info.sample_format not in ("uchar", "ushort") and not windowed:
         raise InputError(
-            f"{info.bit_depth}-bit {info.sample_format} samples are not supported; "
-            "export the section as 8- or 16-bit integer TIFF",
+            f"{info.bit_depth}-bit {info.sample_format} samples need an intensity window: "
+            "use --normalise fixed:LO,HI, or export the section as 8- or 16-bit integer TIFF",
             info.path,
         )
 
 
+def _finish_samples(image: pyvips.Image, window: Window | None, keep_depth: bool) -> pyvips.Image:
+    if window is None:
+        return image if keep_depth else to_8bit(image)
+    if image.hasalpha() and image.bands in (2, 4):
+        colour = image.extract_band(0, n=image.bands - 1)
+        alpha = to_8bit(image.extract_band(image.bands - 1))
+        return apply_window(colour, window).bandjoin(alpha)
+    return apply_window(image, window)
+
+
 def downscale_pipeline(info: ImageInfo, target: Size, method: Method, *, keep_depth: bool = False,
-                       keep_alpha: bool = False) -> tuple[pyvips.Image, LoadPlan]:
+                       keep_alpha: bool = False, window: Window | None = None,
+                       channels: Sequence[str] | None = None) -> tuple[pyvips.Image, LoadPlan]:
     """Build the lazy pipeline that turns one source into its target-size image.
 
-    Returns the pipeline (nothing is decoded until it is written) and the load plan used.
+    Order: load (pyramid level / shrink-on-load) -> pick channels -> sRGB/flatten alpha ->
+    resample -> exact size -> intensity window (or plain 16->8 bit scaling) . Returns the
+    pipeline (nothing is decoded until it is written) and the load plan used.
     """
-    check_sample_format(info)
+    check_sample_format(info, window is not None)
     plan = plan_load(info, target)
-    access = "random" if info.tiled else "sequential"
     # fail_on="truncated": a cut-off file is an error, not an image with a grey tail.
-    image = open_image(info.path, access=access, fail_on="truncated", **plan.options)
+    image = open_image(info.path, access=info.access, fail_on="truncated", **plan.options)
+    image = select_channels(image, channels, info.path)
     image = to_displayable(image, keep_alpha)
     image = RESAMPLERS[method](image, target)
     image = exact_size(image, target)
-    if not keep_depth:
-        image = to_8bit(image)
-    return image, plan
+    return _finish_samples(image, window, keep_depth), plan

@@ -25,6 +25,8 @@ UNSUPPORTED_SUFFIXES = {
     ".scn": "Leica SCN",
     ".bif": "Ventana BIF",
 }
+MAX_SIDE = 500_000  # px; whole-slide scans reach ~200000 px a side
+MAX_PIXELS = 100_000_000_000
 JUNK_NAMES = {"thumbs.db", "desktop.ini", "ehthumbs.db"}
 BIT_DEPTHS = {"uchar": 8, "char": 8, "ushort": 16, "short": 16, "uint": 32, "int": 32,
               "float": 32, "double": 64, "complex": 64, "dpcomplex": 128}
@@ -58,6 +60,14 @@ class ImageInfo:
     interlaced: bool
     file_bytes: int
     pixels_per_mm: float | None  # horizontal resolution when the file records one
+    channel_names: tuple[str, ...] = ()  # from OME-XML, when the file has it
+
+    @property
+    def misnamed(self) -> bool:
+        """True when the content's format does not match the file's extension."""
+        suffix = self.path.suffix.lower()
+        expected = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg"}.get(suffix, "tiff")
+        return self.format.replace("big", "") != expected
 
     @property
     def name(self) -> str:
@@ -119,6 +129,7 @@ class ImageInfo:
             "interlaced": self.interlaced,
             "file_bytes": self.file_bytes,
             "microns_per_pixel": self.microns_per_pixel,
+            "channel_names": list(self.channel_names),
         }
 
 
@@ -176,7 +187,7 @@ def discover(sources: Iterable[Path]) -> Discovery:
             if entry.is_dir():
                 continue
             if not entry.exists():
-                problems.append(InputError("broken symbolic link", entry))
+                problems.append(InputError("broken or looping symbolic link", entry))
                 continue
             verdict = _classify(entry, explicit)
             if verdict is True:
@@ -258,6 +269,16 @@ def open_image(path: Path, access: str = "sequential", **options) -> pyvips.Imag
         raise InputError(f"cannot read: {vips_reason(error)}", path) from error
 
 
+def channel_names(image: pyvips.Image) -> list[str]:
+    """Channel names from OME-XML metadata (``<Channel Name=...>``), empty when there are none."""
+    if image.get_typeof("image-description") == 0:
+        return []
+    description = str(image.get("image-description"))
+    if "<OME" not in description:
+        return []
+    return re.findall(r"<(?:\w+:)?Channel\b[^>]*?\bName=\"([^\"]*)\"", description)
+
+
 def _field(image: pyvips.Image, name: str, default=None):
     return image.get(name) if image.get_typeof(name) != 0 else default
 
@@ -319,6 +340,11 @@ def read_info(path: Path) -> ImageInfo:
     head = open_image(path)
     loader = str(_field(head, "vips-loader", ""))
     size = Size(head.width, head.height)
+    if max(size.width, size.height) > MAX_SIDE or size.width * size.height > MAX_PIXELS:
+        raise InputError(
+            f"the header claims {size} pixels, more than any slide scanner makes "
+            f"(limit {MAX_SIDE} px a side, {MAX_PIXELS / 1e9:.0f} gigapixels); the file is "
+            "probably damaged", path)
     tile_width = _field(head, "tile-width")
     tiled = tile_width is not None and loader.startswith("tiff")
     levels, level_pages, level_kind = _pyramid(path, head, size)
@@ -339,4 +365,5 @@ def read_info(path: Path) -> ImageInfo:
         interlaced=bool(_field(head, "interlaced", 0)),
         file_bytes=file_bytes,
         pixels_per_mm=xres if xres > 0 else None,
+        channel_names=tuple(channel_names(head)),
     )

@@ -167,6 +167,8 @@ def check_downscaled(folder: Path) -> CheckReport:
             findings.append(error("file.unreadable", path, problem.message))
             continue
         source = Size(record.source_width, record.source_height)
+        if (record.orientation or {}).get("rotate") in (90, 270):  # a quarter turn swaps the sides
+            source = Size(source.height, source.width)
         low, high = factor_interval(source, size)
         if interval_is_empty((low, high)):
             findings.append(error("prop.aspect", path, f"{size} does not have the proportions "

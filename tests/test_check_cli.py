@@ -223,3 +223,10 @@ def test_parallel_check_gives_the_same_report(cli, series):
     assert json.loads(parallel.stdout) == json.loads(serial.stdout)
     assert {f["id"] for f in json.loads(serial.stdout)["findings"]} == {"file.unreadable",
                                                                         "seg.extra-colours"}
+
+
+def test_downscale_check_accounts_for_a_quarter_turn(cli, series):
+    result = cli("downscale", series / "img", "-o", series / "out", "--factor", "0.5",
+                 "--rotate", "90", "-q")
+    assert result.exit_code == 0, result.output
+    assert "check: PASS: 3 files checked: 3 ok" in result.stdout

@@ -8,12 +8,14 @@ import json
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, Any, Callable, Iterable, Sequence, TypeVar
+from typing import Annotated, Any, Callable, Iterable, Optional, Sequence, TypeVar
 
 import typer
 from tqdm import tqdm
 
 from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, QuintPrepError, UsageError, exit_code_for
+from ..normalise import (WindowPlan, describe_window, intensity_note, parse_normalisation,
+                         plan_windows)
 from ..scale import Size, parse_size
 
 Sources = Annotated[list[Path], typer.Argument(
@@ -23,6 +25,12 @@ JsonOutput = Annotated[bool, typer.Option("--json", help="Print machine-readable
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars; only errors and the summary.")]
 MaxSize = Annotated[str, typer.Option("--max-size", metavar="WxH",
                                       help="Box the largest image of the series must fit, e.g. 14000x10000.")]
+
+Intensity = Annotated[Optional[bool], typer.Option(
+    "--intensity/--no-intensity", help="Show each image's intensity range and the series window "
+    "(reads pixel histograms from a reduced level; default: on for 16-bit and float series).")]
+Percentiles = Annotated[str, typer.Option("--percentiles", metavar="LO,HI",
+                                          help="Percentiles that define intensity windows.")]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -148,3 +156,29 @@ def image_bar_factory(quiet: bool) -> Callable[[Any], Callable[[float], None] | 
         return update
 
     return make
+
+
+def intensity_windows(images: Sequence[Any], percentiles: str) -> WindowPlan:
+    """Series and per-image windows for display (``factor``/``inspect --intensity``)."""
+    normalisation = parse_normalisation("image", percentiles)
+    return plan_windows(images, normalisation)
+
+
+def intensity_table(windows: WindowPlan) -> str:
+    """Per-image intensity ranges, outliers flagged, and the series window."""
+    rows = [[r.path.name, describe_window(r.window), f"{r.saturated:.2%}",
+             intensity_note(r, windows.series) or "ok"] for r in windows.ranges]
+    lines = [format_table(["name", "window", "saturated", "note"], rows)] if rows else []
+    if windows.series is not None:
+        lines.append(f"series window: {describe_window(windows.series)}")
+    lines.extend(f"error: {problem}" for problem in windows.problems)
+    return "\n".join(lines)
+
+
+def intensity_json(windows: WindowPlan) -> dict:
+    """JSON form of the intensity overview."""
+    return {
+        "series_window": windows.series.to_json() if windows.series else None,
+        "images": [{"path": str(r.path), "window": r.window.to_json(), "saturated": r.saturated,
+                    "note": intensity_note(r, windows.series) or None} for r in windows.ranges],
+    }

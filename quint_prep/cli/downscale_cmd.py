@@ -8,10 +8,15 @@ from typing import Annotated, Optional
 import pyvips
 import typer
 
-from ..downscale import DownscaleSettings, OutputFormat, downscale_series, plan_series
+from ..downscale import (DESCRIPTOR_NAME, DownscaleSettings, OutputFormat, downscale_series,
+                         duplicate_sections, plan_series)
+from ..orientation import Orientation, parse_flip, parse_rotate
+from ..registration_series import RegistrationFormat, RegistrationSettings
 from ..errors import EXIT_FAILED, UsageError
 from ..manifest import manifest_path
+from ..normalise import describe_window, parse_channels, parse_normalisation, plan_windows, window_from_manifest
 from ..resample import Method
+from ..scale import factor_for_display
 from ..series_check import check_downscaled
 from .common import (JsonOutput, Quiet, Sources, error_line, image_bar_factory, print_json,
                      reported, series_bar, size_option, warn)
@@ -34,6 +39,33 @@ def downscale(
                                              "instead of scaling them to 8 bits.")] = False,
     keep_alpha: Annotated[bool, typer.Option("--keep-alpha", help="Keep an alpha channel (png, tif) "
                                              "instead of flattening it onto white.")] = False,
+    normalise: Annotated[str, typer.Option(
+        "--normalise", metavar="MODE", help="Intensity to 8 bits: series (one window for the whole "
+        "series), image (per image), none (v/257 for 16-bit), fixed:LO,HI. Default: series for "
+        "16-bit and float images, none for 8-bit.")] = "auto",
+    percentiles: Annotated[str, typer.Option(
+        "--percentiles", metavar="LO,HI", help="Percentiles that define the window.")] = "0.1,99.9",
+    normalise_from: Annotated[Optional[Path], typer.Option(
+        "--normalise-from", metavar="MANIFEST", help="Reuse the intensity window recorded in "
+        "another series' quint-prep.json.")] = None,
+    channel: Annotated[Optional[str], typer.Option(
+        "--channel", metavar="N|NAME", help="Keep one channel (0-based index, or OME channel name).")] = None,
+    channels: Annotated[Optional[str], typer.Option(
+        "--channels", metavar="R,G,B", help="Map three channels to red, green, blue, e.g. 2,1,0.")] = None,
+    registration: Annotated[Optional[Path], typer.Option(
+        "--registration", metavar="REG", help="Also write the registration series (QuickNII, "
+        "VisuAlign, DeepSlice) to this folder, with the QuickNII series XML.")] = None,
+    registration_size: Annotated[str, typer.Option(
+        "--registration-size", metavar="WxH", help="Box for the registration series (one factor).")] = "1500x1000",
+    registration_format: Annotated[RegistrationFormat, typer.Option(
+        "--registration-format", help="Registration image format.")] = RegistrationFormat.PNG,
+    rotate: Annotated[Optional[str], typer.Option(
+        "--rotate", metavar="90|180|270", help="Rotate every section clockwise (after --flip).")] = None,
+    flip: Annotated[Optional[str], typer.Option(
+        "--flip", metavar="horizontal|vertical", help="Mirror every section (before --rotate).")] = None,
+    orientation_csv: Annotated[Optional[Path], typer.Option(
+        "--orientation", metavar="FILE.csv", help="Per-section orientation: columns name,rotate,flip "
+        "(name = image stem); unlisted sections keep --rotate/--flip.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Rewrite outputs even when up to date, "
                                             "and replace files quint-prep did not write.")] = False,
     quiet: Quiet = False,
@@ -50,15 +82,34 @@ def downscale(
     if (factor is None) == (max_size is None):
         raise UsageError("give exactly one of --factor F or --max-size WxH")
     box = size_option(max_size) if max_size is not None else None
-    plan = plan_series(sources, factor=factor, max_size=box)
+    orientation = Orientation(parse_rotate(rotate), parse_flip(flip))
+    plan = plan_series(sources, factor=factor, max_size=box, orientation=orientation,
+                       orientation_csv=orientation_csv)
+    reg_settings = (RegistrationSettings(registration, size_option(registration_size, "--registration-size"),
+                                         registration_format, quality)
+                    if registration is not None else None)
+    if channel is not None and channels is not None:
+        raise UsageError("give --channel or --channels, not both")
+    picked = parse_channels(channel if channel is not None else channels)
+    if channels is not None and picked is not None and len(picked) != 3:
+        raise UsageError("--channels takes three channels (red,green,blue), e.g. 2,1,0")
+    normalisation = parse_normalisation(normalise, percentiles)
+    given = window_from_manifest(normalise_from) if normalise_from else None
+    windows = None if keep_depth else plan_windows(plan.images, normalisation, picked, given=given)
     settings = DownscaleSettings(factor=plan.factor, format=fmt, quality=quality, method=method,
-                                 keep_depth=keep_depth, keep_alpha=keep_alpha)
+                                 keep_depth=keep_depth, keep_alpha=keep_alpha,
+                                 normalisation=normalisation, channels=picked, windows=windows,
+                                 orientations=plan.orientations)
     pyvips.cache_set_max(0)  # batch work: do not keep decoded regions of finished images
     for problem in plan.problems:
         error_line(str(problem))
+    for number, names in duplicate_sections(plan.images).items():
+        warn(f"section number {number} is used by {', '.join(names)}: QUINT pairs files by "
+             "number, so each must be unique (see `quint-prep rename`)")
     results = []
     with series_bar(len(plan.images), quiet) as bar:
         for result in downscale_series(plan, output, settings, sources=sources, overwrite=overwrite,
+                                       registration=reg_settings,
                                        progress_for=image_bar_factory(quiet)):
             results.append(result)
             if result.status == "failed":
@@ -83,8 +134,13 @@ def downscale(
             "check": verdict.to_json() if verdict else None,
         })
     else:
-        typer.echo(f"factor {plan.factor:.6g}: {counts['written']} written, "
+        typer.echo(f"factor {factor_for_display(plan.factor):g}: {counts['written']} written, "
                    f"{counts['up-to-date']} up to date, {failed} failed -> {output}")
+        if windows is not None and windows.series is not None and normalisation.mode != "image":
+            typer.echo(f"intensity window ({normalisation.mode}): {describe_window(windows.series)}")
+        if reg_settings is not None:
+            typer.echo(f"registration series: {reg_settings.folder} "
+                       f"(QuickNII series file: {reg_settings.folder / DESCRIPTOR_NAME})")
         typer.echo(f"manifest: {manifest_path(output)}")
         if verdict:  # name findings were already shown per image above
             for finding in (f for f in verdict.findings if not f.id.startswith("name.")):

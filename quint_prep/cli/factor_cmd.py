@@ -7,21 +7,28 @@ import typer
 from ..downscale import plan_series
 from ..errors import EXIT_FAILED
 from ..scale import DEFAULT_MAX_SIZE, factor_for_display, fit_factor
-from .common import (JsonOutput, MaxSize, Sources, error_line, format_table, print_json,
+from .common import (Intensity, JsonOutput, MaxSize, Percentiles, Sources, error_line,
+                     format_table, intensity_json, intensity_table, intensity_windows, print_json,
                      reported, size_option)
 
 
 @reported
 def factor(sources: Sources, max_size: MaxSize = DEFAULT_MAX_SIZE,
+           intensity: Intensity = None, percentiles: Percentiles = "0.1,99.9",
            json_output: JsonOutput = False) -> None:
     """Compute the ONE factor (<= 1) that makes the largest image of the series fit in
     --max-size, and the output size of every image under it (round(w*F) x round(h*F)).
+    For 16-bit and float series it also shows each image's intensity range and the series
+    window (see downscale --normalise), so outliers show before you commit.
 
     Example: quint-prep factor scans/mouse12/ --max-size 14000x10000
     """
     box = size_option(max_size)
     plan = plan_series(sources, max_size=box)
     limiting = min(plan.images, key=lambda info: fit_factor(box, info.size)) if plan.images else None
+    show_intensity = intensity if intensity is not None else any(
+        info.sample_format != "uchar" for info in plan.images)
+    windows = intensity_windows(plan.images, percentiles) if show_intensity else None
     if json_output:
         print_json({
             "factor": plan.factor,
@@ -33,6 +40,7 @@ def factor(sources: Sources, max_size: MaxSize = DEFAULT_MAX_SIZE,
                         "height": plan.output_size(info).height} for info in plan.images],
             "errors": [{"path": str(p.path) if p.path else None, "error": p.message}
                        for p in plan.problems],
+            "intensity": intensity_json(windows) if windows else None,
         })
     else:
         rows = [[info.name, str(info.size), str(plan.output_size(info)),
@@ -41,8 +49,10 @@ def factor(sources: Sources, max_size: MaxSize = DEFAULT_MAX_SIZE,
             typer.echo(format_table(["name", "source", "output", "MP"], rows))
         for problem in plan.problems:
             error_line(str(problem))
+        if windows is not None:
+            typer.echo(intensity_table(windows))
         if limiting is not None:
-            typer.echo(f"factor {plan.factor:.6g} fits every image in {box} "
+            typer.echo(f"factor {factor_for_display(plan.factor):g} fits every image in {box} "
                        f"(limited by {limiting.name}, {limiting.size})")
             typer.echo(f"use it: quint-prep downscale ... --max-size {box} "
                        f"(or --factor {factor_for_display(plan.factor):g})")

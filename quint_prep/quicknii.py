@@ -1,0 +1,76 @@
+"""The QuickNII series descriptor (the XML that QuickNII's FileBuilder writes).
+
+Format, as FileBuilder and later tools write it (and PyNutil / DeepSlice read it)::
+
+    <?xml version='1.0' encoding='UTF-8'?>
+    <series first='1' last='45' name='mouse12'>
+      <slice filename='mouse12_s001.png' nr='1' width='1500' height='1000'/>
+      ...
+    </series>
+
+``nr`` is the ``_sNNN`` section number, ``width``/``height`` the registered image's pixel
+size; ``anchoring`` is added by QuickNII once a section is registered.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from .errors import UsageError
+from .naming import parse_section_number
+from .outputs import write_text_atomic
+from .scale import Size
+
+
+@dataclass(frozen=True)
+class SliceEntry:
+    """One section of the descriptor."""
+
+    filename: str
+    nr: int
+    size: Size
+
+
+def slice_entries(files: Sequence[tuple[str, Size]]) -> list[SliceEntry]:
+    """Entries sorted by section number; sections without a number are refused as a group."""
+    entries, unnumbered = [], []
+    for filename, size in files:
+        number = parse_section_number(Path(filename).stem)
+        if number is None:
+            unnumbered.append(filename)
+        else:
+            entries.append(SliceEntry(filename, number.value, size))
+    if unnumbered:
+        raise UsageError(
+            f"{len(unnumbered)} image(s) without one '_sNNN' section number: "
+            f"{', '.join(unnumbered[:5])}{' ...' if len(unnumbered) > 5 else ''}; "
+            "QuickNII orders sections by that number: number them first with `quint-prep rename`")
+    numbers = [e.nr for e in entries]
+    duplicates = sorted({n for n in numbers if numbers.count(n) > 1})
+    if duplicates:
+        raise UsageError(f"section numbers used twice: {', '.join(map(str, duplicates))}")
+    return sorted(entries, key=lambda e: e.nr)
+
+
+def descriptor_xml(name: str, entries: Sequence[SliceEntry]) -> str:
+    """The XML text of a series descriptor."""
+    root = ET.Element("series", {"first": str(entries[0].nr) if entries else "0",
+                                 "last": str(entries[-1].nr) if entries else "0", "name": name})
+    for entry in entries:
+        ET.SubElement(root, "slice", {"filename": entry.filename, "nr": str(entry.nr),
+                                      "width": str(entry.size.width),
+                                      "height": str(entry.size.height)})
+    ET.indent(root, space="  ")
+    return "<?xml version='1.0' encoding='UTF-8'?>\n" + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def write_descriptor(folder: Path, name: str, files: Sequence[tuple[str, Size]],
+                     filename: str | None = None) -> Path:
+    """Write ``<folder>/<name>.xml`` (or ``filename``) atomically; return its path."""
+    entries = slice_entries(files)
+    path = Path(folder) / (filename or f"{name}.xml")
+    write_text_atomic(path, descriptor_xml(name, entries))
+    return path
