@@ -186,6 +186,13 @@ def _rgb(colour: Colour) -> str:
     return "{},{},{}".format(*colour)
 
 
+def _same_proportions(first: Size, second: Size) -> bool:
+    """True when the smaller size is the larger one scaled by one factor, allowing one pixel
+    of rounding on each side (both may have been scaled from an original)."""
+    larger, smaller = sorted((first, second), key=lambda s: s.width * s.height, reverse=True)
+    return not interval_is_empty(factor_interval(larger, smaller, slack=1.0))
+
+
 def registration_findings(registration: Registration, images: dict[str, tuple[Path, Size]],
                           segmentations: dict[str, tuple[Path, Size]] | None) -> list[Finding]:
     """Every registered section has an image (and a segmentation) with its recorded proportions.
@@ -212,8 +219,7 @@ def registration_findings(registration: Registration, images: dict[str, tuple[Pa
                 findings.append(error(f"reg.missing-{role}", where,
                                       f"{section.filename} is registered but there is no {role} "
                                       f"named {section.stem}"))
-            elif section.size is not None and interval_is_empty(
-                    factor_interval(section.size, found[1], slack=1.0)):
+            elif section.size is not None and not _same_proportions(section.size, found[1]):
                 findings.append(error("reg.proportions", found[0],
                                       f"{found[1]} does not have the proportions registered in "
                                       f"{where.name} ({section.size}); quantification would be "
