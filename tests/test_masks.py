@@ -14,7 +14,8 @@ import pytest
 from conftest import from_array, read_array, save, tree_hashes
 from quint_prep.masks import SeriesImage, match_image
 from quint_prep.masks_select import MaskResample, parse_labels, resample_selection
-from quint_prep.masks_sources import (SourceKind, png_palette, read_mask_file, strip_tool_suffix,
+from quint_prep.masks_sources import (TOOL_SUFFIXES, SourceKind, png_palette, read_mask_file,
+                                      strip_tool_suffix,
                                       tiff_min_is_white)
 from quint_prep.errors import InputError
 from quint_prep.scale import Size
@@ -391,3 +392,48 @@ def test_read_mask_file_detects_kinds(tmp_path):
         image = pyvips.Image.new_from_array(array)
         path = save(image, tmp_path / name)
         assert read_mask_file(path).kind is kind, name
+
+
+@pytest.mark.parametrize("suffix, hint", TOOL_SUFFIXES, ids=[s for s, _ in TOOL_SUFFIXES])
+def test_every_tool_suffix_is_stripped(cli, tmp_path, suffix, hint):
+    array = labels_array(values=(0, 9))
+    src = save(from_array(array), tmp_path / "seg" / f"brainB_s012{suffix}.png")
+    result, doc = run_json(cli, src, "-o", tmp_path / "out", "--labels", "9")
+    assert result.exit_code == 0, result.stderr
+    assert Path(doc["masks"][0]["output"]).name == "brainB_s012.png"
+    assert strip_tool_suffix(f"brainB_s012{suffix}").hint == hint
+    check_output(tmp_path / "out" / "brainB_s012.png", array == 9)
+
+
+def test_ilastik_uint16_without_zero_is_detected(tmp_path):
+    path = save(from_array(labels_array(values=(1, 2, 300), dtype=np.uint16)), tmp_path / "x.tif")
+    assert read_mask_file(path).kind is SourceKind.ILASTIK
+
+
+def test_palette_with_transparency(cli, tmp_path):
+    indices = labels_array(values=(0, 1, 2))
+    src = write_palette_png(tmp_path / "seg" / "m_s013-labels.png", indices,
+                            [(255, 255, 255), (200, 0, 0), (0, 0, 180)], alpha=[0, 255, 255])
+    result = cli("masks", src, "-o", tmp_path / "out", "--labels", "1")
+    assert result.exit_code == 0, result.stderr
+    check_output(tmp_path / "out" / "m_s013.png", indices == 1)
+
+
+def test_rgb_many_colours_lists_them(cli, tmp_path):
+    rgb = np.zeros((30, 40, 3), np.uint8)
+    rgb[:10] = (10, 20, 30)
+    rgb[10:15] = (10, 20, 31)  # same red+green, other blue: told apart in a second pass
+    src = save(from_array(rgb), tmp_path / "seg" / "m_s014.png")
+    result = cli("masks", src, "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    assert "coloured segmentation with 3 colours" in result.stderr
+    assert "0,0,0 (50.0%)" in result.stderr and "10,20,30 (33.3%)" in result.stderr
+    assert "10,20,31 (16.7%)" in result.stderr
+
+
+def test_labels_on_coloured_input_is_refused(cli, tmp_path):
+    rgb = np.zeros((30, 40, 3), np.uint8)
+    src = save(from_array(rgb), tmp_path / "seg" / "m_s015.png")
+    result = cli("masks", src, "-o", tmp_path / "out", "--labels", "1")
+    assert result.exit_code == 1
+    assert "choose the objects with --object-colour R,G,B" in result.stderr
