@@ -46,6 +46,9 @@ class SeriesImage:
     section: int | None
 
 
+Planned = tuple[MaskFile, str, "SeriesImage | None"]  # a mask, its output name, its image
+
+
 def series_from_folder(folder: Path) -> tuple[list[SeriesImage], list[InputError]]:
     """The images of a folder (headers only), and the ones that could not be read."""
     found = discover([folder])
@@ -167,7 +170,7 @@ def plan_masks(sources: Iterable[Path], settings: MaskSettings,
     paths, problems = find_mask_files(sources)
     if not paths and not problems:
         raise UsageError("no segmentation images found (PNG or TIFF) in the given sources")
-    planned: list[tuple[MaskFile, str, SeriesImage | None]] = []
+    planned: list[Planned] = []
     for path in paths:
         try:
             mask = read_mask_file(path, settings.source)
@@ -202,8 +205,8 @@ def _matched_image(mask: MaskFile, series: Sequence[SeriesImage] | None) -> Seri
     return image
 
 
-def _unique_names(planned, problems: list[InputError]):
-    by_name: dict[str, list[MaskFile]] = {}
+def _unique_names(planned: list[Planned], problems: list[InputError]) -> Iterator[Planned]:
+    by_name: dict[str, list[Path]] = {}
     for mask, name, _ in planned:
         by_name.setdefault(name, []).append(mask.path)
     for mask, name, image in planned:
@@ -304,5 +307,8 @@ def write_mask_png(selection: pyvips.Image, output: Path, settings: MaskSettings
 
 def object_fraction(output: Path, colour: Colour) -> float:
     """The fraction of pixels of a written mask that are in the object colour (one pass)."""
-    image = pyvips.Image.new_from_file(str(output), access="sequential")
-    return float((image == list(colour)).bandand().avg() / 255.0)
+    try:
+        image = pyvips.Image.new_from_file(str(output), access="sequential")
+        return float((image == list(colour)).bandand().avg() / 255.0)
+    except pyvips.Error as error:
+        raise InputError(f"cannot read back {output.name}: {vips_reason(error)}") from error

@@ -21,6 +21,7 @@ from .scale import Size
 
 Colour = tuple[int, int, int]
 MAX_EQUALITIES = 8  # above this many labels a lookup table beats a chain of comparisons
+MAX_LISTED = 20  # label values listed in an error message
 WHITE: Colour = (255, 255, 255)
 BLACK: Colour = (0, 0, 0)
 
@@ -94,8 +95,10 @@ def _select_labels(mask: MaskFile, labels: Sequence[int] | None) -> Selection:
 def _ilastik_needs_labels(mask: MaskFile) -> str:
     counts = label_counts(mask)
     total = sum(counts.values()) or 1
-    listed = ", ".join(f"{value} ({count / total:.1%}, {count} px)"
-                       for value, count in sorted(counts.items()))
+    shown = sorted(counts.items())[:MAX_LISTED]
+    listed = ", ".join(f"{value} ({count / total:.1%}, {count} px)" for value, count in shown)
+    if len(counts) > len(shown):
+        listed += f" and {len(counts) - len(shown)} more (instance labels? try --source cellpose)"
     example = max(counts) if counts else 2
     return (f"ilastik labels: say which label values are objects with --labels (e.g. --labels "
             f"{example}); labels in this file: {listed}")

@@ -437,3 +437,43 @@ def test_labels_on_coloured_input_is_refused(cli, tmp_path):
     result = cli("masks", src, "-o", tmp_path / "out", "--labels", "1")
     assert result.exit_code == 1
     assert "choose the objects with --object-colour R,G,B" in result.stderr
+
+
+@pytest.mark.parametrize("image, mask, same", [
+    ((1000, 500), (100, 50), True),
+    ((1000, 500), (100, 51), True),     # one-pixel rounding
+    ((1000, 500), (100, 52), False),
+    ((1001, 667), (250, 167), True),    # round(1001*0.25) x round(667*0.25)
+    ((3, 4), (4, 3), False),            # rotated
+    ((80, 60), (160, 120), True),       # a mask larger than its image
+], ids=["exact", "rounding", "off", "downscaled", "rotated", "larger"])
+def test_same_proportions(image, mask, same):
+    from quint_prep.scale import same_proportions
+
+    assert same_proportions(Size(*image), Size(*mask)) is same
+
+
+def test_output_folder_may_not_be_the_images_folder(cli, tmp_path, make_image):
+    make_image("images/brainA_s001.png", 80, 60)
+    before = tree_hashes(tmp_path / "images")
+    src = save(from_array(labels_array(40, 30, values=(0, 1))), tmp_path / "seg" / "brainA_s001_mask.png")
+    result = cli("masks", src, "-o", tmp_path / "images", "--images", tmp_path / "images")
+    assert result.exit_code == 2 and "is the source folder" in result.stderr
+    assert tree_hashes(tmp_path / "images") == before
+
+
+def test_qupath_single_band_labels_by_name(cli, tmp_path):
+    array = labels_array(values=(0, 1, 2))
+    src = save(from_array(array), tmp_path / "seg" / "m_s016-labels.tif")
+    result, doc = run_json(cli, src, "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.stderr
+    assert doc["masks"][0]["kind"] == "qupath"
+    check_output(tmp_path / "out" / "m_s016.png", array > 0)
+
+
+def test_ilastik_listing_is_capped(cli, tmp_path):
+    array = (np.arange(40 * 30).reshape(30, 40) % 50 + 1).astype(np.uint16)
+    src = save(from_array(array), tmp_path / "seg" / "m_s017_Simple Segmentation.tif")
+    result = cli("masks", src, "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    assert "and 30 more (instance labels? try --source cellpose)" in result.stderr

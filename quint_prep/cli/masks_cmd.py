@@ -9,7 +9,7 @@ import pyvips
 import typer
 
 from ..errors import EXIT_FAILED, UsageError
-from ..masks import (MaskPlan, MaskSettings, SizeMode, convert_masks, plan_masks,
+from ..masks import (MaskPlan, MaskResult, MaskSettings, SizeMode, convert_masks, plan_masks,
                      series_from_folder, series_from_manifest)
 from ..masks_select import MaskResample, parse_labels
 from ..masks_sources import SourceKind
@@ -121,7 +121,7 @@ def masks(
     _report(plan, results, output, settings, json_output)
 
 
-def _report(plan: MaskPlan, results: list, output: Path, settings: MaskSettings,
+def _report(plan: MaskPlan, results: list[MaskResult], output: Path, settings: MaskSettings,
             json_output: bool) -> None:
     written = sum(r.status == "written" for r in results)
     failed = len(results) - written + len(plan.problems)
