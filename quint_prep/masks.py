@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import pyvips
 
@@ -24,8 +24,11 @@ from .masks_sources import MaskFile, SourceKind, read_mask_file, strip_tool_suff
 from .naming import name_problems, parse_section_number
 from .outputs import atomic_output, guard_output_dir, remove_stale_temporaries
 from .scale import Size, same_proportions, scaled_size, series_factor
-from .series import discover, read_info, vips_reason
+from .series import ImageInfo, discover, read_info, vips_reason
 
+Progress = Callable[[float], None]
+
+PROGRESS_MEGAPIXELS = 100.0  # masks larger than this report progress while they are written
 MOSTLY_OBJECTS = 0.5  # above this object fraction, warn that objects and background may be swapped
 
 
@@ -252,15 +255,23 @@ class MaskResult:
 
 
 def convert_masks(plan: MaskPlan, output_dir: Path, settings: MaskSettings, *,
-                  sources: Iterable[Path] = ()) -> Iterator[MaskResult]:
-    """Write every planned mask into output_dir, yielding one result per file."""
+                  sources: Iterable[Path] = (),
+                  progress_for: Callable[[ImageInfo], Progress | None] | None = None,
+                  ) -> Iterator[MaskResult]:
+    """Write every planned mask into output_dir, yielding one result per file.
+
+    ``progress_for`` gives a callback (fraction done) for masks over PROGRESS_MEGAPIXELS.
+    """
     output_dir = guard_output_dir(output_dir, list(sources) or [j.mask.path for j in plan.jobs])
     remove_stale_temporaries(output_dir)
     for job in plan.jobs:
-        yield convert_one(job, output_dir, settings)
+        large = job.mask.info.size.megapixels > PROGRESS_MEGAPIXELS
+        progress = progress_for(job.mask.info) if progress_for is not None and large else None
+        yield convert_one(job, output_dir, settings, progress)
 
 
-def convert_one(job: MaskJob, output_dir: Path, settings: MaskSettings) -> MaskResult:
+def convert_one(job: MaskJob, output_dir: Path, settings: MaskSettings,
+                on_progress: Progress | None = None) -> MaskResult:
     """Convert one segmentation; failures become a failed result, never an exception."""
     output = output_dir / job.output_name
     base = dict(source=job.mask.path, kind=job.mask.kind.value, output=output,
@@ -273,7 +284,7 @@ def convert_one(job: MaskJob, output_dir: Path, settings: MaskSettings) -> MaskR
     try:
         selection = select_objects(job.mask, settings.labels, settings.object_colour, settings.invert)
         resampled = resample_selection(selection.image, job.target, settings.resample)
-        write_mask_png(resampled, output, settings)
+        write_mask_png(resampled, output, settings, on_progress)
         fraction = object_fraction(output, settings.colour)
     except QuintPrepError as error:
         return MaskResult(status="failed", message=error.message, warnings=job.warnings, **base)
@@ -292,10 +303,14 @@ def fraction_warnings(fraction: float) -> tuple[str, ...]:
     return ()
 
 
-def write_mask_png(selection: pyvips.Image, output: Path, settings: MaskSettings) -> None:
+def write_mask_png(selection: pyvips.Image, output: Path, settings: MaskSettings,
+                   on_progress: Progress | None = None) -> None:
     """Write the 0/255 selection as an 8-bit RGB PNG in the two colours, atomically."""
     image = selection.ifthenelse(list(settings.colour), list(settings.background))
     image = image.cast("uchar").copy(interpretation="srgb")
+    if on_progress is not None:
+        image.set_progress(True)
+        image.signal_connect("eval", lambda _image, progress: on_progress(progress.percent / 100))
     try:
         with atomic_output(output) as temporary:
             image.pngsave(str(temporary), compression=settings.png_compression, keep="none")

@@ -13,8 +13,8 @@ from ..masks import (MaskPlan, MaskResult, MaskSettings, SizeMode, convert_masks
                      series_from_folder, series_from_manifest)
 from ..masks_select import MaskResample, parse_labels
 from ..masks_sources import SourceKind
-from .common import (JsonOutput, Quiet, error_line, format_table, print_json, reported,
-                     series_bar, size_option, warn)
+from .common import (JsonOutput, Quiet, error_line, format_table, image_bar_factory, print_json,
+                     reported, series_bar, size_option, warn)
 
 Segmentations = Annotated[list[Path], typer.Argument(
     help="Segmentation files or folders (ilastik, Cellpose, QuPath, FIJI, coloured PNG/TIFF).",
@@ -111,7 +111,8 @@ def masks(
         error_line(str(problem))
     results = []
     with series_bar(len(plan.jobs), quiet, unit="mask") as bar:
-        for result in convert_masks(plan, output, settings, sources=guarded):
+        for result in convert_masks(plan, output, settings, sources=guarded,
+                                    progress_for=image_bar_factory(quiet)):
             results.append(result)
             if result.status == "failed":
                 error_line(f"{result.source}: {result.message}")
