@@ -146,23 +146,50 @@ class MaskPlan:
     jobs: list[MaskJob]
     problems: list[InputError]
     factor: float | None = None
+    set_aside: list[tuple[Path, str]] = field(default_factory=list)
 
 
-def find_mask_files(sources: Iterable[Path]) -> tuple[list[Path], list[InputError]]:
+# Cellpose writes these next to its masks (matplotlib figure, outlines, flows), all ending in
+# its mask suffix: <image>_cp_output_cp_masks.png, <image>_outlines_cp_masks.png, ...
+CELLPOSE_BY_PRODUCTS = ("_cp_output", "_outlines", "_flows", "_dP")
+
+
+@dataclass(frozen=True)
+class Found:
+    """Segmentation files among the sources, refusals, and files set aside with the reason."""
+
+    masks: list[Path]
+    problems: list[InputError]
+    set_aside: list[tuple[Path, str]]
+
+
+def find_mask_files(sources: Iterable[Path]) -> Found:
     """Segmentation images among files and folders, and the refusals (``_seg.npy`` pickles).
 
-    A ``_seg.npy`` in a folder next to a mask image of the same section is skipped quietly;
-    one without such a mask, or one named on the command line, is refused with how to export.
+    Set aside: Cellpose by-products (``_outlines_cp_masks.png``, ...) and original images that
+    lie next to their own segmentation (Cellpose saves next to the images by default). A
+    ``_seg.npy`` in a folder next to a mask of the same section is skipped quietly; one without
+    such a mask, or one named on the command line, is refused with how to export.
     """
     sources = [Path(s) for s in sources]
     refused = [InputError(NPY_REFUSAL, s) for s in sources if s.suffix.lower() == ".npy" and s.exists()]
     found = discover([s for s in sources if s.suffix.lower() != ".npy" or not s.exists()])
-    stems = {strip_tool_suffix(p.stem).stem for p in found.images}
+    names = {path: strip_tool_suffix(path.stem) for path in found.images}
+    set_aside = [(p, "a Cellpose by-product, not a mask") for p, n in names.items()
+                 if n.suffix and n.stem.endswith(CELLPOSE_BY_PRODUCTS)]
+    masks = [p for p in found.images if p not in dict(set_aside)]
+    owners = {names[p].stem: p for p in masks if names[p].suffix}
+    for path in list(masks):
+        owner = owners.get(path.stem)
+        if not names[path].suffix and owner is not None:
+            set_aside.append((path, f"the image segmented in {owner.name}"))
+            masks.remove(path)
+    stems = {names[p].stem for p in masks}
     for skipped in found.skipped:
         if skipped.suffix.lower() == ".npy" and not skipped.name.startswith("."):
             if strip_tool_suffix(skipped.stem).stem not in stems:
                 refused.append(InputError(NPY_REFUSAL, skipped))
-    return found.images, [*found.problems, *refused]
+    return Found(masks, [*found.problems, *refused], set_aside)
 
 
 def plan_masks(sources: Iterable[Path], settings: MaskSettings,
@@ -170,7 +197,8 @@ def plan_masks(sources: Iterable[Path], settings: MaskSettings,
     """Read every segmentation, decide its name and output size; collect per-file problems."""
     if settings.size_mode is SizeMode.IMAGE and series is None:
         raise UsageError("--size image needs the images: give --images DIR or --manifest FILE")
-    paths, problems = find_mask_files(sources)
+    found = find_mask_files(sources)
+    paths, problems = found.masks, list(found.problems)
     if not paths and not problems:
         raise UsageError("no segmentation images found (PNG or TIFF) in the given sources")
     planned: list[Planned] = []
@@ -191,7 +219,7 @@ def plan_masks(sources: Iterable[Path], settings: MaskSettings,
                   else scaled_size(mask.info.size, factor) if factor is not None else mask.info.size)
         warnings = tuple(f"name: {p}" for p in name_problems(name[:-4])) if image is None else ()
         jobs.append(MaskJob(mask, name, target, image, warnings))
-    return MaskPlan(jobs, problems, factor)
+    return MaskPlan(jobs, problems, factor, found.set_aside)
 
 
 def _matched_image(mask: MaskFile, series: Sequence[SeriesImage] | None) -> SeriesImage | None:

@@ -477,3 +477,29 @@ def test_ilastik_listing_is_capped(cli, tmp_path):
     result = cli("masks", src, "-o", tmp_path / "out")
     assert result.exit_code == 1
     assert "and 30 more (instance labels? try --source cellpose)" in result.stderr
+
+
+def test_cellpose_folder_with_images_and_by_products(cli, tmp_path, make_image):
+    """Cellpose saves next to the images: the images, figures and pickles are set aside."""
+    folder = tmp_path / "cellpose"
+    make_image("cellpose/m_s001.png", 40, 30)
+    array = labels_array(values=(0, 3, 4), dtype=np.uint16)
+    save(from_array(array), folder / "m_s001_cp_masks.png")
+    make_image("cellpose/m_s001_outlines_cp_masks.png", 40, 30)
+    make_image("cellpose/m_s001_cp_output_cp_masks.png", 40, 30)
+    (folder / "m_s001_seg.npy").write_bytes(b"pickle")
+    before = tree_hashes(folder)
+    result, doc = run_json(cli, folder, "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.stderr
+    assert [Path(m["source"]).name for m in doc["masks"]] == ["m_s001_cp_masks.png"]
+    assert "m_s001.png: skipped: the image segmented in m_s001_cp_masks.png" in result.stderr
+    assert "m_s001_outlines_cp_masks.png: skipped: a Cellpose by-product" in result.stderr
+    check_output(tmp_path / "out" / "m_s001.png", array > 0)
+    assert tree_hashes(folder) == before
+
+
+def test_empty_images_folder_is_a_usage_error(cli, tmp_path):
+    (tmp_path / "images").mkdir()
+    src = save(from_array(labels_array(values=(0, 1))), tmp_path / "seg" / "m_s001_mask.png")
+    result = cli("masks", src, "-o", tmp_path / "out", "--images", tmp_path / "images")
+    assert result.exit_code == 2 and "no images to name the masks after" in result.stderr

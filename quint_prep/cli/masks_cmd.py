@@ -103,10 +103,15 @@ def masks(
             warn(f"image not usable for matching: {problem}")
     elif manifest is not None:
         series = series_from_manifest(manifest)
+    if series is not None and not series:
+        raise UsageError(f"{images or manifest}: no images to name the masks after; give the "
+                         "folder of the section images (or a downscale output folder)")
     plan = plan_masks(sources, settings, series)
     guarded = [*sources, *([images] if images else []),
                *([manifest if manifest.is_dir() else manifest.parent] if manifest else [])]
     pyvips.cache_set_max(0)
+    for path, reason in plan.set_aside:
+        warn(f"{path}: skipped: {reason}")
     for problem in plan.problems:
         error_line(str(problem))
     results = []
