@@ -292,9 +292,9 @@ def resample_selection(selection: pyvips.Image, target: Size, method: MaskResamp
     """The selection at exactly the target size, still 0/255 uchar (lazy)."""
     if selection.width == target.width and selection.height == target.height:
         return selection
-    shrink = Size(min(selection.width, target.width), min(selection.height, target.height))
-    image = MASK_RESAMPLERS[method](selection, shrink) if shrink != Size(selection.width,
-                                                                         selection.height) else selection
+    source = Size(selection.width, selection.height)
+    shrink = Size(min(source.width, target.width), min(source.height, target.height))
+    image = selection if shrink == source else MASK_RESAMPLERS[method](selection, shrink)
     image = exact_size(image.cast("uchar"), shrink)
     if shrink != target:  # enlarge the remaining axes by repeating pixels
         image = image.resize(target.width / image.width, vscale=target.height / image.height,

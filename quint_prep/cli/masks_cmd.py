@@ -9,8 +9,8 @@ import pyvips
 import typer
 
 from ..errors import EXIT_FAILED, UsageError
-from ..masks import (MaskPlan, MaskResult, MaskSettings, SizeMode, convert_masks, plan_masks,
-                     series_from_folder, series_from_manifest)
+from ..masks import (MaskPlan, MaskResult, MaskSettings, SeriesImage, SizeMode, convert_masks,
+                     plan_masks, series_from_folder, series_from_manifest)
 from ..masks_select import MaskResample, parse_labels
 from ..masks_sources import SourceKind
 from .common import (JsonOutput, Quiet, error_line, format_table, image_bar_factory, print_json,
@@ -94,19 +94,7 @@ def masks(
         object_colour=parse_colour(object_colour, "--object-colour") if object_colour else None,
         source=source, invert=invert, resample=resample, size_mode=size,
         max_size=size_option(max_size) if max_size else None, overwrite=overwrite)
-    series = None
-    if images is not None:
-        if not images.is_dir():
-            raise UsageError(f"--images {images}: not a folder")
-        series, unreadable = series_from_folder(images)
-        for problem in unreadable:
-            warn(f"image not usable for matching: {problem}")
-    elif manifest is not None:
-        series = series_from_manifest(manifest)
-    if series is not None and not series:
-        raise UsageError(f"{images or manifest}: no images to name the masks after; give the "
-                         "folder of the section images (or a downscale output folder)")
-    plan = plan_masks(sources, settings, series)
+    plan = plan_masks(sources, settings, _series(images, manifest))
     guarded = [*sources, *([images] if images else []),
                *([manifest if manifest.is_dir() else manifest.parent] if manifest else [])]
     pyvips.cache_set_max(0)
@@ -125,6 +113,24 @@ def masks(
                 warn(f"{result.source.name}: {note}")
             bar.update(1)
     _report(plan, results, output, settings, json_output)
+
+
+def _series(images: Path | None, manifest: Path | None) -> list[SeriesImage] | None:
+    """The image series to name masks after, from --images or --manifest (None: neither)."""
+    if images is None and manifest is None:
+        return None
+    if images is not None:
+        if not images.is_dir():
+            raise UsageError(f"--images {images}: not a folder")
+        series, unreadable = series_from_folder(images)
+        for problem in unreadable:
+            warn(f"image not usable for matching: {problem}")
+    else:
+        series = series_from_manifest(manifest)  # type: ignore[arg-type]
+    if not series:
+        raise UsageError(f"{images or manifest}: no images to name the masks after; give the "
+                         "folder of the section images (or a downscale output folder)")
+    return series
 
 
 def _report(plan: MaskPlan, results: list[MaskResult], output: Path, settings: MaskSettings,
