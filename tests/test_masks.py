@@ -503,3 +503,24 @@ def test_empty_images_folder_is_a_usage_error(cli, tmp_path):
     src = save(from_array(labels_array(values=(0, 1))), tmp_path / "seg" / "m_s001_mask.png")
     result = cli("masks", src, "-o", tmp_path / "out", "--images", tmp_path / "images")
     assert result.exit_code == 2 and "no images to name the masks after" in result.stderr
+
+
+@pytest.mark.parametrize("dtype, values", [
+    (np.uint8, [1, 2]), (np.uint16, list(range(5, 300, 7))),
+    (np.uint32, [3, 70000, 70001, 131072] + list(range(10, 30))),
+], ids=["uchar-equalities", "ushort-lut", "uint-high-low"])
+def test_select_values_matches_numpy(dtype, values):
+    from quint_prep.masks_select import select_values
+
+    rng = np.random.default_rng(3)
+    pool = np.array(values + [0, 4, 65536 + 3 if dtype == np.uint32 else 4], dtype=np.int64)
+    array = rng.choice(pool, size=(20, 30)).astype(dtype)
+    out = select_values(pyvips.Image.new_from_array(array), values).numpy()
+    assert np.array_equal(out > 0, np.isin(array, values))
+    assert set(np.unique(out)) <= {0, 255}
+
+
+def test_resample_enlarges_one_axis_and_shrinks_the_other():
+    array = labels_array(40, 31, values=(0, 1))
+    out = resample_selection(_selection(array), Size(80, 30), MaskResample.AREA).numpy()
+    assert out.shape == (30, 80) and set(np.unique(out)) <= {0, 255}
