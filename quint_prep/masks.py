@@ -19,6 +19,7 @@ import pyvips
 
 from .errors import InputError, QuintPrepError, UsageError
 from .manifest import read_manifest
+from .masks_manifest import MaskRecord, MasksRecord, load_record, save_record
 from .masks_select import Colour, MaskResample, resample_selection, select_objects
 from .masks_sources import MaskFile, SourceKind, read_mask_file, strip_tool_suffix, NPY_REFUSAL
 from .naming import name_problems, parse_section_number
@@ -118,6 +119,17 @@ class MaskSettings:
     max_size: Size | None = None
     overwrite: bool = False
     png_compression: int = 6
+
+    def to_json(self) -> dict:
+        """The settings that decide the pixels of an output (recorded in the manifest)."""
+        return {
+            "colour": list(self.colour), "background": list(self.background),
+            "labels": list(self.labels) if self.labels is not None else None,
+            "object_colour": list(self.object_colour) if self.object_colour else None,
+            "source": self.source.value if self.source else None, "invert": self.invert,
+            "resample": self.resample.value, "size": self.size_mode.value,
+            "max_size": str(self.max_size) if self.max_size else None,
+        }
 
     def __post_init__(self) -> None:
         if self.colour == self.background:
@@ -254,7 +266,7 @@ class MaskResult:
     """What happened to one segmentation."""
 
     source: Path
-    status: str  # "written" or "failed"
+    status: str  # "written", "up-to-date" or "failed"
     kind: str = ""
     labels: str = ""
     output: Path | None = None
@@ -288,26 +300,56 @@ def convert_masks(plan: MaskPlan, output_dir: Path, settings: MaskSettings, *,
                   ) -> Iterator[MaskResult]:
     """Write every planned mask into output_dir, yielding one result per file.
 
-    ``progress_for`` gives a callback (fraction done) for masks over PROGRESS_MEGAPIXELS.
+    Masks recorded as up to date in the folder's manifest (same source file, same settings)
+    are skipped unless ``overwrite``; files quint-prep did not write are never replaced
+    without ``overwrite``. ``progress_for`` gives a callback for masks over PROGRESS_MEGAPIXELS.
+    The manifest is written even when the run is interrupted.
     """
     output_dir = guard_output_dir(output_dir, list(sources) or [j.mask.path for j in plan.jobs])
     remove_stale_temporaries(output_dir)
-    for job in plan.jobs:
-        large = job.mask.info.size.megapixels > PROGRESS_MEGAPIXELS
-        progress = progress_for(job.mask.info) if progress_for is not None and large else None
-        yield convert_one(job, output_dir, settings, progress)
+    record = load_record(output_dir, plan.factor)
+    try:
+        for job in plan.jobs:
+            large = job.mask.info.size.megapixels > PROGRESS_MEGAPIXELS
+            progress = progress_for(job.mask.info) if progress_for is not None and large else None
+            result = convert_one(job, output_dir, settings, record.files.get(job.output_name),
+                                 progress)
+            _update_record(record, job, result, settings)
+            yield result
+    finally:
+        save_record(output_dir, record)
+
+
+def _update_record(record: MasksRecord, job: MaskJob, result: MaskResult,
+                   settings: MaskSettings) -> None:
+    # A failed run leaves the previous file (atomic writes) and so its entry in place.
+    if result.status == "written":
+        stat = job.mask.path.stat()
+        record.files[job.output_name] = MaskRecord(
+            name=job.output_name, source=str(job.mask.path.resolve()), source_bytes=stat.st_size,
+            source_mtime_ns=stat.st_mtime_ns, kind=result.kind, labels=result.labels,
+            image=result.image, mask_width=job.mask.info.size.width,
+            mask_height=job.mask.info.size.height, width=job.target.width,
+            height=job.target.height, object_fraction=result.object_fraction or 0.0,
+            settings=settings.to_json())
 
 
 def convert_one(job: MaskJob, output_dir: Path, settings: MaskSettings,
-                on_progress: Progress | None = None) -> MaskResult:
+                record: MaskRecord | None = None, on_progress: Progress | None = None,
+                ) -> MaskResult:
     """Convert one segmentation; failures become a failed result, never an exception."""
     output = output_dir / job.output_name
     base = dict(source=job.mask.path, kind=job.mask.kind.value, output=output,
                 mask_size=job.mask.info.size, output_size=job.target,
-                image=job.image.name if job.image else None)
-    if output.exists() and not settings.overwrite:
-        return MaskResult(status="failed", message=f"{output} exists; pass --overwrite to replace it",
-                          warnings=job.warnings, **base)
+                image=job.image.name if job.image else None, warnings=job.warnings)
+    if (record is not None and not settings.overwrite
+            and record.is_up_to_date(job.mask, output, settings.to_json())
+            and Size(record.width, record.height) == job.target):
+        return MaskResult(status="up-to-date", labels=record.labels,
+                          object_fraction=record.object_fraction, **base)
+    if output.exists() and record is None and not settings.overwrite:
+        return MaskResult(status="failed", message=f"{output} exists and was not written by "
+                          "quint-prep masks; pass --overwrite to replace it", **base)
     started = time.perf_counter()
     try:
         selection = select_objects(job.mask, settings.labels, settings.object_colour, settings.invert)
@@ -315,10 +357,10 @@ def convert_one(job: MaskJob, output_dir: Path, settings: MaskSettings,
         write_mask_png(resampled, output, settings, on_progress)
         fraction = object_fraction(output, settings.colour)
     except QuintPrepError as error:
-        return MaskResult(status="failed", message=error.message, warnings=job.warnings, **base)
+        return MaskResult(status="failed", message=error.message, **base)
+    base["warnings"] = job.warnings + selection.notes + fraction_warnings(fraction)
     return MaskResult(status="written", labels=selection.description, object_fraction=fraction,
-                      seconds=time.perf_counter() - started,
-                      warnings=job.warnings + selection.notes + fraction_warnings(fraction), **base)
+                      seconds=time.perf_counter() - started, **base)
 
 
 def fraction_warnings(fraction: float) -> tuple[str, ...]:

@@ -282,7 +282,7 @@ def test_names_matched_by_section_and_sizes(cli, tmp_path, make_image):
     result, doc = run_json(cli, tmp_path / "seg", "-o", tmp_path / "out",
                            "--images", tmp_path / "images", "--size", "image")
     assert result.exit_code == 0, result.stderr
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["brainA_s001.png", "brainA_s002.png"]
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["brainA_s001.png", "brainA_s002.png"]
     enlarged = np.kron(array > 0, np.ones((2, 2), bool))
     check_output(tmp_path / "out" / "brainA_s001.png", enlarged)
 
@@ -330,12 +330,25 @@ def test_max_size_one_factor(cli, tmp_path):
     check_output(tmp_path / "out" / "m_s001.png", blocks)
 
 
-def test_output_exists_needs_overwrite(cli, tmp_path):
+def test_rerun_skips_up_to_date_and_refuses_foreign_files(cli, tmp_path):
     src = save(from_array(labels_array(values=(0, 1))), tmp_path / "seg" / "m_s001_mask.png")
-    assert cli("masks", src, "-o", tmp_path / "out").exit_code == 0
-    result = cli("masks", src, "-o", tmp_path / "out")
-    assert result.exit_code == 1 and "pass --overwrite" in result.stderr
-    assert cli("masks", src, "-o", tmp_path / "out", "--overwrite").exit_code == 0
+    other = save(from_array(labels_array(values=(0, 1))), tmp_path / "seg" / "m_s002_mask.png")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "m_s002.png").write_bytes(b"someone else's file")
+    result, doc = run_json(cli, src, other, "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    assert "m_s002.png exists and was not written by quint-prep masks; pass --overwrite" in result.stderr
+    assert (tmp_path / "out" / "m_s002.png").read_bytes() == b"someone else's file"
+    manifest = json.loads((tmp_path / "out" / "quint-prep.json").read_text())
+    assert [f["name"] for f in manifest["masks"]["files"]] == ["m_s001.png"]
+    assert manifest["masks"]["files"][0]["settings"]["resample"] == "area"
+    assert manifest["masks"]["files"][0]["object_fraction"] == pytest.approx(doc["masks"][0]["object_fraction"])
+    result, doc = run_json(cli, src, "-o", tmp_path / "out")
+    assert result.exit_code == 0 and doc["masks"][0]["status"] == "up-to-date"
+    result, doc = run_json(cli, src, "-o", tmp_path / "out", "--resample", "nearest")
+    assert result.exit_code == 0 and doc["masks"][0]["status"] == "written"
+    result, doc = run_json(cli, src, other, "-o", tmp_path / "out", "--overwrite")
+    assert result.exit_code == 0 and doc["counts"] == {"written": 2, "up-to-date": 0, "failed": 0}
 
 
 def test_usage_errors(cli, tmp_path):

@@ -9,6 +9,7 @@ import pyvips
 import typer
 
 from ..errors import EXIT_FAILED, UsageError
+from ..manifest import manifest_path
 from ..masks import (MaskPlan, MaskResult, MaskSettings, SeriesImage, SizeMode, convert_masks,
                      plan_masks, series_from_folder, series_from_manifest)
 from ..masks_select import MaskResample, parse_labels
@@ -73,7 +74,8 @@ def masks(
     resample: Annotated[MaskResample, typer.Option(
         "--resample", help="area: >=50% of the pixels under it; any: any pixel under it; "
         "nearest: fastest.")] = MaskResample.AREA,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Redo masks even when up to date, "
+                                            "and replace files quint-prep did not write.")] = False,
     quiet: Quiet = False,
     json_output: JsonOutput = False,
 ) -> None:
@@ -136,13 +138,15 @@ def _series(images: Path | None, manifest: Path | None) -> list[SeriesImage] | N
 def _report(plan: MaskPlan, results: list[MaskResult], output: Path, settings: MaskSettings,
             json_output: bool) -> None:
     written = sum(r.status == "written" for r in results)
-    failed = len(results) - written + len(plan.problems)
+    current = sum(r.status == "up-to-date" for r in results)
+    failed = len(results) - written - current + len(plan.problems)
     if json_output:
         print_json({
             "output": str(output), "factor": plan.factor,
             "colour": list(settings.colour), "background": list(settings.background),
             "resample": settings.resample.value,
-            "counts": {"written": written, "failed": failed},
+            "counts": {"written": written, "up-to-date": current, "failed": failed},
+            "manifest": str(manifest_path(output)),
             "masks": [r.to_json() for r in results],
             "errors": [{"path": str(p.path) if p.path else None, "error": p.message}
                        for p in plan.problems],
@@ -150,14 +154,14 @@ def _report(plan: MaskPlan, results: list[MaskResult], output: Path, settings: M
     else:
         rows = [[r.source.name, r.kind, r.labels or "-",
                  f"{r.object_fraction:.2%}" if r.object_fraction is not None else "-",
-                 str(r.output_size) if r.status == "written" else "-",
-                 r.output.name if r.status == "written" and r.output else "FAILED"]
+                 str(r.output_size) if r.status != "failed" else "-",
+                 r.output.name if r.status != "failed" and r.output else "FAILED"]
                 for r in results]
         if rows:
             typer.echo(format_table(["file", "source", "labels", "objects", "size", "output"], rows))
         bgr = ",".join(str(c) for c in reversed(settings.colour))
-        typer.echo(f"{written} written, {failed} failed -> {output}")
-        if written:
+        typer.echo(f"{written} written, {current} up to date, {failed} failed -> {output}")
+        if written or current:
             typer.echo(f"objects are RGB {','.join(map(str, settings.colour))}: pass this colour "
                        f"to Nutil/WebNutil, and [{bgr}] (BGR) to PyNutil")
     if failed:
