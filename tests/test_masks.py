@@ -12,12 +12,11 @@ import pyvips
 import pytest
 
 from conftest import from_array, read_array, save, tree_hashes
-from quint_prep.masks import SeriesImage, match_image
-from quint_prep.masks_select import MaskResample, parse_labels, resample_selection
-from quint_prep.masks_sources import (TOOL_SUFFIXES, SourceKind, png_palette, read_mask_file,
-                                      strip_tool_suffix,
-                                      tiff_min_is_white)
 from quint_prep.errors import InputError
+from quint_prep.masks_select import MaskResample, parse_labels, resample_selection
+from quint_prep.masks_series import SeriesImage, match_image
+from quint_prep.masks_sources import (TOOL_SUFFIXES, SourceKind, png_palette, read_mask_file,
+                                      strip_tool_suffix, tiff_min_is_white)
 from quint_prep.scale import Size
 
 RED = (255, 0, 0)

@@ -10,8 +10,8 @@ import typer
 
 from ..errors import EXIT_FAILED, UsageError
 from ..manifest import manifest_path
-from ..masks import (MaskPlan, MaskResult, MaskSettings, SeriesImage, SizeMode, convert_masks,
-                     plan_masks, series_from_folder, series_from_manifest)
+from ..masks import MaskPlan, MaskResult, MaskSettings, SizeMode, convert_masks, plan_masks
+from ..masks_series import SeriesImage, series_from_folder, series_from_manifest
 from ..masks_select import MaskResample, parse_labels
 from ..masks_sources import SourceKind
 from .common import (JsonOutput, Quiet, error_line, format_table, image_bar_factory, print_json,
