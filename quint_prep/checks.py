@@ -13,7 +13,7 @@ from .colours import ColourCounts, Colour, PngHeader
 from .findings import Finding, error, warning
 from .naming import SectionNumber, name_issues, padding_outliers, parse_section_number
 from .registration import Registration
-from .scale import Size, consistent_factor, factor_interval, interval_is_empty
+from .scale import Size, consistent_factor, factor_interval, interval_is_empty, same_proportions
 
 MAX_SEGMENTATION = Size(14000, 10000)
 _BLOCKING_NAME_IDS = {"no-section", "several-sections", "early-s"}
@@ -186,13 +186,6 @@ def _rgb(colour: Colour) -> str:
     return "{},{},{}".format(*colour)
 
 
-def _same_proportions(first: Size, second: Size) -> bool:
-    """True when the smaller size is the larger one scaled by one factor, allowing one pixel
-    of rounding on each side (both may have been scaled from an original)."""
-    larger, smaller = sorted((first, second), key=lambda s: s.width * s.height, reverse=True)
-    return not interval_is_empty(factor_interval(larger, smaller, slack=1.0))
-
-
 def registration_findings(registration: Registration, images: dict[str, tuple[Path, Size]],
                           segmentations: dict[str, tuple[Path, Size]] | None) -> list[Finding]:
     """Every registered section has an image (and a segmentation) with its recorded proportions.
@@ -219,7 +212,7 @@ def registration_findings(registration: Registration, images: dict[str, tuple[Pa
                 findings.append(error(f"reg.missing-{role}", where,
                                       f"{section.filename} is registered but there is no {role} "
                                       f"named {section.stem}"))
-            elif section.size is not None and not _same_proportions(section.size, found[1]):
+            elif section.size is not None and not same_proportions(section.size, found[1]):
                 findings.append(error("reg.proportions", found[0],
                                       f"{found[1]} does not have the proportions registered in "
                                       f"{where.name} ({section.size}); quantification would be "

@@ -156,3 +156,14 @@ def consistent_factor(pairs: Iterable[tuple[Size, Size]], slack: float = 0.5) ->
     high = min(intervals[i][1] for i in inliers)
     outliers = tuple(i for i in range(len(intervals)) if i not in inliers)
     return FactorFit((low, high), inliers, outliers)
+
+
+def same_proportions(first: Size, second: Size, tolerance: float = 1.0) -> bool:
+    """True when one size is the other scaled by one factor, up to ``tolerance`` px per side.
+
+    Order does not matter: the smaller size is taken as the one rounded from the larger. The
+    default tolerance of one pixel allows both to have been rounded from a common original.
+    """
+    larger, smaller = sorted((first, second), key=lambda s: s.width * s.height, reverse=True)
+    low, high = factor_interval(larger, smaller, slack=tolerance)
+    return high - low > 1e-12 * high

@@ -1,0 +1,338 @@
+"""Turn segmentations into single-colour RGB PNGs named and proportioned like their images.
+
+The pipeline: find the segmentation files -> read each header and decide its tool
+(masks_sources) -> name it after its image (strip the tool suffix, match the image series by
+stem, then by section number) -> check proportions -> decide the output size -> select the
+object pixels and resample them label-safely (masks_select) -> write an 8-bit RGB PNG with
+exactly the object and background colours, atomically.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+import pyvips
+
+from .errors import InputError, QuintPrepError, UsageError
+from .masks_manifest import MaskRecord, MasksRecord, load_record, save_record
+from .masks_select import Colour, MaskResample, resample_selection, select_objects
+from .masks_series import SeriesImage, match_image
+from .masks_sources import NPY_REFUSAL, MaskFile, SourceKind, read_mask_file, strip_tool_suffix
+from .naming import name_problems
+from .outputs import atomic_output, guard_output_dir, remove_stale_temporaries
+from .scale import Size, same_proportions, scaled_size, series_factor
+from .series import ImageInfo, discover, vips_reason
+
+Progress = Callable[[float], None]
+
+PROGRESS_MEGAPIXELS = 100.0  # masks larger than this report progress while they are written
+MOSTLY_OBJECTS = 0.5  # above this object fraction, warn that objects and background may be swapped
+
+
+class SizeMode(str, Enum):
+    """Output size: ``mask`` keeps the segmentation's own size; ``image`` takes its image's."""
+
+    MASK = "mask"
+    IMAGE = "image"
+
+
+Planned = tuple[MaskFile, str, "SeriesImage | None"]  # a mask, its output name, its image
+
+
+@dataclass(frozen=True)
+class MaskSettings:
+    """What the user chose: objects, colours, source kind, resampling and output size."""
+
+    colour: Colour = (255, 0, 0)
+    background: Colour = (0, 0, 0)
+    labels: tuple[int, ...] | None = None
+    object_colour: Colour | None = None
+    source: SourceKind | None = None
+    invert: bool = False
+    resample: MaskResample = MaskResample.AREA
+    size_mode: SizeMode = SizeMode.MASK
+    max_size: Size | None = None
+    overwrite: bool = False
+    png_compression: int = 6
+
+    def to_json(self) -> dict:
+        """The settings that decide the pixels of an output (recorded in the manifest)."""
+        return {
+            "colour": list(self.colour), "background": list(self.background),
+            "labels": list(self.labels) if self.labels is not None else None,
+            "object_colour": list(self.object_colour) if self.object_colour else None,
+            "source": self.source.value if self.source else None, "invert": self.invert,
+            "resample": self.resample.value, "size": self.size_mode.value,
+            "max_size": str(self.max_size) if self.max_size else None,
+        }
+
+    def __post_init__(self) -> None:
+        if self.colour == self.background:
+            raise UsageError("--colour and --background are the same; objects would vanish")
+        if self.labels is not None and self.object_colour is not None:
+            raise UsageError("give --labels or --object-colour, not both")
+        if self.size_mode is SizeMode.IMAGE and self.max_size is not None:
+            raise UsageError("give --size image or --max-size, not both")
+
+
+@dataclass(frozen=True)
+class MaskJob:
+    """One planned conversion: the file, its output name and size, its image if matched."""
+
+    mask: MaskFile
+    output_name: str
+    target: Size
+    image: SeriesImage | None
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MaskPlan:
+    """Every planned conversion, the files that cannot be converted, and the series factor."""
+
+    jobs: list[MaskJob]
+    problems: list[InputError]
+    factor: float | None = None
+    set_aside: list[tuple[Path, str]] = field(default_factory=list)
+
+
+# Cellpose writes these next to its masks (matplotlib figure, outlines, flows), all ending in
+# its mask suffix: <image>_cp_output_cp_masks.png, <image>_outlines_cp_masks.png, ...
+CELLPOSE_BY_PRODUCTS = ("_cp_output", "_outlines", "_flows", "_dP")
+
+
+@dataclass(frozen=True)
+class Found:
+    """Segmentation files among the sources, refusals, and files set aside with the reason."""
+
+    masks: list[Path]
+    problems: list[InputError]
+    set_aside: list[tuple[Path, str]]
+
+
+def find_mask_files(sources: Iterable[Path]) -> Found:
+    """Segmentation images among files and folders, and the refusals (``_seg.npy`` pickles).
+
+    Set aside: Cellpose by-products (``_outlines_cp_masks.png``, ...) and original images that
+    lie next to their own segmentation (Cellpose saves next to the images by default). A
+    ``_seg.npy`` in a folder next to a mask of the same section is skipped quietly; one without
+    such a mask, or one named on the command line, is refused with how to export.
+    """
+    sources = [Path(s) for s in sources]
+    refused = [InputError(NPY_REFUSAL, s) for s in sources if s.suffix.lower() == ".npy" and s.exists()]
+    found = discover([s for s in sources if s.suffix.lower() != ".npy" or not s.exists()])
+    names = {path: strip_tool_suffix(path.stem) for path in found.images}
+    set_aside = [(p, "a Cellpose by-product, not a mask") for p, n in names.items()
+                 if n.suffix and n.stem.endswith(CELLPOSE_BY_PRODUCTS)]
+    masks = [p for p in found.images if p not in dict(set_aside)]
+    owners = {names[p].stem: p for p in masks if names[p].suffix}
+    for path in list(masks):
+        owner = owners.get(path.stem)
+        if not names[path].suffix and owner is not None:
+            set_aside.append((path, f"the image segmented in {owner.name}"))
+            masks.remove(path)
+    stems = {names[p].stem for p in masks}
+    for skipped in found.skipped:
+        if skipped.suffix.lower() == ".npy" and not skipped.name.startswith("."):
+            if strip_tool_suffix(skipped.stem).stem not in stems:
+                refused.append(InputError(NPY_REFUSAL, skipped))
+    return Found(masks, [*found.problems, *refused], set_aside)
+
+
+def plan_masks(sources: Iterable[Path], settings: MaskSettings,
+               series: Sequence[SeriesImage] | None = None) -> MaskPlan:
+    """Read every segmentation, decide its name and output size; collect per-file problems."""
+    if settings.size_mode is SizeMode.IMAGE and series is None:
+        raise UsageError("--size image needs the images: give --images DIR or --manifest FILE")
+    found = find_mask_files(sources)
+    paths, problems = found.masks, list(found.problems)
+    if not paths and not problems:
+        raise UsageError("no segmentation images found (PNG or TIFF) in the given sources")
+    planned: list[Planned] = []
+    for path in paths:
+        try:
+            mask = read_mask_file(path, settings.source)
+            image = _matched_image(mask, series)
+        except InputError as error:
+            problems.append(error if error.path else InputError(error.message, path))
+            continue
+        planned.append((mask, (image.stem if image else mask.name.stem) + ".png", image))
+    factor = None
+    if settings.max_size is not None and planned:
+        factor = series_factor(settings.max_size, [m.info.size for m, _, _ in planned])
+    jobs = []
+    for mask, name, image in _unique_names(planned, problems):
+        target = (image.size if settings.size_mode is SizeMode.IMAGE and image
+                  else scaled_size(mask.info.size, factor) if factor is not None else mask.info.size)
+        warnings = tuple(f"name: {p}" for p in name_problems(name[:-4])) if image is None else ()
+        jobs.append(MaskJob(mask, name, target, image, warnings))
+    return MaskPlan(jobs, problems, factor, found.set_aside)
+
+
+def _matched_image(mask: MaskFile, series: Sequence[SeriesImage] | None) -> SeriesImage | None:
+    if series is None:
+        return None
+    image = match_image(mask.name.stem, series)
+    size = mask.info.size
+    if not same_proportions(image.size, size):
+        raise InputError(
+            f"proportions differ from its image {image.name}: mask {size} "
+            f"(width/height {size.width / size.height:.4f}), image {image.size} "
+            f"(width/height {image.size.width / image.size.height:.4f}); segment the image "
+            "downscaled with one factor, without cropping or padding", mask.path)
+    return image
+
+
+def _unique_names(planned: list[Planned], problems: list[InputError]) -> Iterator[Planned]:
+    by_name: dict[str, list[Path]] = {}
+    for mask, name, _ in planned:
+        by_name.setdefault(name, []).append(mask.path)
+    for mask, name, image in planned:
+        if len(by_name[name]) > 1:
+            others = ", ".join(p.name for p in by_name[name] if p != mask.path)
+            problems.append(InputError(f"output {name} would also come from {others}; keep one "
+                                       "segmentation per section", mask.path))
+        else:
+            yield mask, name, image
+
+
+@dataclass(frozen=True)
+class MaskResult:
+    """What happened to one segmentation."""
+
+    source: Path
+    status: str  # "written", "up-to-date" or "failed"
+    kind: str = ""
+    labels: str = ""
+    output: Path | None = None
+    mask_size: Size | None = None
+    output_size: Size | None = None
+    object_fraction: float | None = None
+    image: str | None = None
+    seconds: float = 0.0
+    message: str = ""
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict:
+        """A JSON-ready description (one element of ``masks --json``)."""
+        return {
+            "source": str(self.source), "status": self.status, "kind": self.kind or None,
+            "labels": self.labels or None, "output": str(self.output) if self.output else None,
+            "image": self.image,
+            "mask_width": self.mask_size.width if self.mask_size else None,
+            "mask_height": self.mask_size.height if self.mask_size else None,
+            "width": self.output_size.width if self.output_size else None,
+            "height": self.output_size.height if self.output_size else None,
+            "object_fraction": self.object_fraction,
+            "seconds": round(self.seconds, 3), "error": self.message or None,
+            "warnings": list(self.warnings),
+        }
+
+
+def convert_masks(plan: MaskPlan, output_dir: Path, settings: MaskSettings, *,
+                  sources: Iterable[Path] = (),
+                  progress_for: Callable[[ImageInfo], Progress | None] | None = None,
+                  ) -> Iterator[MaskResult]:
+    """Write every planned mask into output_dir, yielding one result per file.
+
+    Masks recorded as up to date in the folder's manifest (same source file, same settings)
+    are skipped unless ``overwrite``; files quint-prep did not write are never replaced
+    without ``overwrite``. ``progress_for`` gives a callback for masks over PROGRESS_MEGAPIXELS.
+    The manifest is written even when the run is interrupted.
+    """
+    output_dir = guard_output_dir(output_dir, list(sources) or [j.mask.path for j in plan.jobs])
+    remove_stale_temporaries(output_dir)
+    record = load_record(output_dir, plan.factor)
+    try:
+        for job in plan.jobs:
+            large = job.mask.info.size.megapixels > PROGRESS_MEGAPIXELS
+            progress = progress_for(job.mask.info) if progress_for is not None and large else None
+            result = convert_one(job, output_dir, settings, record.files.get(job.output_name),
+                                 progress)
+            _update_record(record, job, result, settings)
+            yield result
+    finally:
+        save_record(output_dir, record)
+
+
+def _update_record(record: MasksRecord, job: MaskJob, result: MaskResult,
+                   settings: MaskSettings) -> None:
+    # A failed run leaves the previous file (atomic writes) and so its entry in place.
+    if result.status == "written":
+        stat = job.mask.path.stat()
+        record.files[job.output_name] = MaskRecord(
+            name=job.output_name, source=str(job.mask.path.resolve()), source_bytes=stat.st_size,
+            source_mtime_ns=stat.st_mtime_ns, kind=result.kind, labels=result.labels,
+            image=result.image, mask_width=job.mask.info.size.width,
+            mask_height=job.mask.info.size.height, width=job.target.width,
+            height=job.target.height, object_fraction=result.object_fraction or 0.0,
+            settings=settings.to_json())
+
+
+def convert_one(job: MaskJob, output_dir: Path, settings: MaskSettings,
+                record: MaskRecord | None = None, on_progress: Progress | None = None,
+                ) -> MaskResult:
+    """Convert one segmentation; failures become a failed result, never an exception."""
+    output = output_dir / job.output_name
+    base = dict(source=job.mask.path, kind=job.mask.kind.value, output=output,
+                mask_size=job.mask.info.size, output_size=job.target,
+                image=job.image.name if job.image else None, warnings=job.warnings)
+    if (record is not None and not settings.overwrite
+            and record.is_up_to_date(job.mask, output, settings.to_json())
+            and Size(record.width, record.height) == job.target):
+        return MaskResult(status="up-to-date", labels=record.labels,
+                          object_fraction=record.object_fraction, **base)
+    if output.exists() and record is None and not settings.overwrite:
+        return MaskResult(status="failed", message=f"{output} exists and was not written by "
+                          "quint-prep masks; pass --overwrite to replace it", **base)
+    started = time.perf_counter()
+    try:
+        selection = select_objects(job.mask, settings.labels, settings.object_colour, settings.invert)
+        resampled = resample_selection(selection.image, job.target, settings.resample)
+        write_mask_png(resampled, output, settings, on_progress)
+        fraction = object_fraction(output, settings.colour)
+    except QuintPrepError as error:
+        return MaskResult(status="failed", message=error.message, **base)
+    base["warnings"] = job.warnings + selection.notes + fraction_warnings(fraction)
+    return MaskResult(status="written", labels=selection.description, object_fraction=fraction,
+                      seconds=time.perf_counter() - started, **base)
+
+
+def fraction_warnings(fraction: float) -> tuple[str, ...]:
+    """Warnings about an object fraction: none at all, or objects covering most of the section."""
+    if fraction == 0:
+        return ("no objects: the output is all background",)
+    if fraction > MOSTLY_OBJECTS:
+        return (f"objects cover {fraction:.1%} of the section: if objects and background are "
+                "swapped (e.g. an inverted LUT), rerun with --invert",)
+    return ()
+
+
+def write_mask_png(selection: pyvips.Image, output: Path, settings: MaskSettings,
+                   on_progress: Progress | None = None) -> None:
+    """Write the 0/255 selection as an 8-bit RGB PNG in the two colours, atomically."""
+    image = selection.ifthenelse(list(settings.colour), list(settings.background))
+    image = image.cast("uchar").copy(interpretation="srgb")
+    if on_progress is not None:
+        image.set_progress(True)
+        image.signal_connect("eval", lambda _image, progress: on_progress(progress.percent / 100))
+    try:
+        with atomic_output(output) as temporary:
+            image.pngsave(str(temporary), compression=settings.png_compression, keep="none")
+    except pyvips.Error as error:
+        raise InputError(f"failed while decoding or writing: {vips_reason(error)}") from error
+    except OSError as error:
+        raise InputError(f"cannot write {output.name}: {error.strerror}") from error
+
+
+def object_fraction(output: Path, colour: Colour) -> float:
+    """The fraction of pixels of a written mask that are in the object colour (one pass)."""
+    try:
+        image = pyvips.Image.new_from_file(str(output), access="sequential")
+        return float((image == list(colour)).bandand().avg() / 255.0)
+    except pyvips.Error as error:
+        raise InputError(f"cannot read back {output.name}: {vips_reason(error)}") from error
