@@ -536,3 +536,19 @@ def test_resample_enlarges_one_axis_and_shrinks_the_other():
     array = labels_array(40, 31, values=(0, 1))
     out = resample_selection(_selection(array), Size(80, 30), MaskResample.AREA).numpy()
     assert out.shape == (30, 80) and set(np.unique(out)) <= {0, 255}
+
+
+def test_masks_prints_the_upload_check_verdict(cli, tmp_path):
+    images = tmp_path / "images"
+    save(from_array(np.zeros((40, 60, 3), np.uint8)), images / "m_s001.png")
+    save(from_array(np.zeros((40, 60, 3), np.uint8)), images / "m_s002.png")
+    labels = np.zeros((40, 60), np.uint8)
+    labels[10:20, 10:20] = 1
+    save(from_array(labels), tmp_path / "seg" / "m_s001_cp_masks.png")
+    result = cli("masks", tmp_path / "seg", "-o", tmp_path / "out", "--images", images)
+    assert result.exit_code == 0, result.output
+    # The verdict sees the missing segmentation of m_s002 (an error for upload, not for masks).
+    assert "pair.missing-segmentation" in result.stderr and "m_s002" in result.stderr
+    assert "check: FAIL" in result.stdout
+    document = cli("masks", tmp_path / "seg", "-o", tmp_path / "out", "--images", images, "--json")
+    assert json.loads(document.stdout)["check"]["ok"] is False

@@ -14,6 +14,8 @@ from ..masks import MaskPlan, MaskResult, MaskSettings, SizeMode, convert_masks,
 from ..masks_series import SeriesImage, series_from_folder, series_from_manifest
 from ..masks_select import MaskResample, parse_labels
 from ..masks_sources import SourceKind
+from ..findings import CheckReport
+from ..series_check import check_series
 from .common import (JsonOutput, Quiet, error_line, format_table, image_bar_factory, print_json,
                      reported, series_bar, size_option, warn)
 
@@ -114,7 +116,13 @@ def masks(
             for note in result.warnings:  # shown even with --quiet: they concern the result
                 warn(f"{result.source.name}: {note}")
             bar.update(1)
-    _report(plan, results, output, settings, json_output)
+    # The upload checks on what was written: format, colours, names, pairing, proportions.
+    series_folder = images if images is not None else (
+        (manifest if manifest.is_dir() else manifest.parent) if manifest is not None else None)
+    verdict = None
+    if series_folder is not None and any(r.status != "failed" for r in results):
+        verdict = check_series([series_folder], [output], colour=settings.colour)
+    _report(plan, results, output, settings, json_output, verdict)
 
 
 def _series(images: Path | None, manifest: Path | None) -> list[SeriesImage] | None:
@@ -136,7 +144,7 @@ def _series(images: Path | None, manifest: Path | None) -> list[SeriesImage] | N
 
 
 def _report(plan: MaskPlan, results: list[MaskResult], output: Path, settings: MaskSettings,
-            json_output: bool) -> None:
+            json_output: bool, verdict: CheckReport | None) -> None:
     written = sum(r.status == "written" for r in results)
     current = sum(r.status == "up-to-date" for r in results)
     failed = len(results) - written - current + len(plan.problems)
@@ -150,6 +158,7 @@ def _report(plan: MaskPlan, results: list[MaskResult], output: Path, settings: M
             "masks": [r.to_json() for r in results],
             "errors": [{"path": str(p.path) if p.path else None, "error": p.message}
                        for p in plan.problems],
+            "check": verdict.to_json() if verdict else None,
         })
     else:
         rows = [[r.source.name, r.kind, r.labels or "-",
@@ -164,5 +173,10 @@ def _report(plan: MaskPlan, results: list[MaskResult], output: Path, settings: M
         if written or current:
             typer.echo(f"objects are RGB {','.join(map(str, settings.colour))}: pass this colour "
                        f"to Nutil/WebNutil, and [{bgr}] (BGR) to PyNutil")
+        if verdict is not None:
+            for finding in verdict.findings:
+                typer.echo(f"check: {finding.severity.value} {finding.id}: {finding.file}: "
+                           f"{finding.message}", err=True)
+            typer.echo(f"check: {verdict.summary()}")
     if failed:
         raise typer.Exit(EXIT_FAILED)
