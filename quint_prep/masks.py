@@ -4,7 +4,9 @@ The pipeline: find the segmentation files -> read each header and decide its too
 (masks_sources) -> name it after its image (strip the tool suffix, match the image series by
 stem, then by section number) -> check proportions -> decide the output size -> select the
 object pixels and resample them label-safely (masks_select) -> write an 8-bit RGB PNG with
-exactly the object and background colours, atomically.
+exactly the object and background colours, atomically -> count what was written as the
+quantifiers will (masks_counts). Instance labels are resampled by id and touching instances
+separated first (masks_flatten, instances).
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from typing import Callable, Iterable, Iterator, Sequence
 import pyvips
 
 from .errors import InputError, QuintPrepError, UsageError
+from .masks_counts import MaskCounts, count_mask, count_warnings
+from .masks_flatten import FlattenOptions, flatten
 from .masks_manifest import MaskRecord, MasksRecord, load_record, save_record
-from .masks_select import Colour, MaskResample, resample_selection, select_objects
+from .masks_select import Colour, MaskResample
 from .masks_series import SeriesImage, match_image
 from .masks_sources import NPY_REFUSAL, MaskFile, SourceKind, read_mask_file, strip_tool_suffix
 from .naming import name_problems
@@ -56,8 +60,15 @@ class MaskSettings:
     resample: MaskResample = MaskResample.AREA
     size_mode: SizeMode = SizeMode.MASK
     max_size: Size | None = None
+    instances: bool = False
+    keep_touching: bool = False
     overwrite: bool = False
     png_compression: int = 6
+
+    def flatten_options(self) -> FlattenOptions:
+        """The choices that decide which pixels are objects."""
+        return FlattenOptions(self.labels, self.object_colour, self.invert, self.resample,
+                              self.instances, self.keep_touching)
 
     def to_json(self) -> dict:
         """The settings that decide the pixels of an output (recorded in the manifest)."""
@@ -68,6 +79,7 @@ class MaskSettings:
             "source": self.source.value if self.source else None, "invert": self.invert,
             "resample": self.resample.value, "size": self.size_mode.value,
             "max_size": str(self.max_size) if self.max_size else None,
+            "instances": self.instances, "keep_touching": self.keep_touching,
         }
 
     def __post_init__(self) -> None:
@@ -77,6 +89,9 @@ class MaskSettings:
             raise UsageError("give --labels or --object-colour, not both")
         if self.size_mode is SizeMode.IMAGE and self.max_size is not None:
             raise UsageError("give --size image or --max-size, not both")
+        if self.instances and (self.invert or self.object_colour is not None):
+            raise UsageError("--instances reads one id per cell: it does not go with --invert "
+                             "or --object-colour")
 
 
 @dataclass(frozen=True)
@@ -211,11 +226,16 @@ class MaskResult:
     output: Path | None = None
     mask_size: Size | None = None
     output_size: Size | None = None
-    object_fraction: float | None = None
+    counts: MaskCounts | None = None
     image: str | None = None
     seconds: float = 0.0
     message: str = ""
     warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def object_fraction(self) -> float | None:
+        """Share of the written mask's pixels in the object colour."""
+        return self.counts.object_fraction if self.counts is not None else None
 
     def to_json(self) -> dict:
         """A JSON-ready description (one element of ``masks --json``)."""
@@ -228,6 +248,7 @@ class MaskResult:
             "width": self.output_size.width if self.output_size else None,
             "height": self.output_size.height if self.output_size else None,
             "object_fraction": self.object_fraction,
+            "counts": self.counts.to_json() if self.counts is not None else None,
             "seconds": round(self.seconds, 3), "error": self.message or None,
             "warnings": list(self.warnings),
         }
@@ -270,7 +291,7 @@ def _update_record(record: MasksRecord, job: MaskJob, result: MaskResult,
             image=result.image, mask_width=job.mask.info.size.width,
             mask_height=job.mask.info.size.height, width=job.target.width,
             height=job.target.height, object_fraction=result.object_fraction or 0.0,
-            settings=settings.to_json())
+            counts=result.counts.to_json() if result.counts else {}, settings=settings.to_json())
 
 
 def convert_one(job: MaskJob, output_dir: Path, settings: MaskSettings,
@@ -281,25 +302,33 @@ def convert_one(job: MaskJob, output_dir: Path, settings: MaskSettings,
     base = dict(source=job.mask.path, kind=job.mask.kind.value, output=output,
                 mask_size=job.mask.info.size, output_size=job.target,
                 image=job.image.name if job.image else None, warnings=job.warnings)
-    if (record is not None and not settings.overwrite
+    recorded = _recorded_counts(record)
+    if (record is not None and recorded is not None and not settings.overwrite
             and record.is_up_to_date(job.mask, output, settings.to_json())
             and Size(record.width, record.height) == job.target):
-        return MaskResult(status="up-to-date", labels=record.labels,
-                          object_fraction=record.object_fraction, **base)
+        return MaskResult(status="up-to-date", labels=record.labels, counts=recorded, **base)
     if output.exists() and record is None and not settings.overwrite:
         return MaskResult(status="failed", message=f"{output} exists and was not written by "
                           "quint-prep masks; pass --overwrite to replace it", **base)
     started = time.perf_counter()
     try:
-        selection = select_objects(job.mask, settings.labels, settings.object_colour, settings.invert)
-        resampled = resample_selection(selection.image, job.target, settings.resample)
-        write_mask_png(resampled, output, settings, on_progress)
-        fraction = object_fraction(output, settings.colour)
+        flattened = flatten(job.mask, job.target, settings.flatten_options())
+        write_mask_png(flattened.selection, output, settings, on_progress)
+        counts = count_mask(flattened, output, settings.colour, job.mask.path)
     except QuintPrepError as error:
         return MaskResult(status="failed", message=error.message, **base)
-    base["warnings"] = job.warnings + selection.notes + fraction_warnings(fraction)
-    return MaskResult(status="written", labels=selection.description, object_fraction=fraction,
+    base["warnings"] = (job.warnings + flattened.notes + fraction_warnings(counts.object_fraction)
+                        + count_warnings(counts, flattened.separated))
+    return MaskResult(status="written", labels=flattened.description, counts=counts,
                       seconds=time.perf_counter() - started, **base)
+
+
+def _recorded_counts(record: MaskRecord | None) -> MaskCounts | None:
+    # Entries written before counts were recorded (or with other keys) are redone.
+    try:
+        return MaskCounts.from_json(record.counts) if record is not None else None
+    except TypeError:
+        return None
 
 
 def fraction_warnings(fraction: float) -> tuple[str, ...]:
@@ -327,12 +356,3 @@ def write_mask_png(selection: pyvips.Image, output: Path, settings: MaskSettings
         raise InputError(f"failed while decoding or writing: {vips_reason(error)}") from error
     except OSError as error:
         raise InputError(f"cannot write {output.name}: {error.strerror}") from error
-
-
-def object_fraction(output: Path, colour: Colour) -> float:
-    """The fraction of pixels of a written mask that are in the object colour (one pass)."""
-    try:
-        image = pyvips.Image.new_from_file(str(output), access="sequential")
-        return float((image == list(colour)).bandand().avg() / 255.0)
-    except pyvips.Error as error:
-        raise InputError(f"cannot read back {output.name}: {vips_reason(error)}") from error

@@ -9,12 +9,18 @@ images' names and must not lie next to them). Format::
          "source_bytes": 123, "source_mtime_ns": 1, "kind": "cellpose", "labels": "non-zero",
          "image": "mouse12_s001.png", "mask_width": 4000, "mask_height": 3000,
          "width": 4000, "height": 3000, "object_fraction": 0.0731,
+         "counts": {"objects": 5210, "object_pixels": 877200, "total_pixels": 12000000,
+                    "instances": 5210, "instance_pixels": 901344, "separated_pixels": 24144,
+                    "objects_before": null, "lost": null, "merged": null, "split": null},
          "settings": {"colour": [255, 0, 0], "background": [0, 0, 0], "resample": "area", ...}}
-      ]
+      ],
+      "totals": {"masks": 1, "objects": 5210, "object_pixels": 877200, ...}
     }
 
 The manifest's ``factor`` is the series factor of the last ``--max-size`` run (null otherwise);
-its ``images`` list stays empty (that list describes downscaled images). The record lets a
+its ``images`` list stays empty (that list describes downscaled images). ``counts`` are the
+figures of ``masks_counts.MaskCounts`` (definitions there); ``totals`` sums them over the
+folder's masks. The record lets a
 rerun skip masks that are up to date and replace only files quint-prep wrote.
 """
 
@@ -45,6 +51,7 @@ class MaskRecord:
     width: int
     height: int
     object_fraction: float
+    counts: dict
     settings: dict
 
     def is_up_to_date(self, mask: MaskFile, output: Path, settings: dict) -> bool:
@@ -83,5 +90,16 @@ def load_record(output_dir: Path, factor: float | None) -> MasksRecord:
 def save_record(output_dir: Path, record: MasksRecord) -> Path:
     """Write the manifest with the current mask entries (atomically)."""
     files = [asdict(r) for r in sorted(record.files.values(), key=lambda r: r.name)]
-    record.manifest.extra[MASKS_KEY] = {"files": files}
+    record.manifest.extra[MASKS_KEY] = {"files": files, "totals": series_totals(
+        [r.counts for r in record.files.values()])}
     return write_manifest(output_dir, record.manifest)
+
+
+def series_totals(counts: list[dict]) -> dict:
+    """Sum every count over the masks of a series (a figure stays null when no mask has it)."""
+    totals: dict = {"masks": len(counts)}
+    for entry in counts:
+        for key, value in entry.items():
+            if isinstance(value, int) and not isinstance(value, bool):
+                totals[key] = totals.get(key, 0) + value
+    return totals

@@ -67,6 +67,16 @@ def check_output(path: Path, expected_objects: np.ndarray, colour=RED, backgroun
     assert colours_of(out) == wanted
 
 
+def separated(ids: np.ndarray) -> np.ndarray:
+    """Reference separation: 0 where the right or lower neighbour is another non-zero id."""
+    right = np.zeros_like(ids)
+    right[:, :-1] = ids[:, 1:]
+    below = np.zeros_like(ids)
+    below[:-1] = ids[1:]
+    touching = ((right > 0) & (right != ids)) | ((below > 0) & (below != ids))
+    return np.where(touching & (ids > 0), 0, ids)
+
+
 def run_json(cli, *args):
     result = cli("masks", *args, "--json")
     return result, (json.loads(result.stdout) if result.stdout.strip() else None)
@@ -141,11 +151,13 @@ def test_ilastik_uint8_labels(cli, tmp_path, labels):
 def test_cellpose_uint16_instances_default_nonzero(cli, tmp_path):
     array = labels_array(values=(0, 0, 7, 300, 65535), dtype=np.uint16)
     src = save(from_array(array), tmp_path / "seg" / "m_s002_cp_masks.png")
-    result, doc = run_json(cli, src, "-o", tmp_path / "out")
+    result, doc = run_json(cli, src, "-o", tmp_path / "out", "--keep-touching")
     assert result.exit_code == 0, result.stderr
     check_output(tmp_path / "out" / "m_s002.png", array > 0)
-    assert doc["masks"][0]["kind"] == "cellpose" and doc["masks"][0]["labels"] == "non-zero"
-    assert doc["masks"][0]["object_fraction"] == pytest.approx((array > 0).mean())
+    entry = doc["masks"][0]
+    assert entry["kind"] == "cellpose"
+    assert entry["labels"] == "non-zero, touching instances kept"
+    assert entry["object_fraction"] == pytest.approx((array > 0).mean())
 
 
 def test_cellpose_many_labels_use_lookup(cli, tmp_path):
@@ -154,7 +166,7 @@ def test_cellpose_many_labels_use_lookup(cli, tmp_path):
     result = cli("masks", src, "-o", tmp_path / "out", "--labels", "10-99,300")
     assert result.exit_code == 0, result.stderr
     objects = ((array >= 10) & (array <= 99)) | (array == 300)
-    check_output(tmp_path / "out" / "m_s003.png", objects)
+    check_output(tmp_path / "out" / "m_s003.png", separated(np.where(objects, array, 0)) > 0)
 
 
 def test_qupath_palette_white_background(cli, tmp_path):
@@ -480,7 +492,7 @@ def test_qupath_single_band_labels_by_name(cli, tmp_path):
     result, doc = run_json(cli, src, "-o", tmp_path / "out")
     assert result.exit_code == 0, result.stderr
     assert doc["masks"][0]["kind"] == "qupath"
-    check_output(tmp_path / "out" / "m_s016.png", array > 0)
+    check_output(tmp_path / "out" / "m_s016.png", separated(array) > 0)
 
 
 def test_ilastik_listing_is_capped(cli, tmp_path):
@@ -506,7 +518,7 @@ def test_cellpose_folder_with_images_and_by_products(cli, tmp_path, make_image):
     assert [Path(m["source"]).name for m in doc["masks"]] == ["m_s001_cp_masks.png"]
     assert "m_s001.png: skipped: the image segmented in m_s001_cp_masks.png" in result.stderr
     assert "m_s001_outlines_cp_masks.png: skipped: a Cellpose by-product" in result.stderr
-    check_output(tmp_path / "out" / "m_s001.png", array > 0)
+    check_output(tmp_path / "out" / "m_s001.png", separated(array) > 0)
     assert tree_hashes(folder) == before
 
 

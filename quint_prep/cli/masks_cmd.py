@@ -8,12 +8,15 @@ from typing import Annotated, Optional
 import pyvips
 import typer
 
-from ..errors import EXIT_FAILED, UsageError
+from ..consumers import CONSUMERS_FILE, ConsumerSettings, consumer_settings, write_consumer_settings
+from ..errors import EXIT_FAILED, QuintPrepError, UsageError
 from ..manifest import manifest_path
 from ..masks import MaskPlan, MaskResult, MaskSettings, SizeMode, convert_masks, plan_masks
 from ..masks_series import SeriesImage, series_from_folder, series_from_manifest
 from ..masks_select import MaskResample, parse_labels
+from ..masks_manifest import series_totals
 from ..masks_sources import SourceKind
+from ..registration import Registration, read_registration
 from ..findings import CheckReport
 from ..series_check import check_series
 from .common import (JsonOutput, Quiet, error_line, format_table, image_bar_factory, print_json,
@@ -76,6 +79,15 @@ def masks(
     resample: Annotated[MaskResample, typer.Option(
         "--resample", help="area: >=50% of the pixels under it; any: any pixel under it; "
         "nearest: fastest.")] = MaskResample.AREA,
+    instances: Annotated[bool, typer.Option(
+        "--instances", help="Read single-band labels as instances (one id per cell), as for "
+        "Cellpose and QuPath instance exports.")] = False,
+    keep_touching: Annotated[bool, typer.Option(
+        "--keep-touching", help="Do not separate touching instances (they then count as one "
+        "object in Nutil and PyNutil).")] = False,
+    registration: Annotated[Optional[Path], typer.Option(
+        "--registration", help="QuickNII/VisuAlign/DeepSlice JSON or XML: warn about masks "
+        "PyNutil would skip.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Redo masks even when up to date, "
                                             "and replace files quint-prep did not write.")] = False,
     quiet: Quiet = False,
@@ -97,7 +109,9 @@ def masks(
         labels=_labels_option(labels),
         object_colour=parse_colour(object_colour, "--object-colour") if object_colour else None,
         source=source, invert=invert, resample=resample, size_mode=size,
-        max_size=size_option(max_size) if max_size else None, overwrite=overwrite)
+        max_size=size_option(max_size) if max_size else None, instances=instances,
+        keep_touching=keep_touching, overwrite=overwrite)
+    registered = _registration(registration)
     plan = plan_masks(sources, settings, _series(images, manifest))
     guarded = [*sources, *([images] if images else []),
                *([manifest if manifest.is_dir() else manifest.parent] if manifest else [])]
@@ -122,7 +136,23 @@ def masks(
     verdict = None
     if series_folder is not None and any(r.status != "failed" for r in results):
         verdict = check_series([series_folder], [output], colour=settings.colour)
-    _report(plan, results, output, settings, json_output, verdict)
+    consumers = None
+    if any(r.status != "failed" for r in results):
+        names = [r.output.name for r in results if r.status != "failed" and r.output]
+        consumers = consumer_settings(names, settings.colour, settings.background, plan.factor,
+                                      registered)
+        write_consumer_settings(output, consumers)
+    _report(plan, results, output, settings, json_output, verdict, consumers)
+
+
+def _registration(path: Path | None) -> Registration | None:
+    """The --registration file, read before any mask is written (a bad file is a usage error)."""
+    if path is None:
+        return None
+    try:
+        return read_registration(path)
+    except QuintPrepError as error:
+        raise UsageError(f"--registration: {error}") from None
 
 
 def _series(images: Path | None, manifest: Path | None) -> list[SeriesImage] | None:
@@ -143,40 +173,77 @@ def _series(images: Path | None, manifest: Path | None) -> list[SeriesImage] | N
     return series
 
 
+def _count(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def _row(result: MaskResult, resampled: bool) -> list[str]:
+    counts = result.counts
+    failed = result.status == "failed"
+    row = [result.source.name, result.kind, result.labels or "-",
+           _count(counts.instances) if counts else "-"]
+    if resampled:
+        row.append(_count(counts.objects_before) if counts else "-")
+    row += [_count(counts.objects) if counts else "-",
+            f"{counts.object_fraction:.2%}" if counts else "-",
+            str(result.output_size) if not failed else "-",
+            result.output.name if not failed and result.output else "FAILED"]
+    return row
+
+
+def _totals_line(totals: dict) -> str:
+    text = f"series: {totals.get('objects', 0):,} objects, {totals.get('object_pixels', 0):,} " \
+           f"object pixels in {totals['masks']} masks"
+    if "instances" in totals:
+        text += f"; {totals['instances']:,} instances read"
+    if "separated_pixels" in totals:
+        text += f", {totals['separated_pixels']:,} px removed to separate touching instances"
+    if "objects_before" in totals:
+        text += (f"; resampled masks: {totals['objects_before']:,} objects before, merged "
+                 f"{totals.get('merged', 0):,}, split {totals.get('split', 0):,}, lost "
+                 f"{totals.get('lost', 0):,}")
+    return text
+
+
 def _report(plan: MaskPlan, results: list[MaskResult], output: Path, settings: MaskSettings,
-            json_output: bool, verdict: CheckReport | None) -> None:
+            json_output: bool, verdict: CheckReport | None,
+            consumers: ConsumerSettings | None) -> None:
     written = sum(r.status == "written" for r in results)
     current = sum(r.status == "up-to-date" for r in results)
     failed = len(results) - written - current + len(plan.problems)
+    totals = series_totals([r.counts.to_json() for r in results if r.counts is not None])
     if json_output:
         print_json({
             "output": str(output), "factor": plan.factor,
             "colour": list(settings.colour), "background": list(settings.background),
             "resample": settings.resample.value,
             "counts": {"written": written, "up-to-date": current, "failed": failed},
+            "totals": totals,
             "manifest": str(manifest_path(output)),
             "masks": [r.to_json() for r in results],
             "errors": [{"path": str(p.path) if p.path else None, "error": p.message}
                        for p in plan.problems],
             "check": verdict.to_json() if verdict else None,
+            "consumers": consumers.to_json() if consumers else None,
         })
     else:
-        rows = [[r.source.name, r.kind, r.labels or "-",
-                 f"{r.object_fraction:.2%}" if r.object_fraction is not None else "-",
-                 str(r.output_size) if r.status != "failed" else "-",
-                 r.output.name if r.status != "failed" and r.output else "FAILED"]
-                for r in results]
+        resampled = any(r.counts and r.counts.objects_before is not None for r in results)
+        rows = [_row(r, resampled) for r in results]
+        headers = ["file", "source", "labels", "instances", *(["before"] if resampled else []),
+                   "objects", "object px", "size", "output"]
         if rows:
-            typer.echo(format_table(["file", "source", "labels", "objects", "size", "output"], rows))
-        bgr = ",".join(str(c) for c in reversed(settings.colour))
+            typer.echo(format_table(headers, rows))
         typer.echo(f"{written} written, {current} up to date, {failed} failed -> {output}")
         if written or current:
-            typer.echo(f"objects are RGB {','.join(map(str, settings.colour))}: pass this colour "
-                       f"to Nutil/WebNutil, and [{bgr}] (BGR) to PyNutil")
+            typer.echo(_totals_line(totals))
         if verdict is not None:
             for finding in verdict.findings:
                 typer.echo(f"check: {finding.severity.value} {finding.id}: {finding.file}: "
                            f"{finding.message}", err=True)
             typer.echo(f"check: {verdict.summary()}")
+        if consumers is not None:
+            typer.echo(f"settings for the quantifiers (also in {output / CONSUMERS_FILE}):")
+            for line in consumers.lines():
+                typer.echo(f"  {line}")
     if failed:
         raise typer.Exit(EXIT_FAILED)

@@ -1,0 +1,180 @@
+"""Instance labels (Cellpose, QuPath instance exports): resampled by id, separated, counted.
+
+Nutil and PyNutil count 4-connected regions of one colour, so two touching cells drawn in one
+colour are ONE object. For instance-label sources the order is:
+
+1. resample the label image label-safely (ids are kept, never averaged into new ids);
+2. separate touching instances: a pixel becomes background when its right or lower
+   4-neighbour belongs to ANOTHER instance (both non-zero). So of every pair of 4-neighbours
+   with different ids exactly one pixel, the left or upper one, is removed: afterwards no two
+   different instances touch, and nothing else is removed;
+3. colour the remaining non-zero pixels.
+
+Separating after resampling means a downscale cannot join the instances again. Every step is
+a lazy libvips operation (neighbours are the image cropped by one pixel and embedded back), so
+it streams with one row of look-ahead and works in bounded memory on gigapixel label images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pyvips
+
+from .errors import InputError
+from .masks_select import MASK_RESAMPLERS, MaskResample, select_values
+from .masks_sources import MaskFile, SourceKind
+from .resample import exact_size
+from .scale import Size
+from .series import vips_reason
+
+HIGH_BANDS = 32  # 32-bit census: high halves counted per pass (65536 x 32 doubles, 16 MB)
+
+
+def is_instance_source(mask: MaskFile, forced: bool = False) -> bool:
+    """True for instance labels: Cellpose files, QuPath single-band label images, or ``forced``.
+
+    QuPath class label images are indexed PNGs (one index per class) and are not instances;
+    its instance/detection exports are single-band integer images without a palette.
+    """
+    if mask.palette is not None or mask.kind is SourceKind.RGB:
+        return False
+    return forced or mask.kind is SourceKind.CELLPOSE or mask.kind is SourceKind.QUPATH
+
+
+def instance_labels(mask: MaskFile, labels: Sequence[int] | None) -> tuple[pyvips.Image, str]:
+    """The instance id image (lazy), limited to ``labels`` when given, and its description."""
+    image = mask.labels_image()
+    if labels is None:
+        return image, "non-zero"
+    chosen = select_values(image, labels)
+    shown = ",".join(str(v) for v in labels[:12]) + ("..." if len(labels) > 12 else "")
+    return chosen.ifthenelse(image, 0).cast(image.format), f"labels {shown}"
+
+
+def _box_mean(image: pyvips.Image, target: Size) -> pyvips.Image:
+    """Box average in double (exact sums for 32-bit ids): integer shrink, then linear reduce."""
+    image = image.cast("double")
+    hscale, vscale = image.width / target.width, image.height / target.height
+    if int(hscale) > 1:
+        image = image.shrinkh(int(hscale), ceil=True)
+    if int(vscale) > 1:
+        image = image.shrinkv(int(vscale), ceil=True)
+    if image.width > target.width:
+        image = image.reduceh(image.width / target.width, kernel="linear")
+    if image.height > target.height:
+        image = image.reducev(image.height / target.height, kernel="linear")
+    return image
+
+
+def _nearest(image: pyvips.Image, target: Size) -> pyvips.Image:
+    if image.width > target.width:
+        image = image.reduceh(image.width / target.width, kernel="nearest")
+    if image.height > target.height:
+        image = image.reducev(image.height / target.height, kernel="nearest")
+    return image
+
+
+def resample_instances(labels: pyvips.Image, target: Size, method: MaskResample) -> pyvips.Image:
+    """The instance id image at exactly ``target``, ids kept (lazy; same format as ``labels``).
+
+    Whether an output pixel is an object follows ``method`` exactly as for other masks (``area``:
+    at least half of the input pixels under it; ``any``: any; ``nearest``: the centre pixel).
+    Its id is the id of the input pixel at its centre (nearest kernel) when that pixel is an
+    object; otherwise (an object pixel whose centre falls on background, at a cell's rim) the
+    mean id of the object pixels under it, rounded, which is that instance's id whenever only one
+    instance lies under the pixel. Enlarging repeats pixels.
+    """
+    if labels.width == target.width and labels.height == target.height:
+        return labels
+    source = Size(labels.width, labels.height)
+    shrink = Size(min(source.width, target.width), min(source.height, target.height))
+    image = labels
+    if shrink != source:
+        centre = exact_size(_nearest(labels, shrink), shrink)
+        if method is MaskResample.NEAREST:
+            image = centre
+        else:
+            objects = labels > 0
+            chosen = exact_size(MASK_RESAMPLERS[method](objects, shrink).cast("uchar"), shrink)
+            weight = (objects / 255).cast("double")
+            mean_id = (_box_mean(labels.cast("double") * weight, shrink)
+                       / _box_mean(weight, shrink)).rint()
+            mean_id = exact_size(mean_id, shrink)
+            ids = (centre > 0).ifthenelse(centre, mean_id)
+            image = chosen.ifthenelse(ids, 0)
+        image = image.cast(labels.format)
+    if shrink != target:
+        image = image.resize(target.width / image.width, vscale=target.height / image.height,
+                             kernel="nearest")
+        image = exact_size(image, target)
+    return image
+
+
+def separate_instances(labels: pyvips.Image) -> pyvips.Image:
+    """Background where a pixel's right or lower neighbour is another instance (lazy).
+
+    Returns the id image with those pixels set to 0: of each 4-neighbour pair with two different
+    non-zero ids, the left (or upper) pixel is removed, nothing else.
+    """
+    width, height = labels.width, labels.height
+    touching = None
+    if width > 1:
+        right = labels.crop(1, 0, width - 1, height).embed(0, 0, width, height)
+        touching = (right > 0) & (right != labels)
+    if height > 1:
+        below = labels.crop(0, 1, width, height - 1).embed(0, 0, width, height)
+        vertical = (below > 0) & (below != labels)
+        touching = vertical if touching is None else touching | vertical
+    if touching is None:
+        return labels
+    return (touching & (labels > 0)).ifthenelse(0, labels).cast(labels.format)
+
+
+@dataclass(frozen=True)
+class LabelCensus:
+    """Distinct non-zero ids of a label image and how many pixels they cover."""
+
+    instances: int
+    pixels: int
+
+
+def label_census(labels: pyvips.Image, path: object = None) -> LabelCensus:
+    """Count distinct non-zero ids in bounded memory (streamed; InputError on a decode failure).
+
+    Up to 16 bits: one ``hist_find`` (at most 65536 bins). 32-bit ids: a histogram of the high
+    16 bits, then, per group of HIGH_BANDS high values present, one ``hist_find_indexed`` of the
+    low 16 bits (65536 bins per high value): 1 + ceil(highs / HIGH_BANDS) passes, memory a few
+    tens of MB whatever the number of cells.
+    """
+    try:
+        if str(labels.format) in ("uchar", "ushort"):
+            histogram = labels.hist_find().numpy().ravel()
+            return LabelCensus(int(np.count_nonzero(histogram[1:])), int(histogram[1:].sum()))
+        return _census_32(labels.cast("uint"))
+    except pyvips.Error as error:
+        raise InputError(f"failed while counting labels: {vips_reason(error)}",
+                         path) from error  # type: ignore[arg-type]
+
+
+def _census_32(labels: pyvips.Image) -> LabelCensus:
+    high = (labels >> 16).cast("ushort")
+    low = (labels & 0xFFFF).cast("ushort")
+    highs = np.flatnonzero(high.hist_find().numpy().ravel())
+    instances = pixels = 0
+    for start in range(0, len(highs), HIGH_BANDS):
+        group = [int(h) for h in highs[start:start + HIGH_BANDS]]
+        planes = [(high == h) / 255 for h in group]
+        stack = planes[0].bandjoin(planes[1:]) if len(planes) > 1 else planes[0]
+        counts = stack.cast("double").hist_find_indexed(low, combine="sum").numpy()
+        counts = counts.reshape(counts.shape[-2] if counts.ndim > 1 else -1, -1)
+        counts = counts.reshape(-1, len(group))
+        for band, value in enumerate(group):
+            column = counts[:, band].copy()
+            if value == 0:
+                column[0] = 0  # id 0 is background
+            instances += int(np.count_nonzero(column))
+            pixels += int(column.sum())
+    return LabelCensus(instances, pixels)

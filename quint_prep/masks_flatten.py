@@ -1,0 +1,95 @@
+"""From a segmentation file to the 0/255 object selection at the output size (lazy pipelines).
+
+Two routes:
+- instance labels (Cellpose, QuPath instance exports, ``--instances``): resample the id image
+  label-safely, separate touching instances (unless ``keep_touching``), then objects = ids > 0;
+- everything else: select the object pixels (labels, palette, colour) as 0/255, then resample
+  that selection label-safely.
+
+Sequential images can be read only once, so a ``Flattened`` also carries factories that open the
+file afresh for the counting passes (instances read, objects before resampling).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import pyvips
+
+from .errors import InputError
+from .instances import instance_labels, is_instance_source, resample_instances, separate_instances
+from .masks_select import Colour, MaskResample, resample_selection, select_objects
+from .masks_sources import MaskFile
+from .scale import Size
+
+Factory = Callable[[], pyvips.Image]
+
+
+@dataclass(frozen=True)
+class FlattenOptions:
+    """The user's choices that decide the pixels of a mask."""
+
+    labels: tuple[int, ...] | None = None
+    object_colour: Colour | None = None
+    invert: bool = False
+    resample: MaskResample = MaskResample.AREA
+    instances: bool = False  # treat any single-band label image as instances
+    keep_touching: bool = False  # do not separate touching instances
+
+
+@dataclass(frozen=True)
+class Flattened:
+    """The selection to write and how to recompute what the counts need."""
+
+    selection: pyvips.Image  # 0/255 uchar at the output size (lazy, read once)
+    description: str
+    notes: tuple[str, ...]
+    resampled: bool
+    separated: bool
+    source_selection: Factory  # the flattened mask at the source's size (objects before)
+    source_ids: Factory | None = None  # instance ids as read (instance sources)
+    resampled_ids: Factory | None = None  # instance ids after resampling, before separation
+
+
+def flatten(mask: MaskFile, target: Size, options: FlattenOptions) -> Flattened:
+    """Build the selection of one file at ``target`` (InputError when the choice is unclear)."""
+    resampled = target != mask.info.size
+    if is_instance_source(mask, options.instances):
+        return _flatten_instances(mask, target, options, resampled)
+    if options.instances:
+        raise InputError("--instances needs a single-band label image (one id per cell); this "
+                         f"file is {'an indexed' if mask.palette else 'a colour'} image", mask.path)
+
+    def source_selection() -> pyvips.Image:
+        return select_objects(mask, options.labels, options.object_colour, options.invert).image
+
+    selection = select_objects(mask, options.labels, options.object_colour, options.invert)
+    image = resample_selection(selection.image, target, options.resample)
+    return Flattened(image, selection.description, selection.notes, resampled, False,
+                     source_selection)
+
+
+def _flatten_instances(mask: MaskFile, target: Size, options: FlattenOptions,
+                       resampled: bool) -> Flattened:
+    if options.invert:
+        raise InputError("--invert does not apply to instance labels (0 is background, every "
+                         "other id a cell); use --labels to choose ids", mask.path)
+    if options.object_colour is not None:
+        raise InputError("instance labels have no colours; choose ids with --labels", mask.path)
+    labels: Sequence[int] | None = options.labels
+    separate = not options.keep_touching
+
+    def source_ids() -> pyvips.Image:
+        return instance_labels(mask, labels)[0]
+
+    def resampled_ids() -> pyvips.Image:
+        return resample_instances(source_ids(), target, options.resample)
+
+    def objects(ids: pyvips.Image) -> pyvips.Image:
+        return (separate_instances(ids) if separate else ids) > 0
+
+    description = instance_labels(mask, labels)[1] + (
+        ", instances separated" if separate else ", touching instances kept")
+    return Flattened(objects(resampled_ids()), description, (), resampled, separate,
+                     lambda: objects(source_ids()), source_ids, resampled_ids)
