@@ -41,6 +41,7 @@ class ConsumerSettings:
     background: tuple[int, int, int]
     factor: float | None
     warnings: tuple[str, ...]
+    folder: str = "FOLDER"
 
     @property
     def nutil_colour(self) -> str:
@@ -61,7 +62,7 @@ class ConsumerSettings:
             "webnutil": {"object_colour": self.nutil_colour},
             "nutil": {"object_colour": self.nutil_colour},
             "pynutil": {"pixel_id": self.pynutil_pixel_id,
-                        "call": f"read_segmentation_dir(FOLDER, pixel_id={self.pynutil_pixel_id})"},
+                        "call": f"read_segmentation_dir({self.folder!r}, pixel_id={self.pynutil_pixel_id})"},
             "warnings": list(self.warnings),
         }
 
@@ -75,7 +76,8 @@ class ConsumerSettings:
 
 def consumer_settings(names: Sequence[str], colour: tuple[int, int, int],
                       background: tuple[int, int, int], factor: float | None = None,
-                      registration: Registration | None = None) -> ConsumerSettings:
+                      registration: Registration | None = None,
+                      folder: str = "FOLDER") -> ConsumerSettings:
     """Settings for a folder of masks named ``names``, with the warnings that matter."""
     warnings = [f"{n}: 'mask' in the name: Nutil skips this file" for n in names
                 if "mask" in n.lower()]
@@ -100,7 +102,7 @@ def consumer_settings(names: Sequence[str], colour: tuple[int, int, int],
             if section.nr is not None and section.nr not in numbers:
                 warnings.append(f"{section.filename}: registered section {section.nr} has no "
                                 "mask: PyNutil quantifies nothing for it")
-    return ConsumerSettings(colour, background, factor, tuple(warnings))
+    return ConsumerSettings(colour, background, factor, tuple(warnings), folder)
 
 
 def write_consumer_settings(output_dir: Path, settings: ConsumerSettings) -> Path:

@@ -140,7 +140,7 @@ def masks(
     if any(r.status != "failed" for r in results):
         names = [r.output.name for r in results if r.status != "failed" and r.output]
         consumers = consumer_settings(names, settings.colour, settings.background, plan.factor,
-                                      registered)
+                                      registered, folder=str(output))
         write_consumer_settings(output, consumers)
     _report(plan, results, output, settings, json_output, verdict, consumers)
 
@@ -185,6 +185,7 @@ def _row(result: MaskResult, resampled: bool) -> list[str]:
     if resampled:
         row.append(_count(counts.objects_before) if counts else "-")
     row += [_count(counts.objects) if counts else "-",
+            _count(counts.object_pixels) if counts else "-",
             f"{counts.object_fraction:.2%}" if counts else "-",
             str(result.output_size) if not failed else "-",
             result.output.name if not failed and result.output else "FAILED"]
@@ -193,7 +194,7 @@ def _row(result: MaskResult, resampled: bool) -> list[str]:
 
 def _totals_line(totals: dict) -> str:
     text = f"series: {totals.get('objects', 0):,} objects, {totals.get('object_pixels', 0):,} " \
-           f"object pixels in {totals['masks']} masks"
+           f"object pixels in {totals['masks']} mask{'s' if totals['masks'] != 1 else ''}"
     if "instances" in totals:
         text += f"; {totals['instances']:,} instances read"
     if "separated_pixels" in totals:
@@ -230,7 +231,7 @@ def _report(plan: MaskPlan, results: list[MaskResult], output: Path, settings: M
         resampled = any(r.counts and r.counts.objects_before is not None for r in results)
         rows = [_row(r, resampled) for r in results]
         headers = ["file", "source", "labels", "instances", *(["before"] if resampled else []),
-                   "objects", "object px", "size", "output"]
+                   "objects", "object px", "fraction", "size", "output"]
         if rows:
             typer.echo(format_table(headers, rows))
         typer.echo(f"{written} written, {current} up to date, {failed} failed -> {output}")
