@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test test-integration bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Our masks quantified by the real PyNutil (pinned): installs it into the venv, runs the
+# tests marked pynutil (plain `make test` skips them when PyNutil is absent).
+test-integration: $(STAMP)
+	$(BIN)/pip install $(PIP_QUIET) "pynutil==0.6.2"
+	$(BIN)/python -m pytest -m pynutil
 
 bench: $(STAMP)
 	$(BIN)/pip install $(PIP_QUIET) -e ".[test,bench]"
