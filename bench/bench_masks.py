@@ -1,8 +1,12 @@
 """Benchmark `quint-prep masks` on a 30000 x 20000 uint16 Cellpose label TIFF.
 
-Generates the label image once in bench/cache/ (git-ignored): 40 px cells with their own ids
-(30 x 30 px, 0-background gaps), tiled deflate TIFF. Each measurement runs in its own process;
-peak RSS is that child's ru_maxrss (os.wait4). The baseline decodes every pixel (`avg()`).
+Generates the label images once in bench/cache/ (git-ignored), tiled deflate TIFFs: 40 px
+cells with their own ids (30 x 30 px, 0-background gaps), and the same grid with the cells
+filling it (every cell touches four others: the worst case for instance separation). Each
+measurement runs in its own process; peak RSS is that child's ru_maxrss (os.wait4). The
+baseline decodes every pixel (`avg()`). Every masks run also counts what it wrote (objects,
+instances; before and after resampling with --max-size); the last run counts a written
+14000 x 10000 mask alone (components.count_components, sequential PNG).
 
 Usage: python bench/bench_masks.py [--width 30000 --height 20000]
 """
@@ -19,17 +23,18 @@ from pathlib import Path
 import pyvips
 
 CACHE = Path(__file__).resolve().parent / "cache"
-LIMIT_MB = 400.0
+LIMIT_MB = 400.0  # masks runs
+COUNT_LIMIT_MB = 800.0  # counting a 14000 x 10000 mask
 
 
-def make_labels(path: Path, width: int, height: int) -> None:
+def make_labels(path: Path, width: int, height: int, touching: bool = False) -> None:
     """Write the synthetic instance-label TIFF (streamed, never whole in memory)."""
     if path.exists():
         return
     xy = pyvips.Image.xyz(width, height)
     x, y = xy[0], xy[1]
     ids = ((x / 40).floor() * 1000 + (y / 40).floor()) % 65534 + 1
-    inside = ((x % 40) < 30) & ((y % 40) < 30)
+    inside = ((x % 40) < (40 if touching else 30)) & ((y % 40) < (40 if touching else 30))
     labels = inside.ifthenelse(ids, 0).cast("ushort").copy(interpretation="grey16")
     temporary = path.with_suffix(".partial.tif")
     labels.tiffsave(str(temporary), tile=True, tile_width=256, tile_height=256,
@@ -57,8 +62,11 @@ def main() -> int:
     args = parser.parse_args()
     (CACHE / "masks_input").mkdir(parents=True, exist_ok=True)
     source = CACHE / "masks_input" / f"bench{args.width}x{args.height}_s001_cp_masks.tif"
+    touching = CACHE / "masks_touching" / f"bench{args.width}x{args.height}_s001_cp_masks.tif"
+    touching.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     make_labels(source, args.width, args.height)
+    make_labels(touching, args.width, args.height, touching=True)
     print(f"input: {source.name} ({source.stat().st_size / 1e6:.0f} MB on disk, "
           f"made/found in {time.perf_counter() - started:.1f} s); libvips "
           f"{pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}, pyvips {pyvips.__version__}, "
@@ -67,6 +75,16 @@ def main() -> int:
     decode = [python, "-c", "import sys, pyvips; pyvips.cache_set_max(0); "
               "print(pyvips.Image.new_from_file(sys.argv[1], access='random').avg())", str(source)]
     masks = [python, "-m", "quint_prep", "masks", str(source), "--overwrite", "-q"]
+
+    def masks_of(path: Path, out: str) -> list[str]:
+        return [python, "-m", "quint_prep", "masks", str(path), "--overwrite", "-q", "-o",
+                str(CACHE / out)]
+
+    written = CACHE / "sep_area" / touching.name.replace("_cp_masks.tif", ".png")
+    count = [python, "-c", "import sys, pyvips; from quint_prep.components import "
+             "count_components; pyvips.cache_set_max(0); image = pyvips.Image.new_from_file("
+             "sys.argv[1], access='sequential'); s = count_components(image[0]); "
+             "print(image.width, image.height, s.objects)", str(written)]
     runs = [
         ("decode only (avg)", decode),
         ("masks, non-zero, keep size", masks + ["-o", str(CACHE / "masks_keep")]),
@@ -75,21 +93,28 @@ def main() -> int:
         ("masks, 20 labels (maplut), --max-size", masks + ["-o", str(CACHE / "masks_lut"),
                                                            "--labels", "1-20",
                                                            "--max-size", "14000x10000"]),
+        ("masks, touching cells separated, keep size", masks_of(touching, "sep_keep")),
+        ("masks, touching cells separated, --max-size", masks_of(touching, "sep_area") + [
+            "--max-size", "14000x10000"]),
+        ("count a 14000x10000 mask (written above)", count),
     ]
     rows = []
     base_wall = None
-    worst = 0.0
+    worst = counting = 0.0
     for name, command in runs:
         wall, rss, code = measure(command)
         base_wall = base_wall or wall
         if name.startswith("masks"):
             worst = max(worst, rss)
+        else:
+            counting = max(counting, rss) if name.startswith("count") else counting
         rows.append((name, wall, wall / base_wall, rss, code))
-    print(f"{'run':40s} {'wall s':>8s} {'x decode':>9s} {'peak RSS MB':>12s} {'exit':>5s}")
+    print(f"{'run':46s} {'wall s':>8s} {'x decode':>9s} {'peak RSS MB':>12s} {'exit':>5s}")
     for name, wall, ratio, rss, code in rows:
-        print(f"{name:40s} {wall:8.2f} {ratio:9.2f} {rss:12.0f} {code:5d}")
-    verdict = "OK" if worst < LIMIT_MB else "OVER"
-    print(f"peak RSS of masks runs: {worst:.0f} MB (limit {LIMIT_MB:.0f} MB): {verdict}")
+        print(f"{name:46s} {wall:8.2f} {ratio:9.2f} {rss:12.0f} {code:5d}")
+    verdict = "OK" if worst < LIMIT_MB and counting < COUNT_LIMIT_MB else "OVER"
+    print(f"peak RSS of masks runs: {worst:.0f} MB (limit {LIMIT_MB:.0f} MB); counting a "
+          f"14000x10000 mask: {counting:.0f} MB (limit {COUNT_LIMIT_MB:.0f} MB): {verdict}")
     return 0 if verdict == "OK" and all(code == 0 for *_, code in rows) else 1
 
 

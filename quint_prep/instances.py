@@ -3,7 +3,8 @@
 Nutil and PyNutil count 4-connected regions of one colour, so two touching cells drawn in one
 colour are ONE object. For instance-label sources the order is:
 
-1. resample the label image label-safely (ids are kept, never averaged into new ids);
+1. resample the label image label-safely (ids are kept, never averaged into new ids; an output
+   pixel over several instances becomes background, see ``resample_instances``);
 2. separate touching instances: a pixel becomes background when its right or lower
    4-neighbour belongs to ANOTHER instance (both non-zero). So of every pair of 4-neighbours
    with different ids exactly one pixel, the left or upper one, is removed: afterwards no two
@@ -24,7 +25,7 @@ import numpy as np
 import pyvips
 
 from .errors import InputError
-from .masks_select import MASK_RESAMPLERS, MaskResample, select_values
+from .masks_select import MaskResample, select_values
 from .masks_sources import MaskFile, SourceKind
 from .resample import exact_size
 from .scale import Size
@@ -54,8 +55,11 @@ def instance_labels(mask: MaskFile, labels: Sequence[int] | None) -> tuple[pyvip
     return chosen.ifthenelse(image, 0).cast(image.format), f"labels {shown}"
 
 
+MIXED_VARIANCE = 1e-3  # a byte of the ids varies under an output pixel: several instances
+
+
 def _box_mean(image: pyvips.Image, target: Size) -> pyvips.Image:
-    """Box average in double (exact sums for 32-bit ids): integer shrink, then linear reduce."""
+    """Box average in double: integer ``shrinkh``/``shrinkv``, then a linear ``reduce`` for the rest."""
     image = image.cast("double")
     hscale, vscale = image.width / target.width, image.height / target.height
     if int(hscale) > 1:
@@ -77,15 +81,46 @@ def _nearest(image: pyvips.Image, target: Size) -> pyvips.Image:
     return image
 
 
+def _id_bytes(labels: pyvips.Image) -> list[pyvips.Image]:
+    count = {"uchar": 1, "char": 1, "ushort": 2, "short": 2}.get(str(labels.format), 4)
+    return [((labels >> (8 * j)) & 255).cast("double") for j in range(count)]
+
+
+def _box_ids(labels: pyvips.Image, target: Size, method: MaskResample) -> pyvips.Image:
+    """Area/any on ids in ONE streamed chain: per output pixel, the box mean of the object
+    weight and of each byte of the id and its square, over object pixels.
+
+    Zero variance of every byte <=> one instance under the pixel: its id is rebuilt exactly from
+    the byte means. Several instances under one pixel: background (no id is invented or guessed;
+    this is the separating line at the output's resolution). One chain, because libvips cannot
+    feed two differently shrunk branches from one sequential source ("out of order read").
+    """
+    weight = ((labels > 0) / 255).cast("double")
+    bands = [weight]
+    for byte in _id_bytes(labels):
+        bands += [byte * weight, byte * byte * weight]
+    means = exact_size(_box_mean(bands[0].bandjoin(bands[1:]), target), target)
+    covered = means[0]
+    objects = covered >= 0.5 if method is MaskResample.AREA else covered > 0
+    ids = None
+    mixed = None
+    for j in range((means.bands - 1) // 2):
+        mean = means[1 + 2 * j] / covered
+        variance = means[2 + 2 * j] / covered - mean * mean
+        part = mean.rint() * float(256 ** j)
+        ids = part if ids is None else ids + part
+        spread = variance >= MIXED_VARIANCE
+        mixed = spread if mixed is None else mixed | spread
+    return (objects & (mixed == 0)).ifthenelse(ids, 0)
+
+
 def resample_instances(labels: pyvips.Image, target: Size, method: MaskResample) -> pyvips.Image:
     """The instance id image at exactly ``target``, ids kept (lazy; same format as ``labels``).
 
-    Whether an output pixel is an object follows ``method`` exactly as for other masks (``area``:
-    at least half of the input pixels under it; ``any``: any; ``nearest``: the centre pixel).
-    Its id is the id of the input pixel at its centre (nearest kernel) when that pixel is an
-    object; otherwise (an object pixel whose centre falls on background, at a cell's rim) the
-    mean id of the object pixels under it, rounded, which is that instance's id whenever only one
-    instance lies under the pixel. Enlarging repeats pixels.
+    ``nearest``: the id of the input pixel at the output pixel's centre. ``area``: an output
+    pixel is an object when at least half of the input pixels under it are, ``any`` when any
+    is; it takes the id of the one instance under it, and becomes background when several
+    instances share it (see ``_box_ids``). Enlarging repeats pixels.
     """
     if labels.width == target.width and labels.height == target.height:
         return labels
@@ -93,18 +128,10 @@ def resample_instances(labels: pyvips.Image, target: Size, method: MaskResample)
     shrink = Size(min(source.width, target.width), min(source.height, target.height))
     image = labels
     if shrink != source:
-        centre = exact_size(_nearest(labels, shrink), shrink)
         if method is MaskResample.NEAREST:
-            image = centre
+            image = exact_size(_nearest(labels, shrink), shrink)
         else:
-            objects = labels > 0
-            chosen = exact_size(MASK_RESAMPLERS[method](objects, shrink).cast("uchar"), shrink)
-            weight = (objects / 255).cast("double")
-            mean_id = (_box_mean(labels.cast("double") * weight, shrink)
-                       / _box_mean(weight, shrink)).rint()
-            mean_id = exact_size(mean_id, shrink)
-            ids = (centre > 0).ifthenelse(centre, mean_id)
-            image = chosen.ifthenelse(ids, 0)
+            image = _box_ids(labels, shrink, method)
         image = image.cast(labels.format)
     if shrink != target:
         image = image.resize(target.width / image.width, vscale=target.height / image.height,

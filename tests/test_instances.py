@@ -256,3 +256,24 @@ def test_consumer_warnings_for_names():
                          ids=["s", "last-s", "fallback", "s-wins", "none"])
 def test_pynutil_section_rule(name, number):
     assert pynutil_section(name) == number
+
+
+def test_pixel_over_two_instances_becomes_background():
+    ids = np.zeros((4, 8), np.uint16)
+    ids[:, 0:3], ids[:, 3:8] = 5, 6  # the middle 4x4 box holds columns of both
+    out = resample_instances(from_array(ids), Size(2, 1), MaskResample.AREA).numpy()
+    assert out.tolist() == [[0, 6]]
+
+
+def test_streamed_png_downscale_and_separation(cli, tmp_path):
+    """A PNG is read sequentially: resampling, separation and counting in one ordered pass each."""
+    rng = np.random.default_rng(11)
+    cells = rng.integers(1, 60000, size=(50, 64))
+    ids = np.kron(cells, np.ones((36, 36), int))[:1800, :2300].astype(np.uint16)
+    src = save(from_array(ids), tmp_path / "seg" / "m_s001_cp_masks.png")
+    result, doc = run_masks(cli, src, "-o", tmp_path / "out", "--max-size", "600x600")
+    assert result.exit_code == 0, result.stderr
+    counts = doc["masks"][0]["counts"]
+    assert doc["masks"][0]["width"] == 600
+    assert counts["instances"] == len(np.unique(cells[:50, :64]))
+    assert counts["objects_before"] == counts["objects"] == 50 * 64
