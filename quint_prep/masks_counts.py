@@ -107,14 +107,15 @@ def count_warnings(counts: MaskCounts, separated: bool) -> tuple[str, ...]:
     notes = []
     if counts.instances is not None and counts.objects != counts.instances:
         if not separated and counts.objects < counts.instances:
-            notes.append(f"{counts.instances} instances read but {counts.objects} objects: "
+            notes.append(f"{counts.instances:,} instances read but {counts.objects:,} objects: "
                          "touching cells are counted as one object by Nutil and PyNutil "
                          "(drop --keep-touching to separate them)")
         else:
-            notes.append(f"{counts.instances} instances read but {counts.objects} objects in the "
-                         "written mask (cells lost or split by resampling or separation)")
+            notes.append(f"{counts.instances:,} instances read but {counts.objects:,} objects in "
+                         "the written mask (an id used for separate regions, or cells lost or "
+                         "cut by resampling or separation)")
     if counts.merged or counts.split:
-        notes.append(f"resampling changed the objects: {counts.objects_before} before, "
-                     f"{counts.objects} after (merged {counts.merged}, split {counts.split}"
+        notes.append(f"resampling changed the objects: {counts.objects_before:,} before, "
+                     f"{counts.objects:,} after (merged {counts.merged:,}, split {counts.split:,}"
                      + (f", lost {counts.lost}" if counts.lost else "") + ")")
     return tuple(notes)
