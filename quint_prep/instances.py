@@ -35,14 +35,16 @@ HIGH_BANDS = 32  # 32-bit census: high halves counted per pass (65536 x 32 doubl
 
 
 def is_instance_source(mask: MaskFile, forced: bool = False) -> bool:
-    """True for instance labels: Cellpose files, QuPath single-band label images, or ``forced``.
+    """True for instance labels: Cellpose files, QuPath 16/32-bit label images, or ``forced``.
 
-    QuPath class label images are indexed PNGs (one index per class) and are not instances;
-    its instance/detection exports are single-band integer images without a palette.
+    QuPath class label images are 8-bit (indexed PNGs, one index per class) and are not
+    instances; its instance/detection exports need more ids than 8 bits hold and come as
+    16/32-bit single-band images without a palette. Other 8-bit labels need ``--instances``.
     """
     if mask.palette is not None or mask.kind is SourceKind.RGB:
         return False
-    return forced or mask.kind is SourceKind.CELLPOSE or mask.kind is SourceKind.QUPATH
+    wide = mask.info.sample_format not in ("uchar", "char")
+    return forced or mask.kind is SourceKind.CELLPOSE or (mask.kind is SourceKind.QUPATH and wide)
 
 
 def instance_labels(mask: MaskFile, labels: Sequence[int] | None) -> tuple[pyvips.Image, str]:

@@ -492,7 +492,11 @@ def test_qupath_single_band_labels_by_name(cli, tmp_path):
     result, doc = run_json(cli, src, "-o", tmp_path / "out")
     assert result.exit_code == 0, result.stderr
     assert doc["masks"][0]["kind"] == "qupath"
-    check_output(tmp_path / "out" / "m_s016.png", separated(array) > 0)
+    check_output(tmp_path / "out" / "m_s016.png", array > 0)  # 8-bit: classes, not instances
+    wide = save(from_array(array.astype(np.uint16)), tmp_path / "seg2" / "m_s016-labels.tif")
+    result, doc = run_json(cli, wide, "-o", tmp_path / "out2")
+    assert doc["masks"][0]["labels"] == "non-zero, instances separated"
+    check_output(tmp_path / "out2" / "m_s016.png", separated(array) > 0)
 
 
 def test_ilastik_listing_is_capped(cli, tmp_path):
