@@ -19,7 +19,7 @@ it streams with one row of look-ahead and works in bounded memory on gigapixel l
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pyvips
@@ -191,35 +191,37 @@ class LabelCensus:
     pixels: int
 
 
-def label_census(labels: pyvips.Image, path: object = None) -> LabelCensus:
+def label_census(open_labels: Callable[[], pyvips.Image], path: object = None) -> LabelCensus:
     """Count distinct non-zero ids in bounded memory (streamed; InputError on a decode failure).
 
-    Up to 16 bits: one ``hist_find`` (at most 65536 bins). 32-bit ids: a histogram of the high
-    16 bits, then, per group of HIGH_BANDS high values present, one ``hist_find_indexed`` of the
-    low 16 bits (65536 bins per high value): 1 + ceil(highs / HIGH_BANDS) passes, memory a few
-    tens of MB whatever the number of cells.
+    ``open_labels`` opens the id image afresh for each pass (a sequential image can be read
+    only once). Up to 16 bits: one ``hist_find`` (at most 65536 bins). 32-bit ids: a histogram
+    of the high 16 bits, then, per group of HIGH_BANDS high values present, one
+    ``hist_find_indexed`` of the low 16 bits (65536 bins per high value): 1 + ceil(highs /
+    HIGH_BANDS) passes, memory a few tens of MB whatever the number of cells.
     """
     try:
+        labels = open_labels()
         if str(labels.format) in ("uchar", "ushort"):
             histogram = labels.hist_find().numpy().ravel()
             return LabelCensus(int(np.count_nonzero(histogram[1:])), int(histogram[1:].sum()))
-        return _census_32(labels.cast("uint"))
+        return _census_32(labels, open_labels)
     except pyvips.Error as error:
         raise InputError(f"failed while counting labels: {vips_reason(error)}",
                          path) from error  # type: ignore[arg-type]
 
 
-def _census_32(labels: pyvips.Image) -> LabelCensus:
-    high = (labels >> 16).cast("ushort")
-    low = (labels & 0xFFFF).cast("ushort")
-    highs = np.flatnonzero(high.hist_find().numpy().ravel())
+def _census_32(labels: pyvips.Image, open_labels: Callable[[], pyvips.Image]) -> LabelCensus:
+    highs = np.flatnonzero((labels.cast("uint") >> 16).cast("ushort").hist_find().numpy().ravel())
     instances = pixels = 0
     for start in range(0, len(highs), HIGH_BANDS):
         group = [int(h) for h in highs[start:start + HIGH_BANDS]]
+        labels = open_labels().cast("uint")
+        high = (labels >> 16).cast("ushort")
+        low = (labels & 0xFFFF).cast("ushort")
         planes = [(high == h) / 255 for h in group]
         stack = planes[0].bandjoin(planes[1:]) if len(planes) > 1 else planes[0]
         counts = stack.cast("double").hist_find_indexed(low, combine="sum").numpy()
-        counts = counts.reshape(counts.shape[-2] if counts.ndim > 1 else -1, -1)
         counts = counts.reshape(-1, len(group))
         for band, value in enumerate(group):
             column = counts[:, band].copy()

@@ -85,8 +85,8 @@ def count_mask(flattened: Flattened, output: Path, colour: Colour, source: Path)
     figures: dict = {}
     read = after = None
     if flattened.source_ids is not None:
-        read = label_census(flattened.source_ids(), source)
-        after = label_census(flattened.resampled_ids(), source) \
+        read = label_census(flattened.source_ids, source)
+        after = label_census(flattened.resampled_ids, source) \
             if flattened.resampled and flattened.resampled_ids is not None else read
         figures.update(instances=read.instances, instance_pixels=read.pixels,
                        separated_pixels=after.pixels - written.object_pixels
