@@ -162,14 +162,16 @@ def resample_instances(labels: pyvips.Image, target: Size, method: MaskResample)
     return image
 
 
-def separate_instances(labels: pyvips.Image) -> pyvips.Image:
+def separate_instances(labels: pyvips.Image, cache: bool = True) -> pyvips.Image:
     """Background where a pixel's right or lower neighbour is another instance (lazy).
 
     Returns the id image with those pixels set to 0: of each 4-neighbour pair with two different
-    non-zero ids, the left (or upper) pixel is removed, nothing else.
+    non-zero ids, the left (or upper) pixel is removed, nothing else. ``cache`` puts a line
+    cache on ``labels`` (see ``shared``): worth it when ``labels`` is expensive (resampled),
+    not for a decoded file read in strips, where it only costs memory.
     """
     width, height = labels.width, labels.height
-    labels = shared(labels)
+    labels = shared(labels) if cache else labels
     touching = None
     if width > 1:
         right = labels.crop(1, 0, width - 1, height).embed(0, 0, width, height)

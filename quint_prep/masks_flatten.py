@@ -86,10 +86,10 @@ def _flatten_instances(mask: MaskFile, target: Size, options: FlattenOptions,
     def resampled_ids() -> pyvips.Image:
         return resample_instances(source_ids(), target, options.resample)
 
-    def objects(ids: pyvips.Image) -> pyvips.Image:
-        return (separate_instances(ids) if separate else ids) > 0
+    def objects(ids: pyvips.Image, cache: bool) -> pyvips.Image:
+        return (separate_instances(ids, cache) if separate else ids) > 0
 
     description = instance_labels(mask, labels)[1] + (
         ", instances separated" if separate else ", touching instances kept")
-    return Flattened(objects(resampled_ids()), description, (), resampled, separate,
-                     lambda: objects(source_ids()), source_ids, resampled_ids)
+    return Flattened(objects(resampled_ids(), resampled), description, (), resampled, separate,
+                     lambda: objects(source_ids(), False), source_ids, resampled_ids)
