@@ -28,6 +28,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install $(PIP_QUIET) -e ".[test,bench]"
 	$(BIN)/python bench/bench_downscale.py
+	$(BIN)/python bench/bench_masks.py
 
 clean:
 	rm -rf demo bench/cache bench/results .pytest_cache

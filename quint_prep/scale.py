@@ -86,3 +86,22 @@ def factor_for_display(factor: float, digits: int = 6) -> float:
     exponent = digits - 1 - math.floor(math.log10(factor))
     scale = 10 ** exponent
     return math.floor(factor * scale) / scale
+
+
+def common_factor_range(source: Size, target: Size, tolerance: float = 1.0) -> tuple[float, float] | None:
+    """The factors F for which both sides of ``target`` are within ``tolerance`` px of source*F.
+
+    None when no single factor fits both sides, i.e. the proportions differ by more than the
+    rounding of one consistent factor (one pixel per side by default: either size may have been
+    rounded from a common original).
+    """
+    low = max((target.width - tolerance) / source.width, (target.height - tolerance) / source.height)
+    high = min((target.width + tolerance) / source.width, (target.height + tolerance) / source.height)
+    if high <= low or high <= 0:
+        return None
+    return max(low, 0.0), high
+
+
+def same_proportions(source: Size, target: Size, tolerance: float = 1.0) -> bool:
+    """True when ``target`` is ``source`` scaled by one factor, up to the rounding tolerance."""
+    return common_factor_range(source, target, tolerance) is not None

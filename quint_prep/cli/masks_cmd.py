@@ -1,0 +1,152 @@
+"""quint-prep masks: segmentations to single-colour RGB PNGs with the images' names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import pyvips
+import typer
+
+from ..errors import EXIT_FAILED, UsageError
+from ..masks import (MaskPlan, MaskSettings, SizeMode, convert_masks, plan_masks,
+                     series_from_folder, series_from_manifest)
+from ..masks_select import MaskResample, parse_labels
+from ..masks_sources import SourceKind
+from .common import (JsonOutput, Quiet, error_line, format_table, print_json, reported,
+                     series_bar, size_option, warn)
+
+Segmentations = Annotated[list[Path], typer.Argument(
+    help="Segmentation files or folders (ilastik, Cellpose, QuPath, FIJI, coloured PNG/TIFF).",
+    show_default=False)]
+
+
+def parse_colour(text: str, option: str) -> tuple[int, int, int]:
+    """``"255,0,0"`` -> (255, 0, 0); UsageError naming the option otherwise."""
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 3 or not all(0 <= v <= 255 for v in values):
+        raise UsageError(f"{option}: {text!r} is not R,G,B with three numbers 0-255, e.g. 255,0,0")
+    return values  # type: ignore[return-value]
+
+
+def _labels_option(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return parse_labels(text)
+    except ValueError as error:
+        raise UsageError(f"--labels: {error}") from None
+
+
+@reported
+def masks(
+    sources: Segmentations,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder (not a source or "
+                                         "image folder).", show_default=False)],
+    images: Annotated[Optional[Path], typer.Option(
+        "--images", help="Folder of the section images: masks are named after them and their "
+        "proportions checked.")] = None,
+    manifest: Annotated[Optional[Path], typer.Option(
+        "--manifest", help="A downscale manifest (quint-prep.json, or its folder) instead of "
+        "--images.")] = None,
+    source: Annotated[Optional[SourceKind], typer.Option(
+        "--source", help="Force the tool the files come from (default: detected).")] = None,
+    labels: Annotated[Optional[str], typer.Option(
+        "--labels", help="Label values that are objects, e.g. 2 or 2,3 or 2-5 (default: every "
+        "non-zero label; ilastik files need it).")] = None,
+    object_colour: Annotated[Optional[str], typer.Option(
+        "--object-colour", metavar="R,G,B", help="Colour of the objects in coloured inputs.")] = None,
+    colour: Annotated[str, typer.Option("--colour", metavar="R,G,B",
+                                        help="Object colour of the output.")] = "255,0,0",
+    background: Annotated[str, typer.Option("--background", metavar="R,G,B",
+                                            help="Background colour of the output.")] = "0,0,0",
+    invert: Annotated[bool, typer.Option("--invert", help="Swap objects and background (for "
+                                         "files whose LUT or photometric tag lies).")] = False,
+    size: Annotated[SizeMode, typer.Option("--size", help="mask: keep each mask's size; image: "
+                                           "resample to its image's size.")] = SizeMode.MASK,
+    max_size: Annotated[Optional[str], typer.Option(
+        "--max-size", metavar="WxH", help="Shrink every mask by ONE factor so the largest fits.")] = None,
+    resample: Annotated[MaskResample, typer.Option(
+        "--resample", help="area: >=50% of the pixels under it; any: any pixel under it; "
+        "nearest: fastest.")] = MaskResample.AREA,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
+    quiet: Quiet = False,
+    json_output: JsonOutput = False,
+) -> None:
+    """Turn segmentations into 8-bit RGB PNGs with exactly two colours (objects in --colour,
+    everything else in --background), named <image stem>.png like the images of the series.
+
+    Tool suffixes (_Simple Segmentation, _cp_masks, _masks, -labels, _mask, _seg, ...) are
+    removed; with --images or --manifest each mask is matched to its image by name, then by
+    section number, and its proportions are checked.
+
+    Example: quint-prep masks ilastik_out/ -o masks/mouse12 --images prepared/mouse12 --labels 2
+    """
+    if images is not None and manifest is not None:
+        raise UsageError("give --images or --manifest, not both")
+    settings = MaskSettings(
+        colour=parse_colour(colour, "--colour"), background=parse_colour(background, "--background"),
+        labels=_labels_option(labels),
+        object_colour=parse_colour(object_colour, "--object-colour") if object_colour else None,
+        source=source, invert=invert, resample=resample, size_mode=size,
+        max_size=size_option(max_size) if max_size else None, overwrite=overwrite)
+    series = None
+    if images is not None:
+        if not images.is_dir():
+            raise UsageError(f"--images {images}: not a folder")
+        series, unreadable = series_from_folder(images)
+        for problem in unreadable:
+            warn(f"image not usable for matching: {problem}")
+    elif manifest is not None:
+        series = series_from_manifest(manifest)
+    plan = plan_masks(sources, settings, series)
+    guarded = [*sources, *([images] if images else []),
+               *([manifest if manifest.is_dir() else manifest.parent] if manifest else [])]
+    pyvips.cache_set_max(0)
+    for problem in plan.problems:
+        error_line(str(problem))
+    results = []
+    with series_bar(len(plan.jobs), quiet, unit="mask") as bar:
+        for result in convert_masks(plan, output, settings, sources=guarded):
+            results.append(result)
+            if result.status == "failed":
+                error_line(f"{result.source}: {result.message}")
+            for note in result.warnings:  # shown even with --quiet: they concern the result
+                warn(f"{result.source.name}: {note}")
+            bar.update(1)
+    _report(plan, results, output, settings, json_output)
+
+
+def _report(plan: MaskPlan, results: list, output: Path, settings: MaskSettings,
+            json_output: bool) -> None:
+    written = sum(r.status == "written" for r in results)
+    failed = len(results) - written + len(plan.problems)
+    if json_output:
+        print_json({
+            "output": str(output), "factor": plan.factor,
+            "colour": list(settings.colour), "background": list(settings.background),
+            "resample": settings.resample.value,
+            "counts": {"written": written, "failed": failed},
+            "masks": [r.to_json() for r in results],
+            "errors": [{"path": str(p.path) if p.path else None, "error": p.message}
+                       for p in plan.problems],
+        })
+    else:
+        rows = [[r.source.name, r.kind, r.labels or "-",
+                 f"{r.object_fraction:.2%}" if r.object_fraction is not None else "-",
+                 str(r.output_size) if r.status == "written" else "-",
+                 r.output.name if r.status == "written" and r.output else "FAILED"]
+                for r in results]
+        if rows:
+            typer.echo(format_table(["file", "source", "labels", "objects", "size", "output"], rows))
+        bgr = ",".join(str(c) for c in reversed(settings.colour))
+        typer.echo(f"{written} written, {failed} failed -> {output}")
+        if written:
+            typer.echo(f"objects are RGB {','.join(map(str, settings.colour))}: pass this colour "
+                       f"to Nutil/WebNutil, and [{bgr}] (BGR) to PyNutil")
+    if failed:
+        raise typer.Exit(EXIT_FAILED)
