@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from .. import __version__
-from . import descriptor_cmd, downscale_cmd, factor_cmd, inspect_cmd, masks_cmd
+from . import descriptor_cmd, downscale_cmd, factor_cmd, inspect_cmd, masks_cmd, sweep_cmd
 
 app = typer.Typer(
     name="quint-prep",
@@ -44,6 +44,7 @@ app.command("factor")(factor_cmd.factor)
 app.command("downscale")(downscale_cmd.downscale)
 app.command("descriptor")(descriptor_cmd.descriptor)
 app.command("masks")(masks_cmd.masks)
+app.command("sweep")(sweep_cmd.sweep)
 
 
 def main() -> None:
