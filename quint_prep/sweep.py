@@ -129,20 +129,25 @@ def pick_sample(sections: Sequence[int | None], count: int = DEFAULT_SECTIONS,
 
 
 def choose_region(detail: np.ndarray, tile: Size, image: Size) -> Region:
-    """A window of ``tile`` full-resolution px centred on the grid cell with the most detail.
+    """The ``tile``-sized window (full-resolution px) with the most detail, kept inside the image.
 
-    ``detail`` is a grid of per-cell detail values (any resolution) whose cells split the whole
-    image evenly; NaN cells are ignored. The window is kept inside the image.
+    ``detail`` is a grid of per-cell detail values whose cells split the whole image evenly
+    (NaN cells count as 0); the window covers the block of cells nearest to ``tile`` in size
+    whose summed detail is highest. Without any detail, the centre of the image.
     """
-    if detail.size == 0 or not np.isfinite(detail).any():
-        centre_x, centre_y = image.width / 2, image.height / 2
-    else:
-        grid = np.where(np.isfinite(detail), detail, -np.inf)
-        row, column = np.unravel_index(int(np.argmax(grid)), grid.shape)
-        cell_w = image.width / grid.shape[1]
-        cell_h = image.height / grid.shape[0]
-        centre_x, centre_y = (column + 0.5) * cell_w, (row + 0.5) * cell_h
     width, height = min(tile.width, image.width), min(tile.height, image.height)
+    if detail.size == 0 or not np.isfinite(detail).any():
+        return Region((image.width - width) // 2, (image.height - height) // 2, width, height)
+    grid = np.where(np.isfinite(detail), detail, 0.0)
+    rows, columns = grid.shape
+    cell_w, cell_h = image.width / columns, image.height / rows
+    span_c = int(min(max(round(width / cell_w), 1), columns))
+    span_r = int(min(max(round(height / cell_h), 1), rows))
+    sums = np.pad(grid, ((1, 0), (1, 0))).cumsum(axis=0).cumsum(axis=1)
+    windows = (sums[span_r:, span_c:] - sums[:-span_r, span_c:] - sums[span_r:, :-span_c]
+               + sums[:-span_r, :-span_c])
+    row, column = np.unravel_index(int(np.argmax(windows)), windows.shape)
+    centre_x, centre_y = (column + span_c / 2) * cell_w, (row + span_r / 2) * cell_h
     x = int(min(max(round(centre_x - width / 2), 0), image.width - width))
     y = int(min(max(round(centre_y - height / 2), 0), image.height - height))
     return Region(x, y, width, height)
@@ -235,15 +240,17 @@ class Recommendation:
 def recommend(factors: Sequence[float], sizes: Sequence[Size], box: Size,
               comparisons: Sequence[Comparison] | None = None, keep_objects: float = 0.95,
               area_tolerance: float = 0.05) -> Recommendation:
-    """The smallest factor that fits ``box`` for every image of the series and, with
-    comparisons, keeps the objects of EVERY sampled section (``Comparison.keeps``) under one
-    mask mode (modes tried in MODES order, so ties go to ``area``)."""
+    """With comparisons: the smallest factor that fits ``box`` for every image of the series
+    and keeps the objects of EVERY sampled section (``Comparison.keeps``) under one mask mode
+    (modes tried in MODES order, so ties go to ``area``). Without: the largest factor that fits,
+    since nothing measured what smaller factors lose."""
     fitting = [f for f in sorted(factors) if fits(f, sizes, box)]
     if not fitting:
         return Recommendation(None, None, f"no factor makes every image fit {box}; try smaller factors")
-    if comparisons is None:
-        return Recommendation(fitting[0], None, f"the smallest factor that fits {box} "
-                              "(images only: no segmentations were given, so objects were not checked)")
+    if comparisons is None:  # nothing measured what is lost: the least downscaling that fits
+        return Recommendation(fitting[-1], None, f"the largest factor tried that fits {box} (images "
+                              "only: without --segmentations what a smaller factor loses is not "
+                              "measured; compare the sheets before going smaller)")
     for factor in fitting:
         for mode in MODES:
             rows = [c for c in comparisons if c.factor == factor and c.mode == mode]

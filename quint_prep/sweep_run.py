@@ -28,6 +28,7 @@ from .sweep import MODES, Comparison, Counts, Region, choose_region, clip_region
 
 DETAIL_SIDE = 512  # px: the region is found on a copy of an output reduced to about this width
 MIN_DETAIL_SOURCE = 256  # px: smallest output width worth measuring detail on
+CELLS_PER_SIDE = 4  # the detail grid has cells of a quarter of the region's side
 
 
 def factor_folder(factor: float) -> str:
@@ -119,8 +120,8 @@ def detail_image(path: Path) -> pyvips.Image:
 
 
 def find_region(info: ImageInfo, outputs: Sequence[FactorOutput], side: int) -> Region:
-    """The detailed region to show: a side x side window (full-resolution px) around the most
-    textured cell of a grid of side-sized cells, measured on the smallest output that is still
+    """The detailed region to show: the side x side window (full-resolution px) with the most
+    texture on a grid of quarter-side cells, measured on the smallest output that is still
     at least MIN_DETAIL_SOURCE px wide (or the largest output)."""
     existing = sorted(written(outputs), key=lambda o: o.size.width)
     usable = [o for o in existing if o.size.width >= MIN_DETAIL_SOURCE] or existing[-1:]
@@ -128,7 +129,8 @@ def find_region(info: ImageInfo, outputs: Sequence[FactorOutput], side: int) -> 
     if not usable:
         return choose_region(np.empty((0, 0)), tile, info.size)
     detail = detail_image(usable[0].result.output)
-    grid = detail_grid(detail.numpy(), round(info.size.height / side), round(info.size.width / side))
+    cell = side / CELLS_PER_SIDE
+    grid = detail_grid(detail.numpy(), round(info.size.height / cell), round(info.size.width / cell))
     return choose_region(grid, tile, info.size)
 
 
