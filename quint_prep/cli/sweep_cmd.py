@@ -17,7 +17,7 @@ from ..outputs import guard_output_dir
 from ..resample import Method
 from ..scale import DEFAULT_MAX_SIZE
 from ..series import ImageInfo
-from ..sweep import (DEFAULT_SECTIONS, Region, parse_factors, parse_picks, parse_region, pick_sample,
+from ..sweep import (DEFAULT_SECTIONS, Recommendation, Region, parse_factors, parse_picks, parse_region, pick_sample,
                      recommend, small_object_warnings)
 from ..sweep_page import recommendation_text, sweep_json, write_report
 from ..sweep_run import (ObjectSettings, SectionSweep, collect_outputs, match_segmentations,
@@ -135,7 +135,7 @@ def sweep(
     if not plan.images:
         raise typer.Exit(EXIT_FAILED)
     numbers = [i.section.value if i.section else None for i in plan.images]
-    sample = [plan.images[i] for i in pick_sample(numbers, sections or DEFAULT_SECTIONS, picks)]
+    sample = [plan.images[i] for i in pick_sample(numbers, DEFAULT_SECTIONS if sections is None else sections, picks)]
     windows = plan_windows(plan.images, normalisation)  # the WHOLE series, as downscale does
     for problem in windows.problems:
         warn(f"intensity window: {problem}")
@@ -156,16 +156,21 @@ def sweep(
     if json_output:
         print_json(sweep_json(output, tried, done, sheets, recommendation, warnings, csv_written))
     else:
-        typer.echo(_factor_table(done))
-        if comparisons:
-            typer.echo("")
-            typer.echo(_objects_table(done))
-        typer.echo("")
-        typer.echo(recommendation_text(recommendation))
-        typer.echo(f"page: {output / 'index.html'}"
-                   + (f"  objects: {output / 'objects.csv'}" if csv_written else ""))
+        _print_summary(output, done, recommendation, csv_written)
     if failed + len(plan.problems):
         raise typer.Exit(EXIT_FAILED)
+
+
+def _print_summary(output: Path, done: Sequence[SectionSweep], recommendation: Recommendation,
+                   csv_written: bool) -> None:
+    typer.echo(_factor_table(done))
+    if any(s.comparisons for s in done):
+        typer.echo("")
+        typer.echo(_objects_table(done))
+    typer.echo("")
+    typer.echo(recommendation_text(recommendation))
+    typer.echo(f"page: {output / 'index.html'}"
+               + (f"  objects: {output / 'objects.csv'}" if csv_written else ""))
 
 
 def _run(plan: SeriesPlan, sample: list[ImageInfo], tried: tuple[float, ...], output: Path,
