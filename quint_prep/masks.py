@@ -13,19 +13,23 @@ import time
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import pyvips
 
 from .errors import InputError, QuintPrepError, UsageError
-from .manifest import read_manifest
+from .masks_manifest import MaskRecord, MasksRecord, load_record, save_record
 from .masks_select import Colour, MaskResample, resample_selection, select_objects
-from .masks_sources import MaskFile, SourceKind, read_mask_file, strip_tool_suffix, NPY_REFUSAL
-from .naming import name_problems, parse_section_number
+from .masks_series import SeriesImage, match_image
+from .masks_sources import NPY_REFUSAL, MaskFile, SourceKind, read_mask_file, strip_tool_suffix
+from .naming import name_problems
 from .outputs import atomic_output, guard_output_dir, remove_stale_temporaries
 from .scale import Size, same_proportions, scaled_size, series_factor
-from .series import discover, read_info, vips_reason
+from .series import ImageInfo, discover, vips_reason
 
+Progress = Callable[[float], None]
+
+PROGRESS_MEGAPIXELS = 100.0  # masks larger than this report progress while they are written
 MOSTLY_OBJECTS = 0.5  # above this object fraction, warn that objects and background may be swapped
 
 
@@ -36,65 +40,7 @@ class SizeMode(str, Enum):
     IMAGE = "image"
 
 
-@dataclass(frozen=True)
-class SeriesImage:
-    """One image of the series the masks belong to (from a folder or a downscale manifest)."""
-
-    name: str
-    stem: str
-    size: Size
-    section: int | None
-
-
-def series_from_folder(folder: Path) -> tuple[list[SeriesImage], list[InputError]]:
-    """The images of a folder (headers only), and the ones that could not be read."""
-    found = discover([folder])
-    images: list[SeriesImage] = []
-    problems = list(found.problems)
-    for path in found.images:
-        try:
-            info = read_info(path)
-        except InputError as error:
-            problems.append(error)
-            continue
-        images.append(SeriesImage(info.name, info.stem, info.size,
-                                  info.section.value if info.section else None))
-    return images, problems
-
-
-def series_from_manifest(path: Path) -> list[SeriesImage]:
-    """The output images recorded in a downscale manifest (``quint-prep.json``)."""
-    manifest = read_manifest(path)
-    return [SeriesImage(r.name, r.stem, Size(r.width, r.height), r.section)
-            for r in manifest.images.values()]
-
-
-def match_image(stem: str, series: Sequence[SeriesImage]) -> SeriesImage:
-    """The series image a (suffix-stripped) mask stem belongs to: exact stem, then section number.
-
-    Raises InputError naming the candidates when none or several match.
-    """
-    exact = [image for image in series if image.stem == stem]
-    if len(exact) == 1:
-        return exact[0]
-    section = parse_section_number(stem)
-    if section is None:
-        raise InputError(f"no image of the series is named {stem!r} and the name has no section "
-                         f"number _sNNN to match by; images: {_candidates(series)}")
-    same = [image for image in series if image.section == section.value]
-    if len(same) == 1:
-        return same[0]
-    if not same:
-        raise InputError(f"no image of the series is named {stem!r} or has section number "
-                         f"{section.value}; images: {_candidates(series)}")
-    raise InputError(f"section number {section.value} of {stem!r} matches several images: "
-                     f"{_candidates(same)}; rename the mask after one of them")
-
-
-def _candidates(images: Sequence[SeriesImage], limit: int = 8) -> str:
-    names = [image.name for image in images[:limit]]
-    more = len(images) - len(names)
-    return ", ".join(names) + (f" (and {more} more)" if more > 0 else "") if names else "(none)"
+Planned = tuple[MaskFile, str, "SeriesImage | None"]  # a mask, its output name, its image
 
 
 @dataclass(frozen=True)
@@ -112,6 +58,17 @@ class MaskSettings:
     max_size: Size | None = None
     overwrite: bool = False
     png_compression: int = 6
+
+    def to_json(self) -> dict:
+        """The settings that decide the pixels of an output (recorded in the manifest)."""
+        return {
+            "colour": list(self.colour), "background": list(self.background),
+            "labels": list(self.labels) if self.labels is not None else None,
+            "object_colour": list(self.object_colour) if self.object_colour else None,
+            "source": self.source.value if self.source else None, "invert": self.invert,
+            "resample": self.resample.value, "size": self.size_mode.value,
+            "max_size": str(self.max_size) if self.max_size else None,
+        }
 
     def __post_init__(self) -> None:
         if self.colour == self.background:
@@ -140,23 +97,50 @@ class MaskPlan:
     jobs: list[MaskJob]
     problems: list[InputError]
     factor: float | None = None
+    set_aside: list[tuple[Path, str]] = field(default_factory=list)
 
 
-def find_mask_files(sources: Iterable[Path]) -> tuple[list[Path], list[InputError]]:
+# Cellpose writes these next to its masks (matplotlib figure, outlines, flows), all ending in
+# its mask suffix: <image>_cp_output_cp_masks.png, <image>_outlines_cp_masks.png, ...
+CELLPOSE_BY_PRODUCTS = ("_cp_output", "_outlines", "_flows", "_dP")
+
+
+@dataclass(frozen=True)
+class Found:
+    """Segmentation files among the sources, refusals, and files set aside with the reason."""
+
+    masks: list[Path]
+    problems: list[InputError]
+    set_aside: list[tuple[Path, str]]
+
+
+def find_mask_files(sources: Iterable[Path]) -> Found:
     """Segmentation images among files and folders, and the refusals (``_seg.npy`` pickles).
 
-    A ``_seg.npy`` in a folder next to a mask image of the same section is skipped quietly;
-    one without such a mask, or one named on the command line, is refused with how to export.
+    Set aside: Cellpose by-products (``_outlines_cp_masks.png``, ...) and original images that
+    lie next to their own segmentation (Cellpose saves next to the images by default). A
+    ``_seg.npy`` in a folder next to a mask of the same section is skipped quietly; one without
+    such a mask, or one named on the command line, is refused with how to export.
     """
     sources = [Path(s) for s in sources]
     refused = [InputError(NPY_REFUSAL, s) for s in sources if s.suffix.lower() == ".npy" and s.exists()]
     found = discover([s for s in sources if s.suffix.lower() != ".npy" or not s.exists()])
-    stems = {strip_tool_suffix(p.stem).stem for p in found.images}
+    names = {path: strip_tool_suffix(path.stem) for path in found.images}
+    set_aside = [(p, "a Cellpose by-product, not a mask") for p, n in names.items()
+                 if n.suffix and n.stem.endswith(CELLPOSE_BY_PRODUCTS)]
+    masks = [p for p in found.images if p not in dict(set_aside)]
+    owners = {names[p].stem: p for p in masks if names[p].suffix}
+    for path in list(masks):
+        owner = owners.get(path.stem)
+        if not names[path].suffix and owner is not None:
+            set_aside.append((path, f"the image segmented in {owner.name}"))
+            masks.remove(path)
+    stems = {names[p].stem for p in masks}
     for skipped in found.skipped:
         if skipped.suffix.lower() == ".npy" and not skipped.name.startswith("."):
             if strip_tool_suffix(skipped.stem).stem not in stems:
                 refused.append(InputError(NPY_REFUSAL, skipped))
-    return found.images, [*found.problems, *refused]
+    return Found(masks, [*found.problems, *refused], set_aside)
 
 
 def plan_masks(sources: Iterable[Path], settings: MaskSettings,
@@ -164,10 +148,11 @@ def plan_masks(sources: Iterable[Path], settings: MaskSettings,
     """Read every segmentation, decide its name and output size; collect per-file problems."""
     if settings.size_mode is SizeMode.IMAGE and series is None:
         raise UsageError("--size image needs the images: give --images DIR or --manifest FILE")
-    paths, problems = find_mask_files(sources)
+    found = find_mask_files(sources)
+    paths, problems = found.masks, list(found.problems)
     if not paths and not problems:
         raise UsageError("no segmentation images found (PNG or TIFF) in the given sources")
-    planned: list[tuple[MaskFile, str, SeriesImage | None]] = []
+    planned: list[Planned] = []
     for path in paths:
         try:
             mask = read_mask_file(path, settings.source)
@@ -185,7 +170,7 @@ def plan_masks(sources: Iterable[Path], settings: MaskSettings,
                   else scaled_size(mask.info.size, factor) if factor is not None else mask.info.size)
         warnings = tuple(f"name: {p}" for p in name_problems(name[:-4])) if image is None else ()
         jobs.append(MaskJob(mask, name, target, image, warnings))
-    return MaskPlan(jobs, problems, factor)
+    return MaskPlan(jobs, problems, factor, found.set_aside)
 
 
 def _matched_image(mask: MaskFile, series: Sequence[SeriesImage] | None) -> SeriesImage | None:
@@ -202,8 +187,8 @@ def _matched_image(mask: MaskFile, series: Sequence[SeriesImage] | None) -> Seri
     return image
 
 
-def _unique_names(planned, problems: list[InputError]):
-    by_name: dict[str, list[MaskFile]] = {}
+def _unique_names(planned: list[Planned], problems: list[InputError]) -> Iterator[Planned]:
+    by_name: dict[str, list[Path]] = {}
     for mask, name, _ in planned:
         by_name.setdefault(name, []).append(mask.path)
     for mask, name, image in planned:
@@ -220,7 +205,7 @@ class MaskResult:
     """What happened to one segmentation."""
 
     source: Path
-    status: str  # "written" or "failed"
+    status: str  # "written", "up-to-date" or "failed"
     kind: str = ""
     labels: str = ""
     output: Path | None = None
@@ -249,34 +234,72 @@ class MaskResult:
 
 
 def convert_masks(plan: MaskPlan, output_dir: Path, settings: MaskSettings, *,
-                  sources: Iterable[Path] = ()) -> Iterator[MaskResult]:
-    """Write every planned mask into output_dir, yielding one result per file."""
+                  sources: Iterable[Path] = (),
+                  progress_for: Callable[[ImageInfo], Progress | None] | None = None,
+                  ) -> Iterator[MaskResult]:
+    """Write every planned mask into output_dir, yielding one result per file.
+
+    Masks recorded as up to date in the folder's manifest (same source file, same settings)
+    are skipped unless ``overwrite``; files quint-prep did not write are never replaced
+    without ``overwrite``. ``progress_for`` gives a callback for masks over PROGRESS_MEGAPIXELS.
+    The manifest is written even when the run is interrupted.
+    """
     output_dir = guard_output_dir(output_dir, list(sources) or [j.mask.path for j in plan.jobs])
     remove_stale_temporaries(output_dir)
-    for job in plan.jobs:
-        yield convert_one(job, output_dir, settings)
+    record = load_record(output_dir, plan.factor)
+    try:
+        for job in plan.jobs:
+            large = job.mask.info.size.megapixels > PROGRESS_MEGAPIXELS
+            progress = progress_for(job.mask.info) if progress_for is not None and large else None
+            result = convert_one(job, output_dir, settings, record.files.get(job.output_name),
+                                 progress)
+            _update_record(record, job, result, settings)
+            yield result
+    finally:
+        save_record(output_dir, record)
 
 
-def convert_one(job: MaskJob, output_dir: Path, settings: MaskSettings) -> MaskResult:
+def _update_record(record: MasksRecord, job: MaskJob, result: MaskResult,
+                   settings: MaskSettings) -> None:
+    # A failed run leaves the previous file (atomic writes) and so its entry in place.
+    if result.status == "written":
+        stat = job.mask.path.stat()
+        record.files[job.output_name] = MaskRecord(
+            name=job.output_name, source=str(job.mask.path.resolve()), source_bytes=stat.st_size,
+            source_mtime_ns=stat.st_mtime_ns, kind=result.kind, labels=result.labels,
+            image=result.image, mask_width=job.mask.info.size.width,
+            mask_height=job.mask.info.size.height, width=job.target.width,
+            height=job.target.height, object_fraction=result.object_fraction or 0.0,
+            settings=settings.to_json())
+
+
+def convert_one(job: MaskJob, output_dir: Path, settings: MaskSettings,
+                record: MaskRecord | None = None, on_progress: Progress | None = None,
+                ) -> MaskResult:
     """Convert one segmentation; failures become a failed result, never an exception."""
     output = output_dir / job.output_name
     base = dict(source=job.mask.path, kind=job.mask.kind.value, output=output,
                 mask_size=job.mask.info.size, output_size=job.target,
-                image=job.image.name if job.image else None)
-    if output.exists() and not settings.overwrite:
-        return MaskResult(status="failed", message=f"{output} exists; pass --overwrite to replace it",
-                          warnings=job.warnings, **base)
+                image=job.image.name if job.image else None, warnings=job.warnings)
+    if (record is not None and not settings.overwrite
+            and record.is_up_to_date(job.mask, output, settings.to_json())
+            and Size(record.width, record.height) == job.target):
+        return MaskResult(status="up-to-date", labels=record.labels,
+                          object_fraction=record.object_fraction, **base)
+    if output.exists() and record is None and not settings.overwrite:
+        return MaskResult(status="failed", message=f"{output} exists and was not written by "
+                          "quint-prep masks; pass --overwrite to replace it", **base)
     started = time.perf_counter()
     try:
         selection = select_objects(job.mask, settings.labels, settings.object_colour, settings.invert)
         resampled = resample_selection(selection.image, job.target, settings.resample)
-        write_mask_png(resampled, output, settings)
+        write_mask_png(resampled, output, settings, on_progress)
         fraction = object_fraction(output, settings.colour)
     except QuintPrepError as error:
-        return MaskResult(status="failed", message=error.message, warnings=job.warnings, **base)
+        return MaskResult(status="failed", message=error.message, **base)
+    base["warnings"] = job.warnings + selection.notes + fraction_warnings(fraction)
     return MaskResult(status="written", labels=selection.description, object_fraction=fraction,
-                      seconds=time.perf_counter() - started,
-                      warnings=job.warnings + selection.notes + fraction_warnings(fraction), **base)
+                      seconds=time.perf_counter() - started, **base)
 
 
 def fraction_warnings(fraction: float) -> tuple[str, ...]:
@@ -289,10 +312,14 @@ def fraction_warnings(fraction: float) -> tuple[str, ...]:
     return ()
 
 
-def write_mask_png(selection: pyvips.Image, output: Path, settings: MaskSettings) -> None:
+def write_mask_png(selection: pyvips.Image, output: Path, settings: MaskSettings,
+                   on_progress: Progress | None = None) -> None:
     """Write the 0/255 selection as an 8-bit RGB PNG in the two colours, atomically."""
     image = selection.ifthenelse(list(settings.colour), list(settings.background))
     image = image.cast("uchar").copy(interpretation="srgb")
+    if on_progress is not None:
+        image.set_progress(True)
+        image.signal_connect("eval", lambda _image, progress: on_progress(progress.percent / 100))
     try:
         with atomic_output(output) as temporary:
             image.pngsave(str(temporary), compression=settings.png_compression, keep="none")
@@ -304,5 +331,8 @@ def write_mask_png(selection: pyvips.Image, output: Path, settings: MaskSettings
 
 def object_fraction(output: Path, colour: Colour) -> float:
     """The fraction of pixels of a written mask that are in the object colour (one pass)."""
-    image = pyvips.Image.new_from_file(str(output), access="sequential")
-    return float((image == list(colour)).bandand().avg() / 255.0)
+    try:
+        image = pyvips.Image.new_from_file(str(output), access="sequential")
+        return float((image == list(colour)).bandand().avg() / 255.0)
+    except pyvips.Error as error:
+        raise InputError(f"cannot read back {output.name}: {vips_reason(error)}") from error

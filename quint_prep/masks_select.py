@@ -21,6 +21,7 @@ from .scale import Size
 
 Colour = tuple[int, int, int]
 MAX_EQUALITIES = 8  # above this many labels a lookup table beats a chain of comparisons
+MAX_LISTED = 20  # label values listed in an error message
 WHITE: Colour = (255, 255, 255)
 BLACK: Colour = (0, 0, 0)
 
@@ -94,8 +95,10 @@ def _select_labels(mask: MaskFile, labels: Sequence[int] | None) -> Selection:
 def _ilastik_needs_labels(mask: MaskFile) -> str:
     counts = label_counts(mask)
     total = sum(counts.values()) or 1
-    listed = ", ".join(f"{value} ({count / total:.1%}, {count} px)"
-                       for value, count in sorted(counts.items()))
+    shown = sorted(counts.items())[:MAX_LISTED]
+    listed = ", ".join(f"{value} ({count / total:.1%}, {count} px)" for value, count in shown)
+    if len(counts) > len(shown):
+        listed += f" and {len(counts) - len(shown)} more (instance labels? try --source cellpose)"
     example = max(counts) if counts else 2
     return (f"ilastik labels: say which label values are objects with --labels (e.g. --labels "
             f"{example}); labels in this file: {listed}")
@@ -289,9 +292,9 @@ def resample_selection(selection: pyvips.Image, target: Size, method: MaskResamp
     """The selection at exactly the target size, still 0/255 uchar (lazy)."""
     if selection.width == target.width and selection.height == target.height:
         return selection
-    shrink = Size(min(selection.width, target.width), min(selection.height, target.height))
-    image = MASK_RESAMPLERS[method](selection, shrink) if shrink != Size(selection.width,
-                                                                         selection.height) else selection
+    source = Size(selection.width, selection.height)
+    shrink = Size(min(source.width, target.width), min(source.height, target.height))
+    image = selection if shrink == source else MASK_RESAMPLERS[method](selection, shrink)
     image = exact_size(image.cast("uchar"), shrink)
     if shrink != target:  # enlarge the remaining axes by repeating pixels
         image = image.resize(target.width / image.width, vscale=target.height / image.height,

@@ -240,7 +240,7 @@ def _detect_kind(mask: MaskFile, colour: bool) -> SourceKind:
             else SourceKind.QUPATH
     if colour:
         return SourceKind.RGB
-    if hint is not None and hint is not SourceKind.QUPATH:
+    if hint is not None:
         return hint
     if mask.info.sample_format not in ("uchar", "ushort"):
         return SourceKind.CELLPOSE

@@ -88,20 +88,82 @@ def factor_for_display(factor: float, digits: int = 6) -> float:
     return math.floor(factor * scale) / scale
 
 
-def common_factor_range(source: Size, target: Size, tolerance: float = 1.0) -> tuple[float, float] | None:
-    """The factors F for which both sides of ``target`` are within ``tolerance`` px of source*F.
+@dataclass(frozen=True)
+class FactorFit:
+    """The factor interval most sizes of a series agree on, and the pairs that disagree.
 
-    None when no single factor fits both sides, i.e. the proportions differ by more than the
-    rounding of one consistent factor (one pixel per side by default: either size may have been
-    rounded from a common original).
+    ``interval`` is [low, high): every factor in it reproduces every inlier's size by the size
+    rule. ``outliers`` are the indices (into the pairs given) whose size implies another factor,
+    or whose two sides imply no common factor at all.
     """
-    low = max((target.width - tolerance) / source.width, (target.height - tolerance) / source.height)
-    high = min((target.width + tolerance) / source.width, (target.height + tolerance) / source.height)
-    if high <= low or high <= 0:
-        return None
-    return max(low, 0.0), high
+
+    interval: tuple[float, float] | None
+    inliers: tuple[int, ...]
+    outliers: tuple[int, ...]
+
+    @property
+    def factor(self) -> float | None:
+        """A representative factor: the middle of the agreed interval."""
+        if self.interval is None:
+            return None
+        return (self.interval[0] + self.interval[1]) / 2
 
 
-def same_proportions(source: Size, target: Size, tolerance: float = 1.0) -> bool:
-    """True when ``target`` is ``source`` scaled by one factor, up to the rounding tolerance."""
-    return common_factor_range(source, target, tolerance) is not None
+def _side_interval(source: int, output: int, slack: float) -> tuple[float, float]:
+    low = 0.0 if output <= 1 else (output - slack) / source
+    return max(0.0, low), (output + slack) / source
+
+
+def factor_interval(source: Size, output: Size, slack: float = 0.5) -> tuple[float, float]:
+    """The factors F with round(w*F) == output width and round(h*F) == output height: [low, high).
+
+    With the default slack 0.5 this is the size rule exactly; a slack of 1.0 allows one more
+    pixel (for sizes rounded twice, e.g. a registration image and a segmentation both made from
+    the original). The interval is empty (low >= high) when no single factor gives both sides:
+    the output does not have its source's proportions.
+    """
+    wl, wh = _side_interval(source.width, output.width, slack)
+    hl, hh = _side_interval(source.height, output.height, slack)
+    return max(wl, hl), min(wh, hh)
+
+
+def interval_is_empty(interval: tuple[float, float]) -> bool:
+    """True when no factor lies in [low, high) (allowing for float round-off)."""
+    low, high = interval
+    return low >= high * (1 + 1e-12)
+
+
+def consistent_factor(pairs: Iterable[tuple[Size, Size]], slack: float = 0.5) -> FactorFit:
+    """The one factor of a series of (source, output) sizes, and the outputs that disagree.
+
+    Each pair allows an interval of factors (``factor_interval``). The series factor is the point
+    covered by the most intervals (a sweep over the interval ends); pairs whose interval misses
+    it are outliers. With every pair consistent the interval is the intersection of them all.
+    """
+    intervals = [factor_interval(source, output, slack) for source, output in pairs]
+    valid = [i for i, interval in enumerate(intervals) if not interval_is_empty(interval)]
+    if not valid:
+        return FactorFit(None, (), tuple(range(len(intervals))))
+    events = sorted([(intervals[i][0], 1) for i in valid] + [(intervals[i][1], -1) for i in valid],
+                    key=lambda e: (e[0], e[1]))
+    best, depth, best_at = 0, 0, intervals[valid[0]][0]
+    for position, step in events:
+        depth += step
+        if depth > best:
+            best, best_at = depth, position
+    inliers = tuple(i for i in valid if intervals[i][0] <= best_at < intervals[i][1] * (1 + 1e-12))
+    low = max(intervals[i][0] for i in inliers)
+    high = min(intervals[i][1] for i in inliers)
+    outliers = tuple(i for i in range(len(intervals)) if i not in inliers)
+    return FactorFit((low, high), inliers, outliers)
+
+
+def same_proportions(first: Size, second: Size, tolerance: float = 1.0) -> bool:
+    """True when one size is the other scaled by one factor, up to ``tolerance`` px per side.
+
+    Order does not matter: the smaller size is taken as the one rounded from the larger. The
+    default tolerance of one pixel allows both to have been rounded from a common original.
+    """
+    larger, smaller = sorted((first, second), key=lambda s: s.width * s.height, reverse=True)
+    low, high = factor_interval(larger, smaller, slack=tolerance)
+    return high - low > 1e-12 * high

@@ -19,7 +19,8 @@ import pyvips
 from .components import count_components
 from .downscale import DownscaleSettings, ImageResult, SeriesPlan, downscale_series
 from .errors import InputError, QuintPrepError
-from .masks import SeriesImage, find_mask_files, match_image
+from .masks import find_mask_files
+from .masks_series import SeriesImage, match_image
 from .masks_select import Colour, MaskResample, resample_selection, select_objects
 from .masks_sources import MaskFile, SourceKind, read_mask_file
 from .scale import Size, same_proportions, scaled_size
@@ -146,7 +147,8 @@ def match_segmentations(sources: Sequence[Path], series: Sequence[ImageInfo],
     """The segmentation of each sampled section (by image stem), matched like ``masks`` does
     (stem without the tool suffix, then section number) against the WHOLE series; masks of
     unsampled sections are left out, unreadable or unmatched ones are problems."""
-    paths, problems = find_mask_files(sources)
+    found_files = find_mask_files(sources)
+    paths, problems = found_files.masks, list(found_files.problems)
     wanted = {info.stem for info in sample}
     everyone = series_images(series)
     found: dict[str, MaskFile] = {}

@@ -12,12 +12,11 @@ import pyvips
 import pytest
 
 from conftest import from_array, read_array, save, tree_hashes
-from quint_prep.masks import SeriesImage, match_image
-from quint_prep.masks_select import MaskResample, parse_labels, resample_selection
-from quint_prep.masks_sources import (TOOL_SUFFIXES, SourceKind, png_palette, read_mask_file,
-                                      strip_tool_suffix,
-                                      tiff_min_is_white)
 from quint_prep.errors import InputError
+from quint_prep.masks_select import MaskResample, parse_labels, resample_selection
+from quint_prep.masks_series import SeriesImage, match_image
+from quint_prep.masks_sources import (TOOL_SUFFIXES, SourceKind, png_palette, read_mask_file,
+                                      strip_tool_suffix, tiff_min_is_white)
 from quint_prep.scale import Size
 
 RED = (255, 0, 0)
@@ -282,7 +281,7 @@ def test_names_matched_by_section_and_sizes(cli, tmp_path, make_image):
     result, doc = run_json(cli, tmp_path / "seg", "-o", tmp_path / "out",
                            "--images", tmp_path / "images", "--size", "image")
     assert result.exit_code == 0, result.stderr
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["brainA_s001.png", "brainA_s002.png"]
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["brainA_s001.png", "brainA_s002.png"]
     enlarged = np.kron(array > 0, np.ones((2, 2), bool))
     check_output(tmp_path / "out" / "brainA_s001.png", enlarged)
 
@@ -330,12 +329,25 @@ def test_max_size_one_factor(cli, tmp_path):
     check_output(tmp_path / "out" / "m_s001.png", blocks)
 
 
-def test_output_exists_needs_overwrite(cli, tmp_path):
+def test_rerun_skips_up_to_date_and_refuses_foreign_files(cli, tmp_path):
     src = save(from_array(labels_array(values=(0, 1))), tmp_path / "seg" / "m_s001_mask.png")
-    assert cli("masks", src, "-o", tmp_path / "out").exit_code == 0
-    result = cli("masks", src, "-o", tmp_path / "out")
-    assert result.exit_code == 1 and "pass --overwrite" in result.stderr
-    assert cli("masks", src, "-o", tmp_path / "out", "--overwrite").exit_code == 0
+    other = save(from_array(labels_array(values=(0, 1))), tmp_path / "seg" / "m_s002_mask.png")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "m_s002.png").write_bytes(b"someone else's file")
+    result, doc = run_json(cli, src, other, "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    assert "m_s002.png exists and was not written by quint-prep masks; pass --overwrite" in result.stderr
+    assert (tmp_path / "out" / "m_s002.png").read_bytes() == b"someone else's file"
+    manifest = json.loads((tmp_path / "out" / "quint-prep.json").read_text())
+    assert [f["name"] for f in manifest["masks"]["files"]] == ["m_s001.png"]
+    assert manifest["masks"]["files"][0]["settings"]["resample"] == "area"
+    assert manifest["masks"]["files"][0]["object_fraction"] == pytest.approx(doc["masks"][0]["object_fraction"])
+    result, doc = run_json(cli, src, "-o", tmp_path / "out")
+    assert result.exit_code == 0 and doc["masks"][0]["status"] == "up-to-date"
+    result, doc = run_json(cli, src, "-o", tmp_path / "out", "--resample", "nearest")
+    assert result.exit_code == 0 and doc["masks"][0]["status"] == "written"
+    result, doc = run_json(cli, src, other, "-o", tmp_path / "out", "--overwrite")
+    assert result.exit_code == 0 and doc["counts"] == {"written": 2, "up-to-date": 0, "failed": 0}
 
 
 def test_usage_errors(cli, tmp_path):
@@ -437,3 +449,106 @@ def test_labels_on_coloured_input_is_refused(cli, tmp_path):
     result = cli("masks", src, "-o", tmp_path / "out", "--labels", "1")
     assert result.exit_code == 1
     assert "choose the objects with --object-colour R,G,B" in result.stderr
+
+
+@pytest.mark.parametrize("image, mask, same", [
+    ((1000, 500), (100, 50), True),
+    ((1000, 500), (100, 51), True),     # one-pixel rounding
+    ((1000, 500), (100, 52), False),
+    ((1001, 667), (250, 167), True),    # round(1001*0.25) x round(667*0.25)
+    ((3, 4), (4, 3), False),            # rotated
+    ((80, 60), (160, 120), True),       # a mask larger than its image
+], ids=["exact", "rounding", "off", "downscaled", "rotated", "larger"])
+def test_same_proportions(image, mask, same):
+    from quint_prep.scale import same_proportions
+
+    assert same_proportions(Size(*image), Size(*mask)) is same
+
+
+def test_output_folder_may_not_be_the_images_folder(cli, tmp_path, make_image):
+    make_image("images/brainA_s001.png", 80, 60)
+    before = tree_hashes(tmp_path / "images")
+    src = save(from_array(labels_array(40, 30, values=(0, 1))), tmp_path / "seg" / "brainA_s001_mask.png")
+    result = cli("masks", src, "-o", tmp_path / "images", "--images", tmp_path / "images")
+    assert result.exit_code == 2 and "is the source folder" in result.stderr
+    assert tree_hashes(tmp_path / "images") == before
+
+
+def test_qupath_single_band_labels_by_name(cli, tmp_path):
+    array = labels_array(values=(0, 1, 2))
+    src = save(from_array(array), tmp_path / "seg" / "m_s016-labels.tif")
+    result, doc = run_json(cli, src, "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.stderr
+    assert doc["masks"][0]["kind"] == "qupath"
+    check_output(tmp_path / "out" / "m_s016.png", array > 0)
+
+
+def test_ilastik_listing_is_capped(cli, tmp_path):
+    array = (np.arange(40 * 30).reshape(30, 40) % 50 + 1).astype(np.uint16)
+    src = save(from_array(array), tmp_path / "seg" / "m_s017_Simple Segmentation.tif")
+    result = cli("masks", src, "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    assert "and 30 more (instance labels? try --source cellpose)" in result.stderr
+
+
+def test_cellpose_folder_with_images_and_by_products(cli, tmp_path, make_image):
+    """Cellpose saves next to the images: the images, figures and pickles are set aside."""
+    folder = tmp_path / "cellpose"
+    make_image("cellpose/m_s001.png", 40, 30)
+    array = labels_array(values=(0, 3, 4), dtype=np.uint16)
+    save(from_array(array), folder / "m_s001_cp_masks.png")
+    make_image("cellpose/m_s001_outlines_cp_masks.png", 40, 30)
+    make_image("cellpose/m_s001_cp_output_cp_masks.png", 40, 30)
+    (folder / "m_s001_seg.npy").write_bytes(b"pickle")
+    before = tree_hashes(folder)
+    result, doc = run_json(cli, folder, "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.stderr
+    assert [Path(m["source"]).name for m in doc["masks"]] == ["m_s001_cp_masks.png"]
+    assert "m_s001.png: skipped: the image segmented in m_s001_cp_masks.png" in result.stderr
+    assert "m_s001_outlines_cp_masks.png: skipped: a Cellpose by-product" in result.stderr
+    check_output(tmp_path / "out" / "m_s001.png", array > 0)
+    assert tree_hashes(folder) == before
+
+
+def test_empty_images_folder_is_a_usage_error(cli, tmp_path):
+    (tmp_path / "images").mkdir()
+    src = save(from_array(labels_array(values=(0, 1))), tmp_path / "seg" / "m_s001_mask.png")
+    result = cli("masks", src, "-o", tmp_path / "out", "--images", tmp_path / "images")
+    assert result.exit_code == 2 and "no images to name the masks after" in result.stderr
+
+
+@pytest.mark.parametrize("dtype, values", [
+    (np.uint8, [1, 2]), (np.uint16, list(range(5, 300, 7))),
+    (np.uint32, [3, 70000, 70001, 131072] + list(range(10, 30))),
+], ids=["uchar-equalities", "ushort-lut", "uint-high-low"])
+def test_select_values_matches_numpy(dtype, values):
+    from quint_prep.masks_select import select_values
+
+    rng = np.random.default_rng(3)
+    pool = np.array(values + [0, 4, 65536 + 3 if dtype == np.uint32 else 4], dtype=np.int64)
+    array = rng.choice(pool, size=(20, 30)).astype(dtype)
+    out = select_values(pyvips.Image.new_from_array(array), values).numpy()
+    assert np.array_equal(out > 0, np.isin(array, values))
+    assert set(np.unique(out)) <= {0, 255}
+
+
+def test_resample_enlarges_one_axis_and_shrinks_the_other():
+    array = labels_array(40, 31, values=(0, 1))
+    out = resample_selection(_selection(array), Size(80, 30), MaskResample.AREA).numpy()
+    assert out.shape == (30, 80) and set(np.unique(out)) <= {0, 255}
+
+
+def test_masks_prints_the_upload_check_verdict(cli, tmp_path):
+    images = tmp_path / "images"
+    save(from_array(np.zeros((40, 60, 3), np.uint8)), images / "m_s001.png")
+    save(from_array(np.zeros((40, 60, 3), np.uint8)), images / "m_s002.png")
+    labels = np.zeros((40, 60), np.uint8)
+    labels[10:20, 10:20] = 1
+    save(from_array(labels), tmp_path / "seg" / "m_s001_cp_masks.png")
+    result = cli("masks", tmp_path / "seg", "-o", tmp_path / "out", "--images", images)
+    assert result.exit_code == 0, result.output
+    # The verdict sees the missing segmentation of m_s002 (an error for upload, not for masks).
+    assert "pair.missing-segmentation" in result.stderr and "m_s002" in result.stderr
+    assert "check: FAIL" in result.stdout
+    document = cli("masks", tmp_path / "seg", "-o", tmp_path / "out", "--images", images, "--json")
+    assert json.loads(document.stdout)["check"]["ok"] is False

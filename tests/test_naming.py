@@ -33,3 +33,18 @@ def test_safe_name_has_no_problems():
 ], ids=["missing", "two", "early-s", "mask", "dot", "space"])
 def test_name_problems_explain_what_breaks(stem, fragment):
     assert any(fragment in problem for problem in name_problems(stem))
+
+
+def test_name_issues_carry_codes_and_blocking():
+    from quint_prep.naming import name_issues
+    issues = {i.code: i.blocking for i in name_issues("a_ss_s001_mask")}
+    assert issues == {"early-s": True, "mask": False}
+
+
+def test_strip_section_padding_and_natural_order():
+    from quint_prep.naming import SectionNumber, natural_key, padding_outliers, strip_section
+    assert strip_section("mouse12_s007_right") == "mouse12_right"
+    numbers = {"a_s001": SectionNumber(1, "001"), "a_s002": SectionNumber(2, "002"),
+               "a_s3": SectionNumber(3, "3")}
+    assert padding_outliers(numbers) == (3, ["a_s3"])
+    assert sorted(["s10", "s9", "S1"], key=natural_key) == ["S1", "s9", "s10"]

@@ -151,3 +151,15 @@ def test_descriptor_command(tmp_path, cli):
     save(asymmetric(10, 10, 3), tmp_path / "reg/unnumbered.png")
     result = cli("descriptor", tmp_path / "reg")
     assert result.exit_code == 2 and "rename" in result.stderr
+
+
+def test_check_confirms_both_series_agree_with_the_xml(tmp_path, cli, series):
+    result = cli("downscale", tmp_path / "src", "-o", tmp_path / "seg", "--factor", "0.37",
+                 "--registration", tmp_path / "reg", "--registration-size", "211x157",
+                 "--rotate", "90", "-q")
+    assert result.exit_code == 0, result.output
+    xml = tmp_path / "reg/quicknii-series.xml"
+    for folder in ("reg", "seg"):
+        checked = cli("check", tmp_path / folder, "--registration", xml, "-q")
+        assert checked.exit_code == 0, checked.output
+        assert "reg.proportions" not in checked.stdout

@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from .. import __version__
-from . import descriptor_cmd, downscale_cmd, factor_cmd, inspect_cmd, masks_cmd, sweep_cmd
+from . import (check_cmd, descriptor_cmd, downscale_cmd, factor_cmd, inspect_cmd, masks_cmd,
+               rename_cmd, sweep_cmd)
 
 app = typer.Typer(
     name="quint-prep",
@@ -42,8 +43,10 @@ def root(
 app.command("inspect")(inspect_cmd.inspect)
 app.command("factor")(factor_cmd.factor)
 app.command("downscale")(downscale_cmd.downscale)
-app.command("descriptor")(descriptor_cmd.descriptor)
 app.command("masks")(masks_cmd.masks)
+app.command("check")(check_cmd.check)
+app.command("rename")(rename_cmd.rename)
+app.command("descriptor")(descriptor_cmd.descriptor)
 app.command("sweep")(sweep_cmd.sweep)
 
 

@@ -16,6 +16,8 @@ from ..errors import EXIT_FAILED, UsageError
 from ..manifest import manifest_path
 from ..normalise import describe_window, parse_channels, parse_normalisation, plan_windows, window_from_manifest
 from ..resample import Method
+from ..scale import factor_for_display
+from ..series_check import check_downscaled
 from .common import (JsonOutput, Quiet, Sources, error_line, image_bar_factory, print_json,
                      reported, series_bar, size_option, warn)
 
@@ -119,6 +121,8 @@ def downscale(
     counts = {status: sum(r.status == status for r in results)
               for status in ("written", "up-to-date", "failed")}
     failed = counts["failed"] + len(plan.problems)
+    # Names, and every output's size under the one factor, as the manifest records them.
+    verdict = check_downscaled(output) if manifest_path(output).exists() else None
     if json_output:
         print_json({
             "factor": plan.factor, "max_size": str(box) if box else None,
@@ -127,9 +131,10 @@ def downscale(
             "images": [r.to_json() for r in results],
             "errors": [{"path": str(p.path) if p.path else None, "error": p.message}
                        for p in plan.problems],
+            "check": verdict.to_json() if verdict else None,
         })
     else:
-        typer.echo(f"factor {plan.factor:.6g}: {counts['written']} written, "
+        typer.echo(f"factor {factor_for_display(plan.factor):g}: {counts['written']} written, "
                    f"{counts['up-to-date']} up to date, {failed} failed -> {output}")
         if windows is not None and windows.series is not None and normalisation.mode != "image":
             typer.echo(f"intensity window ({normalisation.mode}): {describe_window(windows.series)}")
@@ -137,5 +142,10 @@ def downscale(
             typer.echo(f"registration series: {reg_settings.folder} "
                        f"(QuickNII series file: {reg_settings.folder / DESCRIPTOR_NAME})")
         typer.echo(f"manifest: {manifest_path(output)}")
+        if verdict:  # name findings were already shown per image above
+            for finding in (f for f in verdict.findings if not f.id.startswith("name.")):
+                typer.echo(f"check: {finding.severity.value} {finding.id}: {finding.file}: "
+                           f"{finding.message}", err=True)
+            typer.echo(f"check: {verdict.summary()}")
     if failed:
         raise typer.Exit(EXIT_FAILED)

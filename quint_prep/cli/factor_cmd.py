@@ -52,7 +52,7 @@ def factor(sources: Sources, max_size: MaxSize = DEFAULT_MAX_SIZE,
         if windows is not None:
             typer.echo(intensity_table(windows))
         if limiting is not None:
-            typer.echo(f"factor {plan.factor:.6g} fits every image in {box} "
+            typer.echo(f"factor {factor_for_display(plan.factor):g} fits every image in {box} "
                        f"(limited by {limiting.name}, {limiting.size})")
             typer.echo(f"use it: quint-prep downscale ... --max-size {box} "
                        f"(or --factor {factor_for_display(plan.factor):g})")

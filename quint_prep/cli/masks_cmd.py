@@ -9,12 +9,15 @@ import pyvips
 import typer
 
 from ..errors import EXIT_FAILED, UsageError
-from ..masks import (MaskPlan, MaskSettings, SizeMode, convert_masks, plan_masks,
-                     series_from_folder, series_from_manifest)
+from ..manifest import manifest_path
+from ..masks import MaskPlan, MaskResult, MaskSettings, SizeMode, convert_masks, plan_masks
+from ..masks_series import SeriesImage, series_from_folder, series_from_manifest
 from ..masks_select import MaskResample, parse_labels
 from ..masks_sources import SourceKind
-from .common import (JsonOutput, Quiet, error_line, format_table, print_json, reported,
-                     series_bar, size_option, warn)
+from ..findings import CheckReport
+from ..series_check import check_series
+from .common import (JsonOutput, Quiet, error_line, format_table, image_bar_factory, print_json,
+                     reported, series_bar, size_option, warn)
 
 Segmentations = Annotated[list[Path], typer.Argument(
     help="Segmentation files or folders (ilastik, Cellpose, QuPath, FIJI, coloured PNG/TIFF).",
@@ -73,7 +76,8 @@ def masks(
     resample: Annotated[MaskResample, typer.Option(
         "--resample", help="area: >=50% of the pixels under it; any: any pixel under it; "
         "nearest: fastest.")] = MaskResample.AREA,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Redo masks even when up to date, "
+                                            "and replace files quint-prep did not write.")] = False,
     quiet: Quiet = False,
     json_output: JsonOutput = False,
 ) -> None:
@@ -94,59 +98,85 @@ def masks(
         object_colour=parse_colour(object_colour, "--object-colour") if object_colour else None,
         source=source, invert=invert, resample=resample, size_mode=size,
         max_size=size_option(max_size) if max_size else None, overwrite=overwrite)
-    series = None
-    if images is not None:
-        if not images.is_dir():
-            raise UsageError(f"--images {images}: not a folder")
-        series, unreadable = series_from_folder(images)
-        for problem in unreadable:
-            warn(f"image not usable for matching: {problem}")
-    elif manifest is not None:
-        series = series_from_manifest(manifest)
-    plan = plan_masks(sources, settings, series)
+    plan = plan_masks(sources, settings, _series(images, manifest))
     guarded = [*sources, *([images] if images else []),
                *([manifest if manifest.is_dir() else manifest.parent] if manifest else [])]
     pyvips.cache_set_max(0)
+    for path, reason in plan.set_aside:
+        warn(f"{path}: skipped: {reason}")
     for problem in plan.problems:
         error_line(str(problem))
     results = []
     with series_bar(len(plan.jobs), quiet, unit="mask") as bar:
-        for result in convert_masks(plan, output, settings, sources=guarded):
+        for result in convert_masks(plan, output, settings, sources=guarded,
+                                    progress_for=image_bar_factory(quiet)):
             results.append(result)
             if result.status == "failed":
                 error_line(f"{result.source}: {result.message}")
             for note in result.warnings:  # shown even with --quiet: they concern the result
                 warn(f"{result.source.name}: {note}")
             bar.update(1)
-    _report(plan, results, output, settings, json_output)
+    # The upload checks on what was written: format, colours, names, pairing, proportions.
+    series_folder = images if images is not None else (
+        (manifest if manifest.is_dir() else manifest.parent) if manifest is not None else None)
+    verdict = None
+    if series_folder is not None and any(r.status != "failed" for r in results):
+        verdict = check_series([series_folder], [output], colour=settings.colour)
+    _report(plan, results, output, settings, json_output, verdict)
 
 
-def _report(plan: MaskPlan, results: list, output: Path, settings: MaskSettings,
-            json_output: bool) -> None:
+def _series(images: Path | None, manifest: Path | None) -> list[SeriesImage] | None:
+    """The image series to name masks after, from --images or --manifest (None: neither)."""
+    if images is None and manifest is None:
+        return None
+    if images is not None:
+        if not images.is_dir():
+            raise UsageError(f"--images {images}: not a folder")
+        series, unreadable = series_from_folder(images)
+        for problem in unreadable:
+            warn(f"image not usable for matching: {problem}")
+    else:
+        series = series_from_manifest(manifest)  # type: ignore[arg-type]
+    if not series:
+        raise UsageError(f"{images or manifest}: no images to name the masks after; give the "
+                         "folder of the section images (or a downscale output folder)")
+    return series
+
+
+def _report(plan: MaskPlan, results: list[MaskResult], output: Path, settings: MaskSettings,
+            json_output: bool, verdict: CheckReport | None) -> None:
     written = sum(r.status == "written" for r in results)
-    failed = len(results) - written + len(plan.problems)
+    current = sum(r.status == "up-to-date" for r in results)
+    failed = len(results) - written - current + len(plan.problems)
     if json_output:
         print_json({
             "output": str(output), "factor": plan.factor,
             "colour": list(settings.colour), "background": list(settings.background),
             "resample": settings.resample.value,
-            "counts": {"written": written, "failed": failed},
+            "counts": {"written": written, "up-to-date": current, "failed": failed},
+            "manifest": str(manifest_path(output)),
             "masks": [r.to_json() for r in results],
             "errors": [{"path": str(p.path) if p.path else None, "error": p.message}
                        for p in plan.problems],
+            "check": verdict.to_json() if verdict else None,
         })
     else:
         rows = [[r.source.name, r.kind, r.labels or "-",
                  f"{r.object_fraction:.2%}" if r.object_fraction is not None else "-",
-                 str(r.output_size) if r.status == "written" else "-",
-                 r.output.name if r.status == "written" and r.output else "FAILED"]
+                 str(r.output_size) if r.status != "failed" else "-",
+                 r.output.name if r.status != "failed" and r.output else "FAILED"]
                 for r in results]
         if rows:
             typer.echo(format_table(["file", "source", "labels", "objects", "size", "output"], rows))
         bgr = ",".join(str(c) for c in reversed(settings.colour))
-        typer.echo(f"{written} written, {failed} failed -> {output}")
-        if written:
+        typer.echo(f"{written} written, {current} up to date, {failed} failed -> {output}")
+        if written or current:
             typer.echo(f"objects are RGB {','.join(map(str, settings.colour))}: pass this colour "
                        f"to Nutil/WebNutil, and [{bgr}] (BGR) to PyNutil")
+        if verdict is not None:
+            for finding in verdict.findings:
+                typer.echo(f"check: {finding.severity.value} {finding.id}: {finding.file}: "
+                           f"{finding.message}", err=True)
+            typer.echo(f"check: {verdict.summary()}")
     if failed:
         raise typer.Exit(EXIT_FAILED)

@@ -1,0 +1,175 @@
+"""What a segmentation file holds: its PNG header and its exact colour counts, in bounded memory.
+
+The PNG header is read directly (33 bytes), because libvips expands palette PNGs to RGB on load
+and so hides whether a file is indexed. Colours are counted by libvips in a streaming pass;
+nothing larger than a 65536-entry histogram is ever held in numpy.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyvips
+
+from .errors import InputError
+from .series import vips_reason
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_COLOUR_TYPES = {0: "greyscale", 2: "rgb", 3: "palette", 4: "greyscale+alpha", 6: "rgb+alpha"}
+MAX_AMBIGUOUS_BINS = 255  # red/green pairs resolved exactly in the second pass
+
+Colour = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class PngHeader:
+    """The IHDR chunk of a PNG: size, bit depth per sample and colour type."""
+
+    width: int
+    height: int
+    bit_depth: int
+    colour_type: int
+    interlaced: bool
+
+    @property
+    def kind(self) -> str:
+        """The colour type in words: greyscale, rgb, palette, greyscale+alpha, rgb+alpha."""
+        return PNG_COLOUR_TYPES.get(self.colour_type, f"colour type {self.colour_type}")
+
+
+def read_png_header(path: Path) -> PngHeader | None:
+    """The PNG header of a file, or None when the file does not start like a PNG."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(33)
+    except OSError as error:
+        raise InputError(f"cannot read: {error.strerror}", path) from error
+    if len(head) < 33 or not head.startswith(PNG_SIGNATURE) or head[12:16] != b"IHDR":
+        return None
+    width, height, depth, colour_type, _comp, _filter, interlace = struct.unpack(">IIBBBBB", head[16:29])
+    return PngHeader(width, height, depth, colour_type, interlace == 1)
+
+
+@dataclass(frozen=True)
+class ColourCounts:
+    """Pixel count per colour of a segmentation (grey values are given as (v, v, v)).
+
+    ``exact`` is False only when more than MAX_AMBIGUOUS_BINS red/green pairs hold several
+    blue values; ``counts`` then lists the pairs with a known colour and ``distinct`` is a lower
+    bound.
+    """
+
+    counts: dict[Colour, int]
+    distinct: int
+    exact: bool
+    total: int
+    absent: frozenset[Colour] = frozenset()  # colours checked one by one and not found
+
+    def lacks(self, colour: Colour) -> bool:
+        """True when the colour is known not to occur."""
+        return colour not in self.counts and (self.exact or colour in self.absent)
+
+    def ranked(self) -> list[tuple[Colour, int]]:
+        """Colours from most to least common."""
+        return sorted(self.counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+def count_colours(path: Path) -> ColourCounts:
+    """Count the pixels of every colour of an 8-bit segmentation, streaming it through libvips.
+
+    Method (bounded memory, exact for real masks):
+    1. One streaming pass: the 16-bit key ``r*256+g`` indexes ``hist_find_indexed`` over the
+       three double bands (1, b, b*b). Per red/green pair this gives the pixel count n, the sum
+       of blue S and of blue squared Q: at most 65536 x 3 doubles (1.5 MB), exact integers
+       (below 2**53 for any image under 10**11 pixels). A pair holds ONE colour exactly when
+       n*Q == S*S (zero variance), and that colour is (r, g, S/n).
+    2. Only when some pairs hold several blue values (rare outside anti-aliased images): a second
+       pass maps each such pair to an index 1..255 with ``maplut`` and histograms
+       ``index*256 + b`` (65536 bins), which counts every colour of those pairs exactly.
+    Greyscale images take one ``hist_find`` (256 or 65536 bins). Alpha is ignored here (the
+    checks report it on its own). Raises InputError when the file cannot be decoded.
+    """
+    try:
+        image = _open(path)
+        if image.bands < 3:
+            return _grey_counts(image[0])
+        return _rgb_counts(path, image)
+    except pyvips.Error as error:
+        raise InputError(f"cannot decode: {vips_reason(error)}", path) from error
+
+
+def _open(path: Path) -> pyvips.Image:
+    return pyvips.Image.new_from_file(str(path), access="sequential", fail=True)
+
+
+def _grey_counts(band: pyvips.Image) -> ColourCounts:
+    hist = band.hist_find().numpy().reshape(-1).astype(np.int64)
+    values = np.nonzero(hist)[0]
+    counts = {(int(v), int(v), int(v)): int(hist[v]) for v in values}
+    return ColourCounts(counts, len(counts), True, int(hist.sum()))
+
+
+def _rgb_counts(path: Path, image: pyvips.Image) -> ColourCounts:
+    if image.format != "uchar":
+        raise InputError(f"colour counts need 8-bit samples, not {image.format}", path)
+    key = (image[0] * 256 + image[1]).cast("ushort")
+    blue = image[2].cast("double")
+    stats = (blue * 0 + 1).bandjoin([blue, blue * blue])
+    table = stats.hist_find_indexed(key).numpy().reshape(-1, 3)
+    counts: dict[Colour, int] = {}
+    ambiguous: list[int] = []
+    total = 0
+    for pair in np.nonzero(table[:, 0])[0]:
+        n, s, q = (int(round(v)) for v in table[pair])
+        total += n
+        if n * q == s * s:
+            counts[(int(pair) >> 8, int(pair) & 255, s // n)] = n
+        else:
+            ambiguous.append(int(pair))
+    if not ambiguous:
+        return ColourCounts(counts, len(counts), True, total)
+    if len(ambiguous) > MAX_AMBIGUOUS_BINS:
+        return ColourCounts(counts, len(counts) + 2 * len(ambiguous), False, total)
+    counts.update(_resolve(path, ambiguous))
+    return ColourCounts(counts, len(counts), True, total)
+
+
+def _resolve(path: Path, pairs: list[int]) -> dict[Colour, int]:
+    """Second pass: exact colours of the red/green pairs that hold several blue values."""
+    lut = np.zeros(65536, dtype=np.uint16)
+    for index, pair in enumerate(pairs, start=1):
+        lut[pair] = index
+    table = pyvips.Image.new_from_memory(lut.tobytes(), 65536, 1, 1, "ushort")
+    image = _open(path)
+    key = (image[0] * 256 + image[1]).cast("ushort")
+    slot = key.maplut(table)
+    hist = (slot * 256 + image[2]).cast("ushort").hist_find().numpy().reshape(-1)
+    found: dict[Colour, int] = {}
+    for bin_ in np.nonzero(hist)[0]:
+        index, blue = divmod(int(bin_), 256)
+        if index == 0:
+            continue  # pixels of pairs already known from the first pass
+        pair = pairs[index - 1]
+        found[(pair >> 8, pair & 255, blue)] = int(hist[bin_])
+    return found
+
+
+def with_colour_counted(path: Path, counts: ColourCounts, colour: Colour) -> ColourCounts:
+    """Counts that surely include ``colour``: when the counts are a lower bound and the colour is
+    not among them, count its pixels with one streaming pass ``(image == colour).bandand()``."""
+    if counts.exact or colour in counts.counts:
+        return counts
+    try:
+        image = _open(path)
+        rgb = image[0:3] if image.bands >= 3 else image[0].bandjoin([image[0], image[0]])
+        pixels = int(round((rgb == list(colour)).bandand().avg() / 255 * image.width * image.height))
+    except pyvips.Error as error:
+        raise InputError(f"cannot decode: {vips_reason(error)}", path) from error
+    if pixels == 0:
+        return ColourCounts(counts.counts, counts.distinct, False, counts.total,
+                            counts.absent | {colour})
+    return ColourCounts({**counts.counts, colour: pixels}, counts.distinct, False, counts.total,
+                        counts.absent)

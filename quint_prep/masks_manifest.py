@@ -1,0 +1,87 @@
+"""The record of a masks output folder, kept under the key ``masks`` of its ``quint-prep.json``.
+
+A masks folder gets its own manifest (never the one of a downscaled series: masks carry the
+images' names and must not lie next to them). Format::
+
+    "masks": {
+      "files": [
+        {"name": "mouse12_s001.png", "source": "/abs/mouse12_s001_cp_masks.png",
+         "source_bytes": 123, "source_mtime_ns": 1, "kind": "cellpose", "labels": "non-zero",
+         "image": "mouse12_s001.png", "mask_width": 4000, "mask_height": 3000,
+         "width": 4000, "height": 3000, "object_fraction": 0.0731,
+         "settings": {"colour": [255, 0, 0], "background": [0, 0, 0], "resample": "area", ...}}
+      ]
+    }
+
+The manifest's ``factor`` is the series factor of the last ``--max-size`` run (null otherwise);
+its ``images`` list stays empty (that list describes downscaled images). The record lets a
+rerun skip masks that are up to date and replace only files quint-prep wrote.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .manifest import Manifest, load_or_new, write_manifest
+from .masks_sources import MaskFile
+
+MASKS_KEY = "masks"
+
+
+@dataclass(frozen=True)
+class MaskRecord:
+    """One written mask and the source and result it came from."""
+
+    name: str
+    source: str
+    source_bytes: int
+    source_mtime_ns: int
+    kind: str
+    labels: str
+    image: str | None
+    mask_width: int
+    mask_height: int
+    width: int
+    height: int
+    object_fraction: float
+    settings: dict
+
+    def is_up_to_date(self, mask: MaskFile, output: Path, settings: dict) -> bool:
+        """True when the output exists and came from the same, unchanged file and settings."""
+        if not output.exists() or settings != self.settings:
+            return False
+        stat = mask.path.stat()
+        return (self.source == str(mask.path.resolve()) and self.source_bytes == stat.st_size
+                and self.source_mtime_ns == stat.st_mtime_ns)
+
+
+@dataclass
+class MasksRecord:
+    """The manifest of a masks folder and its mask entries, as read and as updated."""
+
+    manifest: Manifest
+    files: dict[str, MaskRecord]
+
+
+def load_record(output_dir: Path, factor: float | None) -> MasksRecord:
+    """Read the folder's manifest (or start one) with its mask entries."""
+    previous = load_or_new(output_dir)
+    section = previous.extra.get(MASKS_KEY) or {}
+    files: dict[str, MaskRecord] = {}
+    for entry in section.get("files", []) if isinstance(section, dict) else []:
+        try:
+            record = MaskRecord(**entry)
+        except TypeError:
+            continue  # an entry of another version: the file is redone
+        files[record.name] = record
+    manifest = Manifest(factor=factor, settings=previous.settings, images=previous.images,
+                        extra=dict(previous.extra))
+    return MasksRecord(manifest, files)
+
+
+def save_record(output_dir: Path, record: MasksRecord) -> Path:
+    """Write the manifest with the current mask entries (atomically)."""
+    files = [asdict(r) for r in sorted(record.files.values(), key=lambda r: r.name)]
+    record.manifest.extra[MASKS_KEY] = {"files": files}
+    return write_manifest(output_dir, record.manifest)

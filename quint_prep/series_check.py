@@ -1,0 +1,181 @@
+"""Run the checks over files on disk: read headers (and segmentation colours), apply the rules.
+
+``check_series`` is what ``quint-prep check`` runs; ``check_downscaled`` is the short check
+``downscale`` runs on what it wrote. Both return a CheckReport with every finding.
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import pyvips
+
+from .checks import (naming_findings, pairing_findings, proportion_findings, registration_findings,
+                     segmentation_findings, size_findings)
+from .colours import Colour, ColourCounts, count_colours, read_png_header, with_colour_counted
+from .errors import InputError, UsageError
+from .findings import CheckReport, Finding, error
+from .manifest import read_manifest
+from .registration import read_registration
+from .scale import Size, factor_interval, interval_is_empty
+from .series import discover, read_info, unreadable_reason
+
+Progress = Callable[[Path], None]
+
+
+@dataclass(frozen=True)
+class _Read:
+    """What reading one role's files gave: every path, the sizes read, the findings on the way."""
+
+    paths: list[Path]
+    sizes: dict[Path, Size]
+    findings: list[Finding]
+
+
+def file_facts(path: Path, segmentation: bool = False,
+               colour: Colour | None = None) -> tuple[Size | None, list[Finding]]:
+    """Read one file: its size (None when unreadable) and the findings on the file itself.
+
+    Images: header only. Segmentations: also the PNG header and the colour counts. A module
+    level function, so worker processes can run it.
+    """
+    try:
+        size = read_info(path).size
+    except InputError as problem:
+        return None, [error("file.unreadable", path, _reason(path, problem))]
+    if not segmentation:
+        return size, []
+    try:
+        return size, _segmentation_file_findings(path, colour)
+    except InputError as problem:  # truncated or damaged pixel data
+        return size, [error("file.unreadable", path, _reason(path, problem))]
+
+
+def _segmentation_file_findings(path: Path, colour: Colour | None) -> list[Finding]:
+    header = read_png_header(path)
+    counts: ColourCounts | None = None
+    if header is not None and (header.bit_depth <= 8 or header.colour_type == 0):
+        counts = count_colours(path)
+        if colour is not None:
+            counts = with_colour_counted(path, counts, colour)
+    return segmentation_findings(path, header, counts, colour)
+
+
+def _quiet_cache() -> None:
+    pyvips.cache_set_max(0)
+
+
+def _facts_of(paths: list[Path], segmentation: bool, colour: Colour | None,
+              jobs: int) -> Iterator[tuple[Size | None, list[Finding]]]:
+    """file_facts of every path, in order: in this process, or in ``jobs`` spawned processes."""
+    work = functools.partial(file_facts, segmentation=segmentation, colour=colour)
+    if jobs <= 1 or len(paths) < 2:
+        yield from map(work, paths)
+        return
+    context = multiprocessing.get_context("spawn")  # a fork after libvips ran can hang
+    with ProcessPoolExecutor(max_workers=min(jobs, len(paths)), mp_context=context,
+                             initializer=_quiet_cache) as pool:
+        yield from pool.map(work, paths)
+
+
+def _read_sizes(sources: Iterable[Path], progress: Progress | None, segmentation: bool = False,
+                colour: Colour | None = None, jobs: int = 1) -> _Read:
+    found = discover(sources)
+    findings = [error("file.unreadable", p.path, p.message) for p in found.problems]
+    paths = [*found.images, *(p.path for p in found.problems if p.path is not None)]
+    sizes: dict[Path, Size] = {}
+    for path, (size, more) in zip(found.images, _facts_of(found.images, segmentation, colour, jobs)):
+        if size is not None:
+            sizes[path] = size
+        findings.extend(more)
+        if progress is not None:
+            progress(path)
+    return _Read(paths, sizes, findings)
+
+
+def _reason(path: Path, problem: InputError) -> str:
+    """The problem's message, or a plainer one when libvips gave only a generic line."""
+    if "unable to call" in problem.message:
+        return unreadable_reason(path)
+    return problem.message
+
+
+def check_series(images: Iterable[Path], segmentations: Iterable[Path] | None = None, *,
+                 registration: Path | None = None, colour: Colour | None = None,
+                 progress: Progress | None = None, jobs: int = 1) -> CheckReport:
+    """Check a series (images, optionally their segmentations and registration) for QUINT.
+
+    Images are read from headers only; segmentations also get one or two streaming colour
+    passes, in ``jobs`` processes when more than 1. Returns every finding; raises UsageError
+    only when no image is found at all.
+    """
+    read = _read_sizes(images, progress)
+    if not read.paths:
+        raise UsageError("no images found (TIFF, JPEG or PNG) in the given sources")
+    findings = [*read.findings, *naming_findings(read.paths)]
+    files = [(p, "image") for p in read.paths]
+    factor = None
+    segs: _Read | None = None
+    if segmentations is not None:
+        segs = _read_sizes(segmentations, progress, segmentation=True, colour=colour, jobs=jobs)
+        files += [(p, "segmentation") for p in segs.paths]
+        findings += segs.findings + naming_findings(segs.paths)
+        findings += pairing_findings(read.paths, segs.paths)
+        for path, size in segs.sizes.items():
+            findings += size_findings(path, size)
+        by_stem = {p.stem: p for p in read.paths}
+        pairs = [(by_stem[p.stem], read.sizes[by_stem[p.stem]], p, size)
+                 for p, size in segs.sizes.items()
+                 if p.stem in by_stem and by_stem[p.stem] in read.sizes]
+        more, factor = proportion_findings(pairs)
+        findings += more
+    else:
+        for path, size in read.sizes.items():
+            findings += size_findings(path, size)
+    if registration is not None:
+        files.append((Path(registration), "registration"))
+        findings += _registration(Path(registration), read, segs)
+    return CheckReport(tuple(findings), tuple(files), factor)
+
+
+def _registration(path: Path, images: _Read, segs: _Read | None) -> list[Finding]:
+    try:
+        parsed = read_registration(path)
+    except InputError as problem:
+        return [error("reg.unreadable", path, problem.message)]
+    image_map = {p.stem: (p, s) for p, s in images.sizes.items()}
+    seg_map = {p.stem: (p, s) for p, s in segs.sizes.items()} if segs is not None else None
+    return registration_findings(parsed, image_map, seg_map)
+
+
+def check_downscaled(folder: Path) -> CheckReport:
+    """Check what ``downscale`` wrote: names, and every output's size under the manifest's factor."""
+    manifest = read_manifest(folder)
+    findings: list[Finding] = []
+    files: list[tuple[Path, str]] = []
+    for record in manifest.images.values():
+        path = Path(folder) / record.name
+        files.append((path, "image"))
+        try:
+            size = read_info(path).size
+        except InputError as problem:
+            findings.append(error("file.unreadable", path, problem.message))
+            continue
+        source = Size(record.source_width, record.source_height)
+        if (record.orientation or {}).get("rotate") in (90, 270):  # a quarter turn swaps the sides
+            source = Size(source.height, source.width)
+        low, high = factor_interval(source, size)
+        if interval_is_empty((low, high)):
+            findings.append(error("prop.aspect", path, f"{size} does not have the proportions "
+                                  f"of its source ({source})"))
+        elif manifest.factor is not None and not low <= manifest.factor < high * (1 + 1e-12):
+            findings.append(error("prop.factor-mismatch", path,
+                                  f"{size} is not {source} scaled by the series factor "
+                                  f"{manifest.factor:.6g}"))
+    findings += naming_findings([p for p, _ in files])
+    return CheckReport(tuple(findings), tuple(files), manifest.factor)
