@@ -286,3 +286,52 @@ def test_mask_that_does_not_fit_its_image_is_reported(tmp_path, cli):
     assert result.exit_code == 1
     assert "brain_s001_mask.png: proportions differ from its image brain_s001.tif" in result.output
     assert (tmp_path / "out/index.html").exists()
+
+
+def test_sample_outputs_equal_downscale_of_the_whole_series(tmp_path, cli):
+    """Same code path and the same series-wide 16-bit window as `downscale`, even though the
+    brightest section is not in the sample."""
+    for n, top in ((1, 4000), (2, 9000), (3, 60000)):
+        ramp = (np.linspace(0, top, 120)[None, :] * np.ones((80, 1))).astype(np.uint16)
+        save(from_array(ramp), tmp_path / f"src/s16_s{n:03d}.tif")
+    result = cli("sweep", tmp_path / "src", "-o", tmp_path / "sweep", "--factors", "0.5",
+                 "--pick", "s001", "-q")
+    assert result.exit_code == 0, result.output
+    result = cli("downscale", tmp_path / "src", "-o", tmp_path / "down", "--factor", "0.5", "-q")
+    assert result.exit_code == 0, result.output
+    swept = pyvips.Image.new_from_file(str(tmp_path / "sweep/f0.5/s16_s001.png")).numpy()
+    downscaled = pyvips.Image.new_from_file(str(tmp_path / "down/s16_s001.png")).numpy()
+    assert (swept == downscaled).all() and swept.max() < 40  # windowed by the 60000 section
+    assert sorted(p.name for p in (tmp_path / "sweep/f0.5").glob("*.png")) == ["s16_s001.png"]
+
+
+def test_sweep_has_help_and_a_readme_section(cli):
+    result = cli("sweep", "--help")
+    assert result.exit_code == 0 and "Example: quint-prep sweep" in result.stdout
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert "### sweep:" in readme
+
+
+@pytest.mark.parametrize("option,value,message", [
+    ("--keep-objects", "1.5", "--keep-objects 1.5: give a share between 0 and 1"),
+    ("--area-tolerance", "-0.1", "--area-tolerance -0.1: give a share >= 0"),
+    ("--factors", "0.5,2", "factor 2.0 is not in (0, 1]"),
+    ("--region", "1,2,3", "--region '1,2,3' is not x,y,w,h"),
+    ("--sections", "0", "--sections 0: give at least 1"),
+], ids=["keep", "tolerance", "factor", "region", "sections"])
+def test_bad_options_are_usage_errors(tmp_path, cli, option, value, message):
+    src, _ = make_series(tmp_path, count=1)
+    result = cli("sweep", src, "-o", tmp_path / "out", option, value)
+    assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_region_outside_and_missing_segmentations_are_reported(tmp_path, cli):
+    src, seg = make_series(tmp_path, count=2)
+    (seg / "brain_s002_mask.png").unlink()
+    result = cli("sweep", src, "-o", tmp_path / "out", "--factors", "0.5", "--segmentations", seg,
+                 "--region", "500,10,50,50", "-q")
+    assert result.exit_code == 1
+    assert "error: --region 500,10,50,50 lies outside brain_s001.tif (240x160)" in result.output
+    assert "warning: no segmentation for brain_s002.tif: not counted" in result.output
+    page = (tmp_path / "out/index.html").read_text()
+    assert "<img" not in page and "lies outside" in page
