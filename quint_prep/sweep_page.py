@@ -18,9 +18,10 @@ import pyvips
 
 from .outputs import atomic_output, write_text_atomic
 from .scale import Size
-from .series import open_image
+from .errors import OutputError
+from .series import open_image, vips_reason
 from .sweep import DISPLAY_SIDE, Comparison, Recommendation, Region
-from .sweep_run import FactorOutput, SectionSweep, written
+from .sweep_run import FactorOutput, SectionSweep, factor_folder, written
 
 GAP = 12  # px between panels
 LABEL_DPI = 96
@@ -182,6 +183,11 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+LEGEND = ("Each segmentation shrunk by each factor with each masks --resample mode, compared with "
+          "full resolution: objects are 4-connected regions (as Nutil and PyNutil count them), "
+          "objects_ratio = objects kept; mean_size_ratio = mean object size against the "
+          "full-resolution mean scaled by the factor squared; area_fraction_ratio = share of "
+          "the section covered by objects against full resolution.")
 PAGE_STYLE = ("body{font-family:sans-serif;margin:1.5em}img{max-width:100%;image-rendering:pixelated}"
               "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;"
               "padding:2px 8px;text-align:right}th{background:#eee}.rec{font-size:1.2em;font-weight:bold}")
@@ -205,12 +211,13 @@ def write_page(path: Path, sections: Sequence[SectionSweep], sheets: dict[str, s
         parts.append(_table(["factor", "output size", "megapixels", "µm/px", "file"], [
             [f"{o.factor:g}", str(o.size) if o.size else "", f"{o.size.megapixels:.3g}" if o.size else "",
              microns_text(o.microns_per_pixel(section.info)).removesuffix(" µm/px"),
-             o.result.message or (str(Path(o.result.output).parent.name + "/" + Path(o.result.output).name)
+             o.result.message or (f"{factor_folder(o.factor)}/{o.result.output.name}"
                                   if o.result.output else "")]
             for o in section.outputs]))
         parts += [f"<p>{html.escape(p)}</p>" for p in section.problems + section.notes]
     if object_rows:
-        parts.append("<h2>Objects at each factor (objects.csv)</h2>")
+        parts.append("<h2>Objects at each factor (<a href='objects.csv'>objects.csv</a>)</h2>")
+        parts.append(f"<p>{html.escape(LEGEND)}</p>")
         parts.append(_table(CSV_FIELDS, [[row[f] for f in CSV_FIELDS] for row in object_rows]))
     parts.append("</body></html>\n")
     write_text_atomic(path, "\n".join(parts))
@@ -237,7 +244,10 @@ def write_report(output_dir: Path, sections: Sequence[SectionSweep], recommendat
         if section.region is None or not written(section.outputs):
             continue
         name = sheet_name(section)
-        labels_in_image = draw_sheet(section, section.region, output_dir / name) and labels_in_image
+        try:
+            labels_in_image = draw_sheet(section, section.region, output_dir / name) and labels_in_image
+        except pyvips.Error as error:
+            raise OutputError(f"cannot draw the sheet: {vips_reason(error)}", output_dir / name) from error
         sheets[section.info.stem] = name
     rows = comparison_rows(sections)
     if rows:
