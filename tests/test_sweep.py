@@ -335,3 +335,18 @@ def test_region_outside_and_missing_segmentations_are_reported(tmp_path, cli):
     assert "warning: no segmentation for brain_s002.tif: not counted" in result.output
     page = (tmp_path / "out/index.html").read_text()
     assert "<img" not in page and "lies outside" in page
+
+
+def test_ilastik_labels_are_chosen_as_in_masks(tmp_path, cli):
+    src, seg = make_series(tmp_path, count=1)
+    (seg / "brain_s001_mask.png").unlink()
+    labels = np.where(disc_mask(W, H, DISCS) > 0, 2, 1).astype(np.uint8)  # ilastik: 1..N, no 0
+    save(from_array(labels), seg / "brain_s001_Simple Segmentation.png")
+    result = cli("sweep", src, "-o", tmp_path / "out", "--factors", "0.5", "--segmentations", seg, "-q")
+    assert result.exit_code == 1
+    assert "say which label values are objects with --labels" in result.output
+    result = cli("sweep", src, "-o", tmp_path / "out", "--factors", "0.5", "--segmentations", seg,
+                 "--labels", "2", "-q")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((tmp_path / "out/objects.csv").open()))
+    assert [int(r["objects"]) for r in rows if r["mode"] in ("full", "area")] == [24, 24]
