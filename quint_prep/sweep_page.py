@@ -20,7 +20,7 @@ from .outputs import atomic_output, write_text_atomic
 from .scale import Size
 from .errors import OutputError
 from .series import open_image, vips_reason
-from .sweep import DISPLAY_SIDE, Comparison, Recommendation, Region
+from .sweep import DISPLAY_SIDE, Recommendation, Region
 from .sweep_run import FactorOutput, SectionSweep, factor_folder, written
 
 GAP = 12  # px between panels
