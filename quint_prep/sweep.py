@@ -247,6 +247,10 @@ def recommend(factors: Sequence[float], sizes: Sequence[Size], box: Size,
     fitting = [f for f in sorted(factors) if fits(f, sizes, box)]
     if not fitting:
         return Recommendation(None, None, f"no factor makes every image fit {box}; try smaller factors")
+    if comparisons is not None and not comparisons:
+        return Recommendation(None, None, "segmentations were given but no sampled section's "
+                              "objects could be counted; fix the errors above, or --pick sections "
+                              "that have segmentations")
     if comparisons is None:  # nothing measured what is lost: the least downscaling that fits
         return Recommendation(fitting[-1], None, f"the largest factor tried that fits {box} (images "
                               "only: without --segmentations what a smaller factor loses is not "

@@ -252,6 +252,8 @@ def write_report(output_dir: Path, sections: Sequence[SectionSweep], recommendat
     rows = comparison_rows(sections)
     if rows:
         write_csv(output_dir / "objects.csv", rows)
+    else:  # a table from an earlier sweep must not pass for this one's
+        (output_dir / "objects.csv").unlink(missing_ok=True)
     write_page(output_dir / "index.html", sections, sheets, recommendation, rows, warnings,
                labels_in_image)
     return sheets, labels_in_image, bool(rows)

@@ -350,3 +350,19 @@ def test_ilastik_labels_are_chosen_as_in_masks(tmp_path, cli):
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader((tmp_path / "out/objects.csv").open()))
     assert [int(r["objects"]) for r in rows if r["mode"] in ("full", "area")] == [24, 24]
+
+
+def test_no_countable_segmentation_means_no_recommendation(tmp_path, cli):
+    src, seg = make_series(tmp_path, count=2)
+    out = tmp_path / "out"
+    assert cli("sweep", src, "-o", out, "--factors", "0.5", "--segmentations", seg, "-q").exit_code == 0
+    assert (out / "objects.csv").exists()
+    for mask in seg.iterdir():
+        mask.unlink()
+    save(from_array(disc_mask(W, H, DISCS)), seg / "brain_s009_mask.png")  # no such section
+    result = cli("sweep", src, "-o", out, "--factors", "0.5", "--segmentations", seg, "-q")
+    assert result.exit_code == 1
+    assert "no image of the series is named 'brain_s009'" in result.output
+    assert ("no factor qualifies: segmentations were given but no sampled section's objects "
+            "could be counted") in result.output
+    assert not (out / "objects.csv").exists()

@@ -146,7 +146,7 @@ def sweep(
                         objects, chosen_region, quiet)
     comparisons = [c for s in done for c in s.comparisons]
     recommendation = recommend(tried, [i.size for i in plan.images], box,
-                               comparisons if comparisons else None, keep_objects, area_tolerance)
+                               comparisons if segmentations else None, keep_objects, area_tolerance)
     warnings = _warnings(done, tried, segmentations, min_object_um)
     for note in warnings:
         warn(note)
@@ -214,8 +214,6 @@ def _warnings(done: Sequence[SectionSweep], tried: Sequence[float],
         missing = [s.info.name for s in done if s.mask is None]
         if missing:
             notes.append(f"no segmentation for {', '.join(missing)}: not counted")
-        if all(s.mask is None for s in done):
-            notes.append("no sampled section has a segmentation: the recommendation is by size only")
     if min_object_um is not None:
         notes += small_object_warnings(min_object_um, [s.info.microns_per_pixel for s in done], tried)
     return notes
