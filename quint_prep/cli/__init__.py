@@ -16,6 +16,7 @@ app = typer.Typer(
          "whole series, single-colour segmentation PNGs, checks before upload.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
     add_completion=False,
 )
 

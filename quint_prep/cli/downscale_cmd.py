@@ -73,7 +73,7 @@ def downscale(
 ) -> None:
     """Downscale every image of a series by ONE factor, keeping names and proportions.
 
-    Each output is round(w*F) x round(h*F) and keeps its source's stem. Outputs are written
+    Each output is round(w·F) x round(h·F) and keeps its source's stem. Outputs are written
     atomically; a rerun skips what is up to date. OUT/quint-prep.json records the factor,
     the settings and every image.
 

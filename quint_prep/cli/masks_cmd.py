@@ -82,7 +82,7 @@ def masks(
     json_output: JsonOutput = False,
 ) -> None:
     """Turn segmentations into 8-bit RGB PNGs with exactly two colours (objects in --colour,
-    everything else in --background), named <image stem>.png like the images of the series.
+    everything else in --background), named IMAGE_STEM.png like the images of the series.
 
     Tool suffixes (_Simple Segmentation, _cp_masks, _masks, -labels, _mask, _seg, ...) are
     removed; with --images or --manifest each mask is matched to its image by name, then by

@@ -110,8 +110,8 @@ def sweep(
 ) -> None:
     """Downscale a few sections by several factors and show what each factor keeps.
 
-    Writes OUT/f<factor>/<name>.png (as `downscale` would), one contact sheet per section
-    (OUT/<name>_sweep.png: the same region at every factor, real pixels enlarged), OUT/index.html,
+    Writes OUT/fFACTOR/NAME.png (as `downscale` would), one contact sheet per section
+    (OUT/NAME_sweep.png: the same region at every factor, real pixels enlarged), OUT/index.html,
     and with --segmentations OUT/objects.csv; prints the recommended factor.
 
     Example: quint-prep sweep scans/mouse12/ -o sweep/mouse12 --segmentations seg/mouse12 --labels 2
