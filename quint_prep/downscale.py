@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 import pyvips
 
 from .errors import InputError, QuintPrepError, UsageError
 from .manifest import ImageRecord, Manifest, load_or_new, write_manifest
 from .naming import name_problems
-from .outputs import atomic_output, guard_output_dir, remove_stale_temporaries
-from .resample import Method, downscale_pipeline
+from .outputs import atomic_output, guard_output_dir, remove_stale_temporaries, staged_path
+from .parallel import Workers, run_tasks
+from .resample import Method, downscale_pipeline, plan_load
+from .resume import SKIP, WRITE, Decision, decide, source_stamp
 from .scale import Size, check_factor, scaled_size, series_factor
 from .series import ImageInfo, discover, read_info, vips_reason
 
@@ -153,14 +156,6 @@ def image_warnings(info: ImageInfo) -> tuple[str, ...]:
     return tuple(notes)
 
 
-def _is_up_to_date(record: ImageRecord | None, info: ImageInfo, output: Path) -> bool:
-    if record is None or not output.exists():
-        return False
-    stat = info.path.stat()
-    return (record.source == str(info.path.resolve()) and record.source_bytes == stat.st_size
-            and record.source_mtime_ns == stat.st_mtime_ns)
-
-
 def _save(image: pyvips.Image, path: Path, settings: DownscaleSettings) -> None:
     if settings.format is OutputFormat.PNG:
         image.pngsave(str(path), compression=settings.png_compression, keep="none")
@@ -200,67 +195,186 @@ def downscale_one(info: ImageInfo, output: Path, target: Size, settings: Downsca
     return plan.description
 
 
+
+# --- Memory estimate for the parallel runs -------------------------------------------------
+# libvips streams, so memory grows with the WIDTH of the decoded level (every pipeline stage
+# keeps a few lines or a strip of tiles of it, per thread), not with its height
+# (performance-notes: a 100000 px wide image used 500-600 MB with lanczos3, 250-350 MB with
+# box shrink). Estimate per image: a worker process's own memory, plus per decoded column
+# 6 KB (lanczos3) or 3.5 KB (area), for 3 bands, scaled by the bands actually decoded.
+WORKER_BYTES = 100 * 1024**2
+BYTES_PER_COLUMN = {Method.AREA: 3500, Method.LANCZOS3: 6000}
+
+
+def estimate_memory(info: ImageInfo, target: Size, method: Method) -> int:
+    """A generous guess of the peak memory (bytes) one image needs while it is downscaled."""
+    decoded = plan_load(info, target).size
+    per_column = BYTES_PER_COLUMN[method] * max(info.bands, 3) / 3 * info.bit_depth / 8
+    return int(WORKER_BYTES + decoded.width * per_column)
+
+
+# --- The series: decide, then write (here or in workers), recording in the parent ---------
+
+@dataclass(frozen=True)
+class PlannedOutput:
+    """One image of the series, its output and what must be done with it."""
+
+    info: ImageInfo
+    output: Path
+    target: Size
+    decision: Decision
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    """What a run would do in an output folder, decided without writing anything."""
+
+    previous: Manifest
+    same_settings: bool
+    entries: tuple[PlannedOutput, ...]
+
+
+def plan_outputs(plan: SeriesPlan, output_dir: Path, settings: DownscaleSettings, *,
+                 overwrite: bool = False) -> OutputPlan:
+    """Decide for every image whether its output is new, changed or up to date (no writes)."""
+    previous = load_or_new(output_dir) if Path(output_dir).is_dir() else Manifest()
+    same_settings = previous.factor == plan.factor and previous.settings == settings.to_json()
+    names: dict[str, list[ImageInfo]] = {}
+    for info in plan.images:
+        names.setdefault(output_name(info, settings.format), []).append(info)
+    entries = []
+    for info in plan.images:
+        name = output_name(info, settings.format)
+        output = Path(output_dir) / name
+        decision = decide(output_name=name, output_exists=output.exists(),
+                          record=previous.images.get(name), source=source_stamp(info.path),
+                          same_settings=same_settings, overwrite=overwrite,
+                          clashes=[i.name for i in names[name] if i is not info])
+        entries.append(PlannedOutput(info, output, scaled_size(info.size, plan.factor), decision))
+    return OutputPlan(previous, same_settings, tuple(entries))
+
+
 def downscale_series(plan: SeriesPlan, output_dir: Path, settings: DownscaleSettings, *,
                      sources: Iterable[Path] = (), overwrite: bool = False,
                      progress_for: Callable[[ImageInfo], Callable[[float], None] | None] | None = None,
-                     ) -> Iterator[ImageResult]:
+                     workers: Workers | None = None) -> Iterator[ImageResult]:
     """Downscale every image of the plan into output_dir, yielding one result per image.
 
     Up-to-date outputs (same source size and time, same settings, per the manifest) are
     skipped unless ``overwrite``; a file in the way that quint-prep did not write is refused
-    unless ``overwrite``. The manifest is updated even when the run is interrupted.
+    unless ``overwrite``. With ``workers`` (jobs > 1 or a Dask scheduler) images are written
+    by worker processes, widest first, and results come in the order they finish; the
+    manifest is still written here only, and updated even when the run is interrupted.
     """
     output_dir = guard_output_dir(output_dir, list(sources) or [i.path for i in plan.images])
     remove_stale_temporaries(output_dir)
-    previous = load_or_new(output_dir)
+    outputs = plan_outputs(plan, output_dir, settings, overwrite=overwrite)
     manifest = Manifest(factor=plan.factor,
                         max_size=str(plan.max_size) if plan.max_size else None,
-                        settings=settings.to_json(), extra=previous.extra)
-    same_settings = previous.factor == plan.factor and previous.settings == manifest.settings
-    if same_settings:
-        manifest.images = dict(previous.images)
-    names: dict[str, list[ImageInfo]] = {}
-    for info in plan.images:
-        names.setdefault(output_name(info, settings.format), []).append(info)
+                        settings=settings.to_json(), extra=outputs.previous.extra)
+    if outputs.same_settings:
+        manifest.images = dict(outputs.previous.images)
     try:
-        for info in plan.images:
-            yield _downscale_entry(info, output_dir, settings, names, previous, manifest,
-                                   same_settings, overwrite, progress_for)
+        if workers is None or workers.in_process:
+            for entry in outputs.entries:
+                yield _write_here(entry, settings, manifest, progress_for)
+        else:
+            yield from _write_in_workers(outputs.entries, settings, manifest, workers)
     finally:
+        remove_stale_temporaries(output_dir)  # after an interruption: what workers left
         write_manifest(output_dir, manifest)
 
 
-def _downscale_entry(info, output_dir, settings, names, previous, manifest, same_settings,
-                     overwrite, progress_for) -> ImageResult:
-    name = output_name(info, settings.format)
-    output = output_dir / name
-    target = scaled_size(info.size, settings.factor)
-    section = info.section.value if info.section else None
-    base = dict(source=info.path, output=output, source_size=info.size, output_size=target,
-                section=section, warnings=image_warnings(info))
-    if len(names[name]) > 1:
-        others = ", ".join(i.name for i in names[name] if i is not info)
-        return ImageResult(status="failed", message=f"output {name} would also come from {others}; "
-                           "keep one of them", **base)
-    record = previous.images.get(name)
-    if not overwrite and same_settings and _is_up_to_date(record, info, output):
-        return ImageResult(status="up-to-date", load=record.load if record else "", **base)
-    if output.exists() and record is None and not overwrite:
-        return ImageResult(status="failed", message=f"{output} exists and was not written by "
-                           "quint-prep; pass --overwrite to replace it", **base)
-    started = time.perf_counter()
-    progress = None
-    if progress_for is not None and info.size.megapixels > PROGRESS_MEGAPIXELS:
-        progress = progress_for(info)
-    try:
-        load = downscale_one(info, output, target, settings, progress)
-    except QuintPrepError as error:
-        manifest.images.pop(name, None)
-        return ImageResult(status="failed", message=error.message, **base)
+def _base(entry: PlannedOutput) -> dict:
+    info = entry.info
+    return dict(source=info.path, output=entry.output, source_size=info.size,
+                output_size=entry.target, section=info.section.value if info.section else None,
+                warnings=image_warnings(info))
+
+
+def _not_written(entry: PlannedOutput, manifest: Manifest) -> ImageResult:
+    if entry.decision.action == SKIP:
+        record = manifest.images.get(entry.output.name)
+        return ImageResult(status="up-to-date", load=record.load if record else "", **_base(entry))
+    return ImageResult(status="failed", message=entry.decision.reason, **_base(entry))
+
+
+def _record(entry: PlannedOutput, load: str, manifest: Manifest, seconds: float) -> ImageResult:
+    info, name = entry.info, entry.output.name
     stat = info.path.stat()
     manifest.images[name] = ImageRecord(
-        name=name, stem=info.stem, section=section, source=str(info.path.resolve()),
-        source_bytes=stat.st_size, source_mtime_ns=stat.st_mtime_ns,
-        source_width=info.size.width, source_height=info.size.height,
-        width=target.width, height=target.height, load=load)
-    return ImageResult(status="written", load=load, seconds=time.perf_counter() - started, **base)
+        name=name, stem=info.stem, section=info.section.value if info.section else None,
+        source=str(info.path.resolve()), source_bytes=stat.st_size,
+        source_mtime_ns=stat.st_mtime_ns, source_width=info.size.width,
+        source_height=info.size.height, width=entry.target.width, height=entry.target.height,
+        load=load)
+    return ImageResult(status="written", load=load, seconds=seconds, **_base(entry))
+
+
+def _failed(entry: PlannedOutput, message: str, manifest: Manifest) -> ImageResult:
+    manifest.images.pop(entry.output.name, None)
+    return ImageResult(status="failed", message=message, **_base(entry))
+
+
+def _write_here(entry: PlannedOutput, settings: DownscaleSettings, manifest: Manifest,
+                progress_for: Callable[[ImageInfo], Callable[[float], None] | None] | None,
+                ) -> ImageResult:
+    if entry.decision.action != WRITE:
+        return _not_written(entry, manifest)
+    started = time.perf_counter()
+    progress = None
+    if progress_for is not None and entry.info.size.megapixels > PROGRESS_MEGAPIXELS:
+        progress = progress_for(entry.info)
+    try:
+        load = downscale_one(entry.info, entry.output, entry.target, settings, progress)
+    except QuintPrepError as error:
+        return _failed(entry, error.message, manifest)
+    return _record(entry, load, manifest, time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class DownscaleTask:
+    """One image for a worker: it writes the output under ``staged``, the parent renames it."""
+
+    info: ImageInfo
+    staged: Path
+    target: Size
+    settings: DownscaleSettings
+
+
+def run_downscale_task(task: DownscaleTask) -> tuple[str, str, float]:
+    """Worker side of a parallel run: (load description, error message or "", seconds)."""
+    started = time.perf_counter()
+    try:
+        load = downscale_one(task.info, task.staged, task.target, task.settings)
+    except QuintPrepError as error:
+        return "", error.message, time.perf_counter() - started
+    return load, "", time.perf_counter() - started
+
+
+def _write_in_workers(entries: Sequence[PlannedOutput], settings: DownscaleSettings,
+                      manifest: Manifest, workers: Workers) -> Iterator[ImageResult]:
+    todo = []
+    for entry in entries:
+        if entry.decision.action == WRITE:
+            todo.append(entry)
+        else:
+            yield _not_written(entry, manifest)
+    costs = {id(e): estimate_memory(e.info, e.target, settings.method) for e in todo}
+    todo.sort(key=lambda e: (costs[id(e)], e.info.size.width), reverse=True)  # widest first
+    # Absolute paths: Dask workers may run elsewhere, in another working folder.
+    tasks = [DownscaleTask(replace(e.info, path=e.info.path.absolute()),
+                           staged_path(e.output.absolute()), e.target, settings) for e in todo]
+    for done in run_tasks(run_downscale_task, tasks, costs=[costs[id(e)] for e in todo],
+                          workers=workers):
+        entry, task = todo[done.index], tasks[done.index]
+        load, message, seconds = done.value if not done.error else ("", done.error, 0.0)
+        if message:
+            yield _failed(entry, message, manifest)
+            continue
+        try:
+            os.replace(task.staged, entry.output)
+        except OSError as error:
+            yield _failed(entry, f"cannot write {entry.output.name}: {error.strerror}", manifest)
+            continue
+        yield _record(entry, load, manifest, seconds)

@@ -40,6 +40,7 @@ class LoadPlan:
 
     options: dict
     description: str
+    size: Size  # the size of what is decoded (level 0, a pyramid level, or JPEG shrunk on load)
 
 
 def plan_load(info: ImageInfo, target: Size) -> LoadPlan:
@@ -49,13 +50,15 @@ def plan_load(info: ImageInfo, target: Size) -> LoadPlan:
             level = info.levels[index]
             if level.width >= target.width and level.height >= target.height:
                 key = "subifd" if info.level_kind == "subifds" else "page"
-                return LoadPlan({key: info.level_pages[index]}, f"pyramid level {index} ({level})")
+                return LoadPlan({key: info.level_pages[index]}, f"pyramid level {index} ({level})",
+                                level)
     if info.format == "jpeg":
         for shrink in (8, 4, 2):
             if (math.ceil(info.size.width / shrink) >= target.width
                     and math.ceil(info.size.height / shrink) >= target.height):
-                return LoadPlan({"shrink": shrink}, f"JPEG shrink-on-load 1/{shrink}")
-    return LoadPlan({}, "full resolution")
+                shrunk = Size(math.ceil(info.size.width / shrink), math.ceil(info.size.height / shrink))
+                return LoadPlan({"shrink": shrink}, f"JPEG shrink-on-load 1/{shrink}", shrunk)
+    return LoadPlan({}, "full resolution", info.size)
 
 
 def _area(image: pyvips.Image, target: Size) -> pyvips.Image:

@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from .. import __version__
-from . import downscale_cmd, factor_cmd, inspect_cmd
+from . import downscale_cmd, factor_cmd, inspect_cmd, run_cmd
+from .common import sigterm_as_interrupt
 
 app = typer.Typer(
     name="quint-prep",
@@ -42,8 +43,10 @@ def root(
 app.command("inspect")(inspect_cmd.inspect)
 app.command("factor")(factor_cmd.factor)
 app.command("downscale")(downscale_cmd.downscale)
+app.command("run")(run_cmd.run)
 
 
 def main() -> None:
     """Console-script entry point."""
+    sigterm_as_interrupt()
     app()

@@ -1,0 +1,113 @@
+"""quint-prep run: bring a series up to date from its config file, stage by stage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Callable, Optional
+
+import typer
+
+from ..config import SeriesConfig, resolve
+from ..downscale import SeriesPlan
+from ..errors import EXIT_FAILED
+from ..parallel import Workers
+from ..runner import (Stage, StageUnavailable, dry_run_downscale, make_dependencies,
+                      plan_downscale, run_check, run_downscale, run_masks, stages_to_run,
+                      workers_for)
+from .common import (Jobs, JsonOutput, Memory, Quiet, Scheduler, error_line, format_table,
+                     print_json, reported, warn, workers_option)
+from .downscale_cmd import report_downscale
+
+
+@reported
+def run(
+    config: Annotated[Path, typer.Argument(help="The series config (TOML), e.g. configs/mouse12.toml.",
+                                           show_default=False)],
+    stage: Annotated[Stage, typer.Option("--stage", help="Run one stage, or all of them in "
+                                         "order (downscale, masks, check).")] = Stage.ALL,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be done per image "
+                                          "and why (new, changed, up to date); write nothing.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Redo every output, even up-to-date "
+                                            "ones, and replace files quint-prep did not write.")] = False,
+    jobs: Jobs = None,
+    memory: Memory = None,
+    scheduler: Scheduler = None,
+    make_deps: Annotated[Optional[str], typer.Option(
+        "--make-deps", metavar="TARGET", help="Print a makefile rule making TARGET depend on "
+        "every input of the series, and run nothing (used by `make series`).")] = None,
+    quiet: Quiet = False,
+    json_output: JsonOutput = False,
+) -> None:
+    """Bring a series up to date from its config: downscale, then masks, then check.
+
+    Command-line options override the config, which overrides the defaults. A rerun only
+    redoes what changed (new or modified images, another factor or setting).
+
+    Example: quint-prep run configs/mouse12.toml --jobs 2
+    """
+    cli_memory = workers_option(None, memory, None).memory
+    settings = resolve(config, {"jobs": jobs, "memory": memory})
+    if make_deps is not None:
+        typer.echo(make_dependencies(settings, make_deps), nl=False)
+        return
+    workers = workers_for(settings, scheduler, cli_memory)
+    report: dict = {"config": str(config), "name": settings.name, "stages": {}}
+    for chosen in stages_to_run(stage, settings):
+        if not (quiet or json_output):
+            typer.echo(f"== {settings.name}: {chosen.value}")
+        try:
+            report["stages"][chosen.value] = STAGES[chosen](
+                settings, workers, dry_run=dry_run, overwrite=overwrite, quiet=quiet,
+                json_output=json_output)
+        except StageUnavailable as error:
+            if stage is not Stage.ALL:
+                raise
+            warn(f"{error.message}; skipped")
+            report["stages"][chosen.value] = {"skipped": error.message}
+    if json_output:
+        print_json(report)
+    if any(doc.get("counts", {}).get("failed") for doc in report["stages"].values()):
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _downscale_stage(settings: SeriesConfig, workers: Workers, *, dry_run: bool, overwrite: bool,
+                     quiet: bool, json_output: bool) -> dict:
+    plan = plan_downscale(settings)
+    if dry_run:
+        return _print_dry_run(settings, plan, json_output)
+    return report_downscale(plan, run_downscale(settings, plan, workers, overwrite=overwrite),
+                            settings.output, quiet=quiet, json_output=json_output, show_json=False)
+
+
+def _masks_stage(settings: SeriesConfig, workers: Workers, **_options: bool) -> dict:
+    run_masks(settings, workers)  # not in this build: raises StageUnavailable
+
+
+def _check_stage(settings: SeriesConfig, workers: Workers, **_options: bool) -> dict:
+    run_check(settings)  # not in this build: raises StageUnavailable
+
+
+# One reporter per stage, run in the order of runner.ORDER.
+STAGES: dict[Stage, Callable[..., dict]] = {
+    Stage.DOWNSCALE: _downscale_stage, Stage.MASKS: _masks_stage, Stage.CHECK: _check_stage}
+
+
+def _print_dry_run(settings: SeriesConfig, plan: SeriesPlan, json_output: bool) -> dict:
+    outputs = dry_run_downscale(settings, plan)
+    for problem in plan.problems:
+        error_line(str(problem))
+    rows = [[e.info.name, e.output.name, str(e.target), e.decision.status, e.decision.reason]
+            for e in outputs.entries]
+    counts: dict[str, int] = {}
+    for entry in outputs.entries:
+        counts[entry.decision.status] = counts.get(entry.decision.status, 0) + 1
+    if not json_output:
+        if rows:
+            typer.echo(format_table(["source", "output", "size", "status", "why"], rows))
+        summary = ", ".join(f"{n} {status}" for status, n in counts.items()) or "no images"
+        typer.echo(f"factor {plan.factor:.6g}: would write to {settings.output}: {summary}")
+    return {"factor": plan.factor, "output": str(settings.output), "counts": counts,
+            "images": [{"source": str(e.info.path), "output": str(e.output),
+                        "width": e.target.width, "height": e.target.height,
+                        "status": e.decision.status, "reason": e.decision.reason}
+                       for e in outputs.entries]}

@@ -1,0 +1,134 @@
+"""Run a series from its config: the stages downscale -> masks -> check, in that order.
+
+Each stage is one small adapter from a ``SeriesConfig`` to the library function of the matching
+command, so ``quint-prep run`` does exactly what the commands do. Resume comes from the
+commands themselves: a rerun skips every output that is up to date (see ``resume``).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Iterator, NoReturn
+
+from .config import SeriesConfig
+from .downscale import ImageResult, OutputPlan, SeriesPlan, downscale_series, plan_outputs, plan_series
+from .errors import UsageError
+from .parallel import Workers
+from .series import discover
+
+
+class Stage(str, Enum):
+    """Stages of a series run; ``all`` runs every stage the config asks for, in order."""
+
+    DOWNSCALE = "downscale"
+    MASKS = "masks"
+    CHECK = "check"
+    ALL = "all"
+
+
+ORDER = (Stage.DOWNSCALE, Stage.MASKS, Stage.CHECK)
+
+
+class StageUnavailable(UsageError):
+    """A stage whose command is not part of this build of quint-prep."""
+
+
+def stages_to_run(stage: Stage, config: SeriesConfig) -> tuple[Stage, ...]:
+    """The stages to run in order: one, or (``all``) every stage; masks only with segmentations."""
+    if stage is not Stage.ALL:
+        if stage is Stage.MASKS and config.segmentations is None:
+            raise UsageError("stage masks: the config names no segmentations folder "
+                             "(segmentations = \"...\")", config.path)
+        return (stage,)
+    return tuple(s for s in ORDER if s is not Stage.MASKS or config.segmentations is not None)
+
+
+def workers_for(config: SeriesConfig, scheduler: str | None = None,
+                cli_memory: int | None = None) -> Workers:
+    """How the per-image tasks run. On a Dask cluster the config's local memory budget does
+    not apply (each worker has its own limit); ``--memory`` given with a scheduler is an error."""
+    memory = cli_memory if scheduler else config.memory
+    return Workers(jobs=config.jobs, memory=memory, scheduler=scheduler)
+
+
+# --- downscale ---------------------------------------------------------------------------
+
+def plan_downscale(config: SeriesConfig) -> SeriesPlan:
+    """Read the series' headers and settle its one factor (config factor or max_size)."""
+    return plan_series(config.image_sources(), factor=config.factor, max_size=config.max_size)
+
+
+def dry_run_downscale(config: SeriesConfig, plan: SeriesPlan) -> OutputPlan:
+    """What the downscale stage would do per image (new, changed, up to date), writing nothing."""
+    return plan_outputs(plan, config.output, config.downscale_settings(plan.factor))
+
+
+def run_downscale(config: SeriesConfig, plan: SeriesPlan, workers: Workers, *,
+                  overwrite: bool = False) -> Iterator[ImageResult]:
+    """Downscale the series into ``config.output``; yields one result per image."""
+    return downscale_series(plan, config.output, config.downscale_settings(plan.factor),
+                            sources=config.image_sources(), overwrite=overwrite, workers=workers)
+
+
+# --- masks and check: adapters to the commands of issues 3 and 4 ---------------------------
+
+def run_masks(config: SeriesConfig, workers: Workers, *, dry_run: bool = False) -> NoReturn:
+    """Masks stage: ``config.segmentations`` -> single-colour PNGs in ``config.masks_output``.
+
+    Wiring (when the masks command is merged): call its library function with
+    segmentations=config.segmentations, output=config.masks_output, the downscaled series in
+    config.output (and its manifest) as the images to match names and proportions against,
+    colour=config.colour, background=config.background, source=config.source,
+    labels=config.labels, object_colour=config.object_colour, resample=config.resample and
+    ``workers``; yield its per-file results.
+    """
+    raise StageUnavailable("stage masks is not available in this build of quint-prep "
+                           "(the masks command is not part of it)", config.path)
+
+
+def run_check(config: SeriesConfig, *, dry_run: bool = False) -> NoReturn:
+    """Check stage: validate config.output and config.masks_output before upload.
+
+    Wiring (when the check command is merged): call its library function with the images in
+    config.output, segmentations=config.masks_output (when the config has segmentations),
+    registration=config.check.registration and colour=config.colour; return its findings.
+    """
+    raise StageUnavailable("stage check is not available in this build of quint-prep "
+                           "(the check command is not part of it)", config.path)
+
+
+# --- inputs, for make ----------------------------------------------------------------------
+
+def input_paths(config: SeriesConfig) -> list[Path]:
+    """Every file and folder a run reads: the config, the image folder and images, the
+    segmentations folder and files, the registration. A change to any of them (or a file
+    added to a folder) means the series must be brought up to date."""
+    paths = [config.path.absolute()]
+    image_folder = config.images.parent if config.images_is_glob else config.images
+    paths.append(image_folder)
+    paths.extend(p.absolute() for p in discover(config.image_sources()).images)
+    if config.segmentations is not None and config.segmentations.is_dir():
+        paths.append(config.segmentations)
+        paths.extend(sorted(p for p in config.segmentations.iterdir()
+                            if p.is_file() and not p.name.startswith(".")))
+    if config.check.registration is not None:
+        paths.append(config.check.registration)
+    return paths
+
+
+def _make_escape(path: Path) -> str:
+    return (str(path).replace("$", "$$").replace("#", "\\#").replace(" ", "\\ ")
+            .replace(":", "\\:"))
+
+
+def make_dependencies(config: SeriesConfig, target: str) -> str:
+    """A makefile fragment: ``target`` depends on every input (as ``gcc -MD -MP`` writes it:
+    each input also gets an empty rule, so a deleted input does not stop make)."""
+    inputs = [_make_escape(p) for p in input_paths(config)]
+    lines = [f"{_make_escape(Path(target))}: \\"]
+    lines.extend(f"  {name} \\" for name in inputs[:-1])
+    lines.append(f"  {inputs[-1]}")
+    lines.append("")
+    lines.extend(f"{name}:" for name in inputs)
+    return "\n".join(lines) + "\n"
