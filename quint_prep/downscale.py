@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -165,6 +166,35 @@ def _save(image: pyvips.Image, path: Path, settings: DownscaleSettings) -> None:
         image.tiffsave(str(path), compression="deflate", predictor="horizontal", keep="none")
 
 
+def _save_interruptibly(image: pyvips.Image, path: Path, settings: DownscaleSettings) -> None:
+    """Save in a helper thread while this thread waits, then stop libvips on Ctrl-C.
+
+    A signal that arrives during a long libvips call is raised at the next Python code to run,
+    which is often a libvips log or progress callback, where cffi swallows the
+    KeyboardInterrupt and the save goes on. Waiting here makes Ctrl-C (and SIGTERM, see
+    cli.common.sigterm_as_interrupt) land in this thread; the pipeline is then killed and the
+    caller's atomic_output removes the temporary file.
+    """
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            _save(image, path, settings)
+        except BaseException as error:  # noqa: BLE001 - handed to the waiting thread
+            failure.append(error)
+
+    thread = threading.Thread(target=work, name="quint-prep-save", daemon=True)
+    thread.start()
+    try:
+        thread.join()
+    except KeyboardInterrupt:
+        image.set_kill(True)
+        thread.join()
+        raise
+    if failure:
+        raise failure[0]
+
+
 def _with_resolution(image: pyvips.Image, info: ImageInfo, target: Size) -> pyvips.Image:
     if info.microns_per_pixel is None:
         return image
@@ -187,7 +217,7 @@ def downscale_one(info: ImageInfo, output: Path, target: Size, settings: Downsca
         image.signal_connect("eval", lambda _image, progress: on_progress(progress.percent / 100))
     try:
         with atomic_output(output) as temporary:
-            _save(image, temporary, settings)
+            _save_interruptibly(image, temporary, settings)
     except pyvips.Error as error:
         raise InputError(f"failed while decoding or writing: {vips_reason(error)}", info.path) from error
     except OSError as error:

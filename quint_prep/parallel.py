@@ -26,6 +26,7 @@ from .errors import UsageError
 
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+DASK_CONNECT_TIMEOUT = "20s"  # how long to try to reach a Dask scheduler
 
 
 def parse_memory(text: str) -> int:
@@ -114,9 +115,10 @@ class _LocalBackend:
         if not abort:
             self._executor.shutdown(wait=True)
             return
-        self._executor.shutdown(wait=False, cancel_futures=True)
-        # Python 3.14 has terminate_workers(); before it, the processes are only reachable here.
+        # Python 3.14 has terminate_workers(); before it, the processes are only reachable
+        # here, and shutdown() forgets them: take them first.
         processes = list((getattr(self._executor, "_processes", None) or {}).values())
+        self._executor.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             process.terminate()
         for process in processes:
@@ -200,19 +202,22 @@ class _DaskBackend:
                              "(dask[distributed]) on this machine and on the workers") from error
         self._distributed = distributed
         try:
-            self._client = distributed.Client(workers.scheduler, timeout="20s",
+            self._client = distributed.Client(workers.scheduler, timeout=DASK_CONNECT_TIMEOUT,
                                               set_as_default=False)
         except (OSError, TimeoutError) as error:
             raise UsageError(f"cannot reach the Dask scheduler at {workers.scheduler}: {error}") from error
         threads = sum(self._client.nthreads().values())
         self.capacity = workers.jobs or max(1, threads)
+        self._finished = distributed.as_completed(loop=self._client.loop)
 
     def submit(self, function: Callable[[Any], Any], item: Any) -> Any:
-        return self._client.submit(_on_dask_worker, function, item, pure=False)
+        future = self._client.submit(_on_dask_worker, function, item, pure=False)
+        self._finished.add(future)
+        return future
 
     def wait(self, futures: Sequence[Any]) -> list[Any]:
-        done, _ = self._distributed.wait(futures, return_when="FIRST_COMPLETED")
-        return list(done)
+        first = next(self._finished)
+        return [first, *self._finished.next_batch(block=False)]
 
     def close(self, abort: bool, running: Sequence[Any]) -> None:
         # Cancelled tasks that already run finish on their worker; what they write stays a

@@ -1,0 +1,43 @@
+import pytest
+
+from quint_prep.errors import UsageError
+from quint_prep.parallel import Workers, _startable, parse_memory, vips_threads
+
+
+@pytest.mark.parametrize("text, expected", [("8G", 8 * 1024**3), ("512M", 512 * 1024**2),
+                                            ("1.5GiB", int(1.5 * 1024**3)), ("100", 100),
+                                            ("2 gb", 2 * 1024**3)])
+def test_parse_memory(text, expected):
+    assert parse_memory(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "G", "-1G", "0", "8X", "eight"])
+def test_parse_memory_rejects(text):
+    with pytest.raises(UsageError, match="is not a size such as 8G"):
+        parse_memory(text)
+
+
+@pytest.mark.parametrize("jobs, cores, threads", [(1, 2, 2), (2, 2, 1), (3, 2, 1), (2, 8, 4),
+                                                  (3, 8, 2)])
+def test_vips_threads_fit_the_cores(jobs, cores, threads):
+    assert vips_threads(jobs, cores) == threads
+
+
+def test_startable_respects_slots_and_memory_budget():
+    costs = [6, 5, 3, 2, 1]
+    assert _startable([0, 1, 2, 3, 4], {}, costs, capacity=2, budget=None) == [0, 1]
+    # Budget 10: the 6 starts, the 5 waits, the 3 fits beside it.
+    assert _startable([0, 1, 2, 3, 4], {}, costs, capacity=3, budget=10) == [0, 2, 4]
+    # An image bigger than the whole budget runs, but alone.
+    assert _startable([0, 1], {}, [20, 1], capacity=2, budget=10) == [0]
+    assert _startable([1], {"f": 0}, [20, 1], capacity=2, budget=10) == []
+    assert _startable([1], {}, [20, 1], capacity=2, budget=10) == [1]
+
+
+def test_workers_options_are_checked():
+    assert Workers().in_process and Workers(jobs=1).in_process
+    assert not Workers(jobs=2).in_process and not Workers(scheduler="tcp://h:8786").in_process
+    with pytest.raises(UsageError, match="on a Dask cluster set each worker's memory"):
+        Workers(memory=10, scheduler="tcp://h:8786")
+    with pytest.raises(UsageError, match="is not an address such as tcp://HOST:8786"):
+        Workers(scheduler="localhost")
