@@ -166,33 +166,48 @@ def _save(image: pyvips.Image, path: Path, settings: DownscaleSettings) -> None:
         image.tiffsave(str(path), compression="deflate", predictor="horizontal", keep="none")
 
 
-def _save_interruptibly(image: pyvips.Image, path: Path, settings: DownscaleSettings) -> None:
-    """Save in a helper thread while this thread waits, then stop libvips on Ctrl-C.
+def _interruptibly(build: Callable[[], tuple[pyvips.Image, str]], path: Path,
+                   settings: DownscaleSettings) -> str:
+    """Build the pipeline and save it in a helper thread while this thread only waits.
 
-    A signal that arrives during a long libvips call is raised at the next Python code to run,
-    which is often a libvips log or progress callback, where cffi swallows the
-    KeyboardInterrupt and the save goes on. Waiting here makes Ctrl-C (and SIGTERM, see
-    cli.common.sigterm_as_interrupt) land in this thread; the pipeline is then killed and the
-    caller's atomic_output removes the temporary file.
+    A signal that arrives during a libvips call is raised at the next Python code to run, which
+    is often a libvips log or progress callback, where cffi swallows the KeyboardInterrupt and
+    the work goes on. Waiting here makes Ctrl-C (and SIGTERM, see
+    cli.common.sigterm_as_interrupt) land in this thread; the helper is then stopped (its
+    pipeline killed) and has finished before the caller's atomic_output removes the temporary.
     """
-    failure: list[BaseException] = []
+    lock, stop, finished = threading.Lock(), threading.Event(), threading.Event()
+    running: list[pyvips.Image] = []
+    outcome: list[object] = []
 
     def work() -> None:
         try:
+            with lock:
+                if stop.is_set():
+                    return
+                image, load = build()
+                running.append(image)
             _save(image, path, settings)
+            outcome.append(load)
         except BaseException as error:  # noqa: BLE001 - handed to the waiting thread
-            failure.append(error)
+            outcome.append(error)
+        finally:
+            finished.set()
 
-    thread = threading.Thread(target=work, name="quint-prep-save", daemon=True)
-    thread.start()
     try:
-        thread.join()
+        threading.Thread(target=work, name="quint-prep-save", daemon=True).start()
+        finished.wait()
     except KeyboardInterrupt:
-        image.set_kill(True)
-        thread.join()
+        with lock:
+            stop.set()
+            for image in running:
+                image.set_kill(True)
+        if running:
+            finished.wait()
         raise
-    if failure:
-        raise failure[0]
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return str(outcome[0])
 
 
 def _with_resolution(image: pyvips.Image, info: ImageInfo, target: Size) -> pyvips.Image:
@@ -209,20 +224,23 @@ def downscale_one(info: ImageInfo, output: Path, target: Size, settings: Downsca
 
     Raises InputError when the source cannot be decoded or the output cannot be written.
     """
-    image, plan = downscale_pipeline(info, target, settings.method,
-                                     keep_depth=settings.keep_depth, keep_alpha=settings.keep_alpha)
-    image = _with_resolution(image, info, target)
-    if on_progress is not None:
-        image.set_progress(True)
-        image.signal_connect("eval", lambda _image, progress: on_progress(progress.percent / 100))
+    def build() -> tuple[pyvips.Image, str]:
+        image, plan = downscale_pipeline(info, target, settings.method,
+                                         keep_depth=settings.keep_depth,
+                                         keep_alpha=settings.keep_alpha)
+        image = _with_resolution(image, info, target)
+        if on_progress is not None:
+            image.set_progress(True)
+            image.signal_connect("eval", lambda _image, progress: on_progress(progress.percent / 100))
+        return image, plan.description
+
     try:
         with atomic_output(output) as temporary:
-            _save_interruptibly(image, temporary, settings)
+            return _interruptibly(build, temporary, settings)
     except pyvips.Error as error:
         raise InputError(f"failed while decoding or writing: {vips_reason(error)}", info.path) from error
     except OSError as error:
         raise InputError(f"cannot write {output.name}: {error.strerror}", info.path) from error
-    return plan.description
 
 
 
