@@ -149,3 +149,17 @@ def test_interrupted_run_leaves_no_partial_file_and_resumes(tmp_path, cli, sig, 
     resumed = cli("downscale", tmp_path / "src", "-o", out, "--factor", "0.95", "-q", "--json")
     assert json.loads(resumed.stdout)["counts"] == {
         "written": 8 - len(written), "up-to-date": len(written), "failed": 0}
+
+
+def test_memory_estimate_follows_the_decoded_width(tmp_path):
+    from quint_prep.downscale import estimate_memory
+    from quint_prep.resample import Method
+    from quint_prep.scale import Size
+    from quint_prep.series import read_info
+
+    flat = read_info(save(gradient(4000, 100), tmp_path / "f_s001.tif"))
+    pyramid = read_info(save(gradient(4000, 100), tmp_path / "p_s001.tif", tile=True, pyramid=True))
+    wide = estimate_memory(flat, Size(1000, 25), Method.AREA)
+    assert wide == 100 * 1024**2 + 4000 * 3500
+    assert estimate_memory(flat, Size(1000, 25), Method.LANCZOS3) > wide
+    assert estimate_memory(pyramid, Size(1000, 25), Method.AREA) == 100 * 1024**2 + 1000 * 3500

@@ -34,7 +34,7 @@ Memory = Annotated[Optional[str], typer.Option(
     "huge images wait until enough of it is free (default: no limit).", show_default=False)]
 Scheduler = Annotated[Optional[str], typer.Option(
     "--scheduler", metavar="tcp://HOST:PORT", help="Run the images on this Dask distributed "
-    "cluster (needs quint-prep[dask]; workers must see the same paths).", show_default=False)]
+    "cluster (needs the optional dask extra; workers must see the same paths).", show_default=False)]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
