@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 import time
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -16,8 +15,8 @@ from .errors import InputError, QuintPrepError, UsageError
 from .manifest import ImageRecord, Manifest, load_or_new, write_manifest
 from .naming import name_problems
 from .outputs import atomic_output, guard_output_dir, remove_stale_temporaries, staged_path
-from .parallel import Workers, run_tasks
-from .resample import Method, downscale_pipeline, plan_load
+from .parallel import Workers, interrupts_deferred, run_interruptibly, run_tasks
+from .resample import Method, downscale_pipeline, estimate_memory
 from .resume import SKIP, WRITE, Decision, decide, source_stamp
 from .scale import Size, check_factor, scaled_size, series_factor
 from .series import ImageInfo, discover, read_info, vips_reason
@@ -166,48 +165,10 @@ def _save(image: pyvips.Image, path: Path, settings: DownscaleSettings) -> None:
         image.tiffsave(str(path), compression="deflate", predictor="horizontal", keep="none")
 
 
-def _interruptibly(build: Callable[[], tuple[pyvips.Image, str]], path: Path,
-                   settings: DownscaleSettings) -> str:
-    """Build the pipeline and save it in a helper thread while this thread only waits.
-
-    A signal that arrives during a libvips call is raised at the next Python code to run, which
-    is often a libvips log or progress callback, where cffi swallows the KeyboardInterrupt and
-    the work goes on. Waiting here makes Ctrl-C (and SIGTERM, see
-    cli.common.sigterm_as_interrupt) land in this thread; the helper is then stopped (its
-    pipeline killed) and has finished before the caller's atomic_output removes the temporary.
-    """
-    lock, stop, finished = threading.Lock(), threading.Event(), threading.Event()
-    running: list[pyvips.Image] = []
-    outcome: list[object] = []
-
-    def work() -> None:
-        try:
-            with lock:
-                if stop.is_set():
-                    return
-                image, load = build()
-                running.append(image)
-            _save(image, path, settings)
-            outcome.append(load)
-        except BaseException as error:  # noqa: BLE001 - handed to the waiting thread
-            outcome.append(error)
-        finally:
-            finished.set()
-
-    try:
-        threading.Thread(target=work, name="quint-prep-save", daemon=True).start()
-        finished.wait()
-    except KeyboardInterrupt:
-        with lock:
-            stop.set()
-            for image in running:
-                image.set_kill(True)
-        if running:
-            finished.wait()
-        raise
-    if isinstance(outcome[0], BaseException):
-        raise outcome[0]
-    return str(outcome[0])
+def _save_described(built: tuple[pyvips.Image, str], path: Path,
+                    settings: DownscaleSettings) -> str:
+    _save(built[0], path, settings)
+    return built[1]
 
 
 def _with_resolution(image: pyvips.Image, info: ImageInfo, target: Size) -> pyvips.Image:
@@ -236,31 +197,13 @@ def downscale_one(info: ImageInfo, output: Path, target: Size, settings: Downsca
 
     try:
         with atomic_output(output) as temporary:
-            return _interruptibly(build, temporary, settings)
+            return run_interruptibly(build, lambda built: _save_described(built, temporary, settings),
+                                     kill=lambda built: built[0].set_kill(True))
     except pyvips.Error as error:
         raise InputError(f"failed while decoding or writing: {vips_reason(error)}", info.path) from error
     except OSError as error:
         raise InputError(f"cannot write {output.name}: {error.strerror}", info.path) from error
 
-
-
-# --- Memory estimate for the parallel runs -------------------------------------------------
-# libvips streams, so memory grows with the WIDTH of the decoded level (every pipeline stage
-# keeps a few lines or a strip of tiles of it, per thread), not with its height. Measured
-# (peak RSS of one process, 8-bit RGB striped LZW, factor 0.1, libvips 8.18): 20000 px wide
-# 65 MB (area) / 94-112 MB (lanczos3, 1-2 threads); 60000 px wide 141 MB / 226-282 MB, i.e.
-# ~27 MB for Python + libvips, plus per decoded column ~1.9 KB (area) or 3.3-4.3 KB
-# (lanczos3). The estimate below is deliberately generous (about 1.5-2x): 100 MB per worker
-# plus 3.5 KB (area) or 6 KB (lanczos3) per column, scaled by bands and bit depth.
-WORKER_BYTES = 100 * 1024**2
-BYTES_PER_COLUMN = {Method.AREA: 3500, Method.LANCZOS3: 6000}
-
-
-def estimate_memory(info: ImageInfo, target: Size, method: Method) -> int:
-    """A generous guess of the peak memory (bytes) one image needs while it is downscaled."""
-    decoded = plan_load(info, target).size
-    per_column = BYTES_PER_COLUMN[method] * max(info.bands, 3) / 3 * info.bit_depth / 8
-    return int(WORKER_BYTES + decoded.width * per_column)
 
 
 # --- The series: decide, then write (here or in workers), recording in the parent ---------
@@ -375,11 +318,25 @@ def _write_here(entry: PlannedOutput, settings: DownscaleSettings, manifest: Man
     progress = None
     if progress_for is not None and entry.info.size.megapixels > PROGRESS_MEGAPIXELS:
         progress = progress_for(entry.info)
+    staged = staged_path(entry.output)
     try:
-        load = downscale_one(entry.info, entry.output, entry.target, settings, progress)
+        load = downscale_one(entry.info, staged, entry.target, settings, progress)
     except QuintPrepError as error:
         return _failed(entry, error.message, manifest)
-    return _record(entry, load, manifest, time.perf_counter() - started)
+    return _publish(entry, staged, load, manifest, time.perf_counter() - started)
+
+
+def _publish(entry: PlannedOutput, staged: Path, load: str, manifest: Manifest,
+             seconds: float) -> ImageResult:
+    """Rename a finished output into place and record it, as one step: Ctrl-C waits for both,
+    so an output never appears without its manifest record (which would make the next run
+    refuse it as a file quint-prep did not write)."""
+    with interrupts_deferred():
+        try:
+            os.replace(staged, entry.output)
+        except OSError as error:
+            return _failed(entry, f"cannot write {entry.output.name}: {error.strerror}", manifest)
+        return _record(entry, load, manifest, seconds)
 
 
 @dataclass(frozen=True)
@@ -421,10 +378,5 @@ def _write_in_workers(entries: Sequence[PlannedOutput], settings: DownscaleSetti
         load, message, seconds = done.value if not done.error else ("", done.error, 0.0)
         if message:
             yield _failed(entry, message, manifest)
-            continue
-        try:
-            os.replace(task.staged, entry.output)
-        except OSError as error:
-            yield _failed(entry, f"cannot write {entry.output.name}: {error.strerror}", manifest)
-            continue
-        yield _record(entry, load, manifest, seconds)
+        else:
+            yield _publish(entry, task.staged, load, manifest, seconds)

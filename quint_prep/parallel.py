@@ -17,8 +17,10 @@ import multiprocessing
 import os
 import re
 import signal
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import pyvips
 
@@ -27,6 +29,8 @@ from .errors import UsageError
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 DASK_CONNECT_TIMEOUT = "20s"  # how long to try to reach a Dask scheduler
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def parse_memory(text: str) -> int:
@@ -85,6 +89,69 @@ class Completed:
     index: int
     value: Any = None
     error: str = ""
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM during a short step that must not be cut in two; the
+    KeyboardInterrupt is raised when the step ends. Outside the main thread (where Python
+    runs signal handlers) this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, _frame: received.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+    if received:
+        raise KeyboardInterrupt
+
+
+def run_interruptibly(build: Callable[[], T], run: Callable[[T], R], *,
+                      kill: Callable[[T], None]) -> R:
+    """``run(build())`` in a helper thread while this thread only waits; on Ctrl-C, ``kill``.
+
+    A signal that arrives during a libvips call is raised at the next Python code to run, which
+    is often a libvips log or progress callback, where cffi swallows the KeyboardInterrupt and
+    the work goes on. Waiting here makes Ctrl-C (and SIGTERM, see
+    cli.common.sigterm_as_interrupt) land in this thread; what was built is then killed and the
+    helper has finished before the KeyboardInterrupt propagates (so the caller's clean-up, e.g.
+    atomic_output removing its temporary, runs after the last write).
+    """
+    lock, stop, finished = threading.Lock(), threading.Event(), threading.Event()
+    built: list[T] = []
+    outcome: list[R | BaseException] = []
+
+    def work() -> None:
+        try:
+            with lock:
+                if stop.is_set():
+                    return
+                built.append(build())
+            outcome.append(run(built[0]))
+        except BaseException as error:  # noqa: BLE001 - handed to the waiting thread
+            outcome.append(error)
+        finally:
+            finished.set()
+
+    try:
+        threading.Thread(target=work, name="quint-prep-work", daemon=True).start()
+        finished.wait()
+    except KeyboardInterrupt:
+        with lock:
+            stop.set()
+            for thing in built:
+                kill(thing)
+        if built:
+            finished.wait()
+        raise
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
 
 
 def _init_local_worker(threads: int) -> None:

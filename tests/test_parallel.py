@@ -1,7 +1,13 @@
+import os
+import signal
+import threading
+import time
+
 import pytest
 
 from quint_prep.errors import UsageError
-from quint_prep.parallel import Workers, _startable, parse_memory, vips_threads
+from quint_prep.parallel import (Workers, _startable, interrupts_deferred, parse_memory,
+                                 run_interruptibly, vips_threads)
 
 
 @pytest.mark.parametrize("text, expected", [("8G", 8 * 1024**3), ("512M", 512 * 1024**2),
@@ -41,3 +47,38 @@ def test_workers_options_are_checked():
         Workers(memory=10, scheduler="tcp://h:8786")
     with pytest.raises(UsageError, match="is not an address such as tcp://HOST:8786"):
         Workers(scheduler="localhost")
+
+
+def interrupt_soon(delay: float = 0.1) -> threading.Timer:
+    timer = threading.Timer(delay, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    return timer
+
+
+def test_interrupts_deferred_holds_ctrl_c_until_the_step_ends():
+    steps = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            steps.append("finished")
+    assert steps == ["finished"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def test_run_interruptibly_kills_the_work_and_waits_for_it():
+    killed = threading.Event()
+    events = []
+
+    def run(thing: str) -> str:
+        killed.wait(10)
+        events.append(f"{thing} stopped")
+        return "done"
+
+    interrupt_soon()
+    with pytest.raises(KeyboardInterrupt):
+        run_interruptibly(lambda: "pipeline", run, kill=lambda thing: killed.set())
+    assert events == ["pipeline stopped"]  # the helper finished before the interrupt propagated
+    assert run_interruptibly(lambda: 2, lambda n: n * 21, kill=lambda n: None) == 42
+    with pytest.raises(ValueError, match="boom"):
+        run_interruptibly(lambda: 1, lambda n: int("boom"), kill=lambda n: None)
