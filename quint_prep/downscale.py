@@ -205,7 +205,6 @@ def downscale_one(info: ImageInfo, output: Path, target: Size, settings: Downsca
         raise InputError(f"cannot write {output.name}: {error.strerror}", info.path) from error
 
 
-
 # --- The series: decide, then write (here or in workers), recording in the parent ---------
 
 @dataclass(frozen=True)

@@ -59,9 +59,11 @@ def plan_downscale(config: SeriesConfig) -> SeriesPlan:
     return plan_series(config.image_sources(), factor=config.factor, max_size=config.max_size)
 
 
-def dry_run_downscale(config: SeriesConfig, plan: SeriesPlan) -> OutputPlan:
+def dry_run_downscale(config: SeriesConfig, plan: SeriesPlan, *,
+                      overwrite: bool = False) -> OutputPlan:
     """What the downscale stage would do per image (new, changed, up to date), writing nothing."""
-    return plan_outputs(plan, config.output, config.downscale_settings(plan.factor))
+    return plan_outputs(plan, config.output, config.downscale_settings(plan.factor),
+                        overwrite=overwrite)
 
 
 def run_downscale(config: SeriesConfig, plan: SeriesPlan, workers: Workers, *,

@@ -74,7 +74,7 @@ def _downscale_stage(settings: SeriesConfig, workers: Workers, *, dry_run: bool,
                      quiet: bool, json_output: bool) -> dict:
     plan = plan_downscale(settings)
     if dry_run:
-        return _print_dry_run(settings, plan, json_output)
+        return _print_dry_run(settings, plan, overwrite, json_output)
     return report_downscale(plan, run_downscale(settings, plan, workers, overwrite=overwrite),
                             settings.output, quiet=quiet, json_output=json_output, show_json=False)
 
@@ -92,8 +92,9 @@ STAGES: dict[Stage, Callable[..., dict]] = {
     Stage.DOWNSCALE: _downscale_stage, Stage.MASKS: _masks_stage, Stage.CHECK: _check_stage}
 
 
-def _print_dry_run(settings: SeriesConfig, plan: SeriesPlan, json_output: bool) -> dict:
-    outputs = dry_run_downscale(settings, plan)
+def _print_dry_run(settings: SeriesConfig, plan: SeriesPlan, overwrite: bool,
+                   json_output: bool) -> dict:
+    outputs = dry_run_downscale(settings, plan, overwrite=overwrite)
     for problem in plan.problems:
         error_line(str(problem))
     rows = [[e.info.name, e.output.name, str(e.target), e.decision.status, e.decision.reason]
