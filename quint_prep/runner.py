@@ -44,12 +44,14 @@ def stages_to_run(stage: Stage, config: SeriesConfig) -> tuple[Stage, ...]:
     return tuple(s for s in ORDER if s is not Stage.MASKS or config.segmentations is not None)
 
 
-def workers_for(config: SeriesConfig, scheduler: str | None = None,
-                cli_memory: int | None = None) -> Workers:
-    """How the per-image tasks run. On a Dask cluster the config's local memory budget does
-    not apply (each worker has its own limit); ``--memory`` given with a scheduler is an error."""
-    memory = cli_memory if scheduler else config.memory
-    return Workers(jobs=config.jobs, memory=memory, scheduler=scheduler)
+def workers_for(config: SeriesConfig, scheduler: str | None = None, *,
+                cli_jobs: int | None = None, cli_memory: int | None = None) -> Workers:
+    """How the per-image tasks run. The config's ``jobs`` and ``memory`` describe the local
+    machine: on a Dask cluster only the command line's --jobs caps the images in flight (default:
+    every worker thread), and --memory is an error (each worker has its own limit)."""
+    if scheduler:
+        return Workers(jobs=cli_jobs, memory=cli_memory, scheduler=scheduler)
+    return Workers(jobs=config.jobs, memory=config.memory)
 
 
 # --- downscale ---------------------------------------------------------------------------

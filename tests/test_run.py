@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from quint_prep.parallel import Workers
 from conftest import gradient, save, tree_hashes
 
 
@@ -134,3 +135,14 @@ def test_make_dependencies_drive_make(tmp_path, make_image, cli):
     subprocess.run(["make", "-s", "stamp"], cwd=tmp_path, check=True)
     spaced.unlink()  # a deleted input must not break make (empty rule per input)
     assert subprocess.run(["make", "-s", "stamp"], cwd=tmp_path).returncode == 0
+
+
+def test_config_jobs_and_memory_are_local_settings(tmp_path, make_image):
+    from quint_prep.config import resolve
+    from quint_prep.runner import workers_for
+
+    config = resolve(series(tmp_path, make_image, count=1, extra='jobs = 3\nmemory = "2G"\n'))
+    assert workers_for(config) == Workers(jobs=3, memory=2 * 1024**3)
+    on_cluster = workers_for(config, "tcp://h:8786")
+    assert (on_cluster.jobs, on_cluster.memory) == (None, None)
+    assert workers_for(config, "tcp://h:8786", cli_jobs=5).jobs == 5

@@ -50,7 +50,7 @@ def run(
     if make_deps is not None:
         typer.echo(make_dependencies(settings, make_deps), nl=False)
         return
-    workers = workers_for(settings, scheduler, cli_memory)
+    workers = workers_for(settings, scheduler, cli_jobs=jobs, cli_memory=cli_memory)
     report: dict = {"config": str(config), "name": settings.name, "stages": {}}
     for chosen in stages_to_run(stage, settings):
         if not (quiet or json_output):
