@@ -358,6 +358,15 @@ def run_downscale_task(task: DownscaleTask) -> tuple[str, str, float]:
     return load, "", time.perf_counter() - started
 
 
+def widest_first(entries: Sequence[PlannedOutput],
+                 method: Method) -> tuple[list[PlannedOutput], list[int]]:
+    """The order in which workers start images: the widest decoded image (the largest memory
+    estimate) first, so a huge section does not start last; with each one's estimate."""
+    costed = [(estimate_memory(e.info, e.target, method), e) for e in entries]
+    costed.sort(key=lambda pair: (pair[0], pair[1].info.size.width), reverse=True)
+    return [e for _, e in costed], [cost for cost, _ in costed]
+
+
 def _write_in_workers(entries: Sequence[PlannedOutput], settings: DownscaleSettings,
                       manifest: Manifest, workers: Workers) -> Iterator[ImageResult]:
     todo = []
@@ -366,13 +375,11 @@ def _write_in_workers(entries: Sequence[PlannedOutput], settings: DownscaleSetti
             todo.append(entry)
         else:
             yield _not_written(entry, manifest)
-    costs = {id(e): estimate_memory(e.info, e.target, settings.method) for e in todo}
-    todo.sort(key=lambda e: (costs[id(e)], e.info.size.width), reverse=True)  # widest first
+    todo, costs = widest_first(todo, settings.method)
     # Absolute paths: Dask workers may run elsewhere, in another working folder.
     tasks = [DownscaleTask(replace(e.info, path=e.info.path.absolute()),
                            staged_path(e.output.absolute()), e.target, settings) for e in todo]
-    for done in run_tasks(run_downscale_task, tasks, costs=[costs[id(e)] for e in todo],
-                          workers=workers):
+    for done in run_tasks(run_downscale_task, tasks, costs=costs, workers=workers):
         entry, task = todo[done.index], tasks[done.index]
         load, message, seconds = done.value if not done.error else ("", done.error, 0.0)
         if message:

@@ -163,3 +163,18 @@ def test_memory_estimate_follows_the_decoded_width(tmp_path):
     assert wide == 100 * 1024**2 + 4000 * 3500
     assert estimate_memory(flat, Size(1000, 25), Method.LANCZOS3) > wide
     assert estimate_memory(pyramid, Size(1000, 25), Method.AREA) == 100 * 1024**2 + 1000 * 3500
+
+
+def test_widest_images_start_first(tmp_path):
+    from quint_prep.downscale import plan_outputs, plan_series, widest_first, DownscaleSettings
+    from quint_prep.resample import Method
+
+    save(gradient(300, 50), tmp_path / "src/w_s001.png")
+    save(gradient(900, 50), tmp_path / "src/w_s002.png")
+    save(gradient(2000, 100), tmp_path / "src/w_s003.tif", tile=True, pyramid=True)  # decoded: 500 px level
+    save(gradient(600, 50), tmp_path / "src/w_s004.png")
+    plan = plan_series([tmp_path / "src"], factor=0.25)
+    entries = plan_outputs(plan, tmp_path / "out", DownscaleSettings(factor=0.25)).entries
+    ordered, costs = widest_first(entries, Method.AREA)
+    assert [e.info.name for e in ordered] == ["w_s002.png", "w_s004.png", "w_s003.tif", "w_s001.png"]
+    assert costs == sorted(costs, reverse=True)
