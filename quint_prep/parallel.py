@@ -167,12 +167,21 @@ class _LocalBackend:
 
     def __init__(self, jobs: int) -> None:
         self.capacity = jobs
-        self._executor = cf.ProcessPoolExecutor(
-            max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_local_worker, initargs=(vips_threads(jobs, cpu_cores()),))
+        self._executor = self._start()
+
+    def _start(self) -> cf.ProcessPoolExecutor:
+        return cf.ProcessPoolExecutor(
+            max_workers=self.capacity, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_local_worker, initargs=(vips_threads(self.capacity, cpu_cores()),))
 
     def submit(self, function: Callable[[Any], Any], item: Any) -> cf.Future:
-        return self._executor.submit(function, item)
+        try:
+            return self._executor.submit(function, item)
+        except cf.process.BrokenProcessPool:
+            # A worker died (killed for memory?): its images are reported failed, the rest go on.
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = self._start()
+            return self._executor.submit(function, item)
 
     def wait(self, futures: Sequence[cf.Future]) -> list[cf.Future]:
         done, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)

@@ -7,7 +7,7 @@ import pytest
 
 from quint_prep.errors import UsageError
 from quint_prep.parallel import (Workers, _startable, interrupts_deferred, parse_memory,
-                                 run_interruptibly, vips_threads)
+                                 run_interruptibly, run_tasks, vips_threads)
 
 
 @pytest.mark.parametrize("text, expected", [("8G", 8 * 1024**3), ("512M", 512 * 1024**2),
@@ -82,3 +82,21 @@ def test_run_interruptibly_kills_the_work_and_waits_for_it():
     assert run_interruptibly(lambda: 2, lambda n: n * 21, kill=lambda n: None) == 42
     with pytest.raises(ValueError, match="boom"):
         run_interruptibly(lambda: 1, lambda n: int("boom"), kill=lambda n: None)
+
+
+def die_on_two(item: int) -> int:
+    """A task whose worker process dies (as when the kernel kills it for memory) on item 2."""
+    if item == 2:
+        time.sleep(0.2)
+        os._exit(9)
+    return item * 10
+
+
+def test_a_dead_worker_fails_its_image_and_the_rest_go_on():
+    results = {done.index: done for done in run_tasks(die_on_two, [1, 2, 3, 4], costs=[1] * 4,
+                                                       workers=Workers(jobs=2))}
+    assert sorted(results) == [0, 1, 2, 3]
+    assert "the worker process died" in results[1].error
+    assert results[3].value == 40 and not results[3].error
+    assert all(r.value == (i + 1) * 10 or "worker process died" in r.error
+               for i, r in results.items())
