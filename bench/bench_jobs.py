@@ -58,14 +58,19 @@ def build_series(base: Size) -> Path:
     return folder
 
 
-def run_once(series: Path, jobs: int) -> float:
-    """Wall seconds of one `quint-prep downscale` process over the series."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_once(series: Path, jobs: int) -> tuple[float, float]:
+    """Wall and CPU seconds (all processes) of one `quint-prep downscale` over the series."""
     output = CACHE / f"out-jobs{jobs}"
     command = [sys.executable, "-m", "quint_prep", "downscale", str(series), "-o", str(output),
                "--factor", "0.25", "--overwrite", "-q", "--jobs", str(jobs)]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _children_cpu()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, _children_cpu() - cpu
 
 
 def main() -> None:
@@ -80,11 +85,15 @@ def main() -> None:
     megapixels = sum(pyvips.Image.new_from_file(str(p)).width * pyvips.Image.new_from_file(str(p)).height
                      for p in series.iterdir() if not p.name.startswith(".")) / 1e6
     times: dict[int, list[float]] = {1: [], 2: []}
+    cpu: dict[int, list[float]] = {1: [], 2: []}
     run_once(series, 1)  # warm the page cache so both settings read from memory
     for _ in range(args.repeat):
         for jobs in (1, 2):
-            times[jobs].append(run_once(series, jobs))
+            wall, used = run_once(series, jobs)
+            times[jobs].append(wall)
+            cpu[jobs].append(used)
     median = {jobs: statistics.median(values) for jobs, values in times.items()}
+    median_cpu = {jobs: statistics.median(values) for jobs, values in cpu.items()}
     libvips = f"{pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}"
     report = {
         "series": f"{COUNT} sections around {base} ({megapixels:.0f} MP in all), "
@@ -93,6 +102,7 @@ def main() -> None:
         "pyvips": pyvips.__version__, "repeat": args.repeat,
         "wall_seconds": {f"jobs{jobs}": [round(t, 2) for t in values] for jobs, values in times.items()},
         "median_seconds": {f"jobs{jobs}": round(t, 2) for jobs, t in median.items()},
+        "median_cpu_seconds": {f"jobs{jobs}": round(t, 2) for jobs, t in median_cpu.items()},
         "speed_up": round(median[1] / median[2], 2),
         "max_child_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
         "load_average_before": round(load_before, 2),
@@ -101,10 +111,11 @@ def main() -> None:
     (RESULTS / "bench_jobs.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"{report['series']}; {report['cores']} cores, libvips {libvips}, "
           f"median of {args.repeat}")
-    print("| jobs | wall (s) | images/s |")
-    print("|---|---|---|")
+    print("| jobs | wall (s) | images/s | CPU (s) | cores busy |")
+    print("|---|---|---|---|---|")
     for jobs in (1, 2):
-        print(f"| {jobs} | {median[jobs]:.2f} | {COUNT / median[jobs]:.1f} |")
+        print(f"| {jobs} | {median[jobs]:.2f} | {COUNT / median[jobs]:.1f} | "
+              f"{median_cpu[jobs]:.2f} | {median_cpu[jobs] / median[jobs]:.2f} |")
     print(f"--jobs 2 is {report['speed_up']:.2f}x faster than --jobs 1")
     if load_before > 0.5:
         print(f"note: load average {load_before:.1f} before the runs: other processes shared the "
