@@ -36,7 +36,6 @@ DEFAULTS: dict[str, Any] = {
     "object_colour": None, "resample": "area", "jobs": None, "memory": None,
     "segmentations": None, "factor": None, "max_size": None,
 }
-CHECK_DEFAULTS: dict[str, Any] = {"registration": None}
 
 
 @dataclass(frozen=True)
