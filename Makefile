@@ -30,7 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_downscale.py
 	$(BIN)/python bench/bench_jobs.py
 
-# Series from config files (README "Series from a config file"). Each config gets a stamp
+# Series from config files (README "Series with make"). Each config gets a stamp
 # .series/NAME.done whose prerequisites are the config and every input file and folder
 # (written by `quint-prep run CONFIG --make-deps`), so `make` reruns only the series whose
 # config or inputs changed; inside a series quint-prep itself redoes only what changed.
