@@ -146,3 +146,14 @@ def test_config_jobs_and_memory_are_local_settings(tmp_path, make_image):
     on_cluster = workers_for(config, "tcp://h:8786")
     assert (on_cluster.jobs, on_cluster.memory) == (None, None)
     assert workers_for(config, "tcp://h:8786", cli_jobs=5).jobs == 5
+
+
+def test_all_stages_skip_what_this_build_lacks(tmp_path, make_image, cli):
+    config = series(tmp_path, make_image, count=1, extra='segmentations = "../seg"\n')
+    result = cli("run", config, "--json")
+    assert result.exit_code == 0, result.output
+    stages = json.loads(result.stdout)["stages"]
+    assert list(stages) == ["downscale", "masks", "check"]
+    assert stages["downscale"]["counts"]["written"] == 1
+    assert "stage masks is not available in this build" in stages["masks"]["skipped"]
+    assert "warning: stage masks is not available in this build" in result.stderr
