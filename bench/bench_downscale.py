@@ -171,7 +171,9 @@ def run_source(source: Source, args: argparse.Namespace, convert: str | None,
 def _cell(measure: Measure) -> str:
     if not measure.ok:
         return f"{measure.status}: {measure.detail}"
-    return f"{measure.seconds:7.2f} s {measure.peak_mb:8.0f} MB"
+    busy = f"  (others used {measure.others_cpu:.1f} CPU-s meanwhile)" if noisy(measure) else ""
+    return (f"{measure.seconds:7.2f} s wall {measure.cpu_seconds:7.2f} s CPU "
+            f"{measure.peak_mb:6.0f} MB{busy}")
 
 
 def _ratio(row: Row) -> str:
@@ -180,16 +182,23 @@ def _ratio(row: Row) -> str:
     return f"{row.measure.seconds / row.floor.seconds:.2f}x"
 
 
+def noisy(measure: Measure) -> bool:
+    """True when other processes took more than an eighth of the machine during the run."""
+    return measure.others_cpu > 0.125 * (os.cpu_count() or 1) * measure.seconds
+
+
 def markdown_table(rows: list[Row]) -> str:
     """The results as a markdown table (what the README shows)."""
-    lines = ["| input | case | wall (s) | peak RSS (MB) | time / decode-only |",
-             "|---|---|---:|---:|---:|"]
+    lines = ["| input | case | wall (s) | CPU (s) | peak RSS (MB) | wall / decode-only |",
+             "|---|---|---:|---:|---:|---:|"]
     for row in rows:
-        if row.measure.ok:
-            wall, rss = f"{row.measure.seconds:.2f}", f"{row.measure.peak_mb:.0f}"
+        m = row.measure
+        if m.ok:
+            wall = f"{m.seconds:.2f}{' *' if noisy(m) else ''}"
         else:
-            wall, rss = f"{row.measure.status} ({row.measure.detail})", f"{row.measure.peak_mb:.0f}"
-        lines.append(f"| {row.source.label} | {row.case.name} | {wall} | {rss} | {_ratio(row)} |")
+            wall = f"{m.status} ({m.detail})"
+        lines.append(f"| {row.source.label} | {row.case.name} | {wall} | {m.cpu_seconds:.2f} | "
+                     f"{m.peak_mb:.0f} | {_ratio(row)} |")
     return "\n".join(lines)
 
 
@@ -200,19 +209,25 @@ def check_budgets(rows: list[Row]) -> list[tuple[str, bool, str]]:
     for source, measure in quint.items():
         verdicts.append((f"peak RSS < {RSS_BUDGET_MB:.0f} MB: {source.label}",
                          measure.ok and measure.peak_mb < RSS_BUDGET_MB, f"{measure.peak_mb:.0f} MB"))
+    floors = {row.source: row.measure for row in rows if row.case.kind == "floor"}
     for small, large in _pairs(list(quint)):
         a, b = quint[small], quint[large]
         growth = b.peak_mb / a.peak_mb if a.ok and b.ok else float("inf")
+        fa, fb = floors.get(small), floors.get(large)
+        floor = (f"; decode-only {fa.peak_mb:.0f} -> {fb.peak_mb:.0f} MB = "
+                 f"{fb.peak_mb / fa.peak_mb:.2f}x" if fa and fb and fa.ok and fb.ok else "")
         verdicts.append((f"RSS growth < {RSS_GROWTH_BUDGET}x for 4x pixels: {small.label} -> "
                          f"{large.size.width} x {large.size.height}", growth < RSS_GROWTH_BUDGET,
-                         f"{a.peak_mb:.0f} -> {b.peak_mb:.0f} MB = {growth:.2f}x"))
+                         f"{a.peak_mb:.0f} -> {b.peak_mb:.0f} MB = {growth:.2f}x{floor}"))
     for row in rows:
         if row.case.kind == "quint-prep" and row.floor is not None:
             ratio = (row.measure.seconds / row.floor.seconds
                      if row.measure.ok and row.floor.ok else float("inf"))
+            cpu = (row.measure.cpu_seconds / row.floor.cpu_seconds
+                   if row.measure.ok and row.floor.ok and row.floor.cpu_seconds else float("inf"))
             verdicts.append((f"wall <= {TIME_BUDGET}x decode-only: {row.source.label}",
                              ratio <= TIME_BUDGET, f"{row.measure.seconds:.2f} s / "
-                             f"{row.floor.seconds:.2f} s = {ratio:.2f}x"))
+                             f"{row.floor.seconds:.2f} s = {ratio:.2f}x; CPU {cpu:.2f}x"))
     return verdicts
 
 
@@ -277,7 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + table + "\n\nBudgets:\n" + "\n".join(lines))
     RESULTS.mkdir(parents=True, exist_ok=True)
     notes = [f"Factor {FACTOR}; median of {args.repeat} runs for libvips cases, one run for "
-             "Pillow and ImageMagick; each case in its own process.", *header]
+             "Pillow and ImageMagick; each case in its own process, started when the machine "
+             "was quiet. CPU = user + system seconds of the process (above wall: parallel). "
+             "`*`: other processes used more than 1/8 of the machine during the run.", *header]
     report = "\n".join([table, "", *notes, "", "Budgets:", *lines, ""])
     (RESULTS / "downscale.md").write_text(report)
     print(f"\nwritten: {RESULTS / 'downscale.md'}")

@@ -22,6 +22,8 @@ class Measure:
     status: str  # "ok", "timeout", "refused", "failed"
     detail: str = ""
     runs: int = 1
+    cpu_seconds: float = 0.0  # user + system time of the child: above the wall time = parallel
+    others_cpu: float = 0.0  # CPU seconds other processes used meanwhile (a busy, noisy machine)
 
     @property
     def ok(self) -> bool:
@@ -37,6 +39,8 @@ def run_measured(argv: Sequence[str], timeout: float, log: Path,
     is mixed into ``ru_maxrss``. The child's stdout and stderr go to ``log``.
     """
     log.parent.mkdir(parents=True, exist_ok=True)
+    wait_for_quiet()
+    busy_before = busy_cpu_seconds()
     with open(log, "wb") as sink:
         started = time.perf_counter()
         process = subprocess.Popen(list(argv), stdout=sink, stderr=subprocess.STDOUT,
@@ -56,11 +60,35 @@ def run_measured(argv: Sequence[str], timeout: float, log: Path,
         seconds = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)  # already reaped by wait4
     peak_mb = usage.ru_maxrss / 1024  # kilobytes on Linux
+    cpu = usage.ru_utime + usage.ru_stime
+    extra = dict(cpu_seconds=cpu, others_cpu=max(0.0, busy_cpu_seconds() - busy_before - cpu))
     if timed_out.is_set():
-        return Measure(seconds, peak_mb, "timeout", f"killed after {timeout:.0f} s")
+        return Measure(seconds, peak_mb, "timeout", f"killed after {timeout:.0f} s", **extra)
     if process.returncode != 0:
-        return Measure(seconds, peak_mb, "failed", _last_line(log, process.returncode))
-    return Measure(seconds, peak_mb, "ok")
+        return Measure(seconds, peak_mb, "failed", _last_line(log, process.returncode), **extra)
+    return Measure(seconds, peak_mb, "ok", **extra)
+
+
+def busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine has spent busy since boot (all processes, all cores)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_for_quiet(limit: float = 60.0, threshold: float = 0.15) -> float:
+    """Wait (up to ``limit`` s) until other processes use under ``threshold`` of one core.
+
+    Other work on a shared machine steals cores from a timed run; waiting for a quiet second
+    keeps most runs clean, and ``Measure.others_cpu`` flags the ones that were not.
+    """
+    started = time.perf_counter()
+    while time.perf_counter() - started < limit:
+        before = busy_cpu_seconds()
+        time.sleep(1.0)
+        if busy_cpu_seconds() - before < threshold:
+            break
+    return time.perf_counter() - started
 
 
 def _last_line(log: Path, code: int) -> str:
@@ -74,4 +102,6 @@ def median_of(measures: Sequence[Measure]) -> Measure:
         if not measure.ok:
             return measure
     return Measure(statistics.median(m.seconds for m in measures),
-                   max(m.peak_mb for m in measures), "ok", runs=len(measures))
+                   max(m.peak_mb for m in measures), "ok", runs=len(measures),
+                   cpu_seconds=statistics.median(m.cpu_seconds for m in measures),
+                   others_cpu=statistics.median(m.others_cpu for m in measures))
