@@ -51,8 +51,8 @@ with Image.open(sys.argv[1]) as image:
     image.resize(size, Image.LANCZOS).save(sys.argv[2])
 """
 MAGICK_POLICY = """<policymap>
-  <policy domain="resource" name="memory" value="16GiB"/>
-  <policy domain="resource" name="map" value="16GiB"/>
+  <policy domain="resource" name="memory" value="6GiB"/>
+  <policy domain="resource" name="map" value="6GiB"/>
   <policy domain="resource" name="width" value="1MP"/>
   <policy domain="resource" name="height" value="1MP"/>
   <policy domain="resource" name="area" value="100GP"/>

@@ -76,7 +76,7 @@ def busy_cpu_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
-def wait_for_quiet(limit: float = 60.0, threshold: float = 0.15) -> float:
+def wait_for_quiet(limit: float = 15.0, threshold: float = 0.15) -> float:
     """Wait (up to ``limit`` s) until other processes use under ``threshold`` of one core.
 
     Other work on a shared machine steals cores from a timed run; waiting for a quiet second
