@@ -20,7 +20,7 @@ from quint_prep.series import read_info
 
 DEFAULT = Path(__file__).resolve().parent / "cache" / "images" / "tiled_40000x30000.tif"
 SETTINGS = [(6, "none"), (0, "none"), (1, "none"), (2, "none"), (3, "none"), (4, "none"),
-            (9, "none"), (1, "sub"), (1, "up"), (1, "paeth"), (3, "up"), (6, "up"), (6, "all")]
+            (1, "sub"), (1, "up"), (3, "up"), (6, "all")]
 
 
 def main() -> None:
@@ -36,10 +36,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         target = Path(folder) / "out.png"
         for compression, row_filter in SETTINGS:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             image.pngsave(str(target), compression=compression, filter=row_filter, keep="none")
             seconds = time.perf_counter() - started
+            cpu = time.process_time() - cpu
             print(f"pngsave compression={compression} filter={row_filter:<5} {seconds:6.2f} s "
+                  f"(CPU {cpu:5.2f} s) "
                   f"{target.stat().st_size / 1e6:7.1f} MB "
                   f"({image.width * image.height / 1e6 / seconds:5.1f} MP/s)", flush=True)
         for label, save in [("jpegsave Q=90", lambda p: image.jpegsave(p, Q=90, keep="none")),
