@@ -34,6 +34,7 @@ FACTOR = 0.25
 RSS_BUDGET_MB = 400.0
 RSS_GROWTH_BUDGET = 1.3
 TIME_BUDGET = 1.5
+REGISTRATION_BUDGET = 1.15  # both series from one run vs the segmentation series alone (issue 10)
 
 DECODE = """
 import json, sys, pyvips
@@ -67,7 +68,7 @@ class Case:
 
     name: str
     argv: list[str]
-    kind: str  # "quint-prep", "floor", "level floor", "baseline"
+    kind: str  # "quint-prep", "registration", "floor", "level floor", "baseline"
     env: dict[str, str] | None = None
 
 
@@ -108,6 +109,10 @@ def cases_for(source: Source, out: Path, convert: str | None, pillow: bool) -> l
                                       "--factor", str(FACTOR), "-q"], "quint-prep"),
         Case(f"decode only ({access} access, avg)", [sys.executable, "-c", DECODE, path, access,
                                                       "{}"], "floor"),
+        # Issue 10: the registration series from the same run must cost at most 1.15x.
+        Case("quint-prep downscale --registration (both series)", [
+            quint_prep_binary(), "downscale", path, "-o", str(out / "qp"), "--factor", str(FACTOR),
+            "--registration", str(out / "qp-reg"), "-q"], "registration"),
     ]
     plan = plan_load(info, scaled_size(info.size, FACTOR))
     if plan.options:
@@ -133,6 +138,7 @@ def measure_case(case: Case, source: Source, repeat: int, timeout: float) -> Mea
     measures = []
     for index in range(runs):
         shutil.rmtree(out / "qp", ignore_errors=True)
+        shutil.rmtree(out / "qp-reg", ignore_errors=True)
         for stale in ("pillow.png", "magick.png"):
             (out / stale).unlink(missing_ok=True)
         log = RESULTS / "logs" / f"{source.path.stem}-{case.kind.replace(' ', '-')}-{index}.log"
@@ -219,6 +225,13 @@ def check_budgets(rows: list[Row]) -> list[tuple[str, bool, str]]:
         verdicts.append((f"RSS growth < {RSS_GROWTH_BUDGET}x for 4x pixels: {small.label} -> "
                          f"{large.size.width} x {large.size.height}", growth < RSS_GROWTH_BUDGET,
                          f"{a.peak_mb:.0f} -> {b.peak_mb:.0f} MB = {growth:.2f}x{floor}"))
+    for row in rows:
+        alone = quint.get(row.source)
+        if row.case.kind == "registration" and alone is not None:
+            ratio = row.measure.seconds / alone.seconds if row.measure.ok and alone.ok else float("inf")
+            verdicts.append((f"both series <= {REGISTRATION_BUDGET}x the segmentation series: "
+                             f"{row.source.label}", ratio <= REGISTRATION_BUDGET,
+                             f"{row.measure.seconds:.2f} s / {alone.seconds:.2f} s = {ratio:.2f}x"))
     for row in rows:
         if row.case.kind == "quint-prep" and row.floor is not None:
             ratio = (row.measure.seconds / row.floor.seconds
