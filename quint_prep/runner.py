@@ -19,8 +19,8 @@ from .masks_select import MaskResample
 from .masks_series import series_from_manifest
 from .masks_sources import SourceKind
 from .series_check import check_series
-from .downscale import (DownscaleSettings, ImageResult, OutputPlan, SeriesPlan, downscale_series,
-                        plan_outputs, plan_series, with_windows)
+from .downscale import DownscaleSettings, ImageResult, SeriesPlan, plan_series, with_windows
+from .downscale_batch import OutputPlan, downscale_series, plan_outputs
 from .errors import UsageError
 from .parallel import Workers
 from .series import discover

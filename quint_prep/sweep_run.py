@@ -17,7 +17,8 @@ import numpy as np
 import pyvips
 
 from .components import count_components
-from .downscale import DownscaleSettings, ImageResult, SeriesPlan, downscale_series
+from .downscale import DownscaleSettings, ImageResult, SeriesPlan
+from .downscale_batch import downscale_series
 from .errors import InputError, QuintPrepError
 from .masks import find_mask_files
 from .masks_series import SeriesImage, match_image

@@ -10,7 +10,8 @@ import pyvips
 import typer
 
 from ..downscale import (DESCRIPTOR_NAME, DownscaleSettings, ImageResult, OutputFormat, SeriesPlan,
-                         downscale_series, duplicate_sections, plan_series, with_windows)
+                         duplicate_sections, plan_series, with_windows)
+from ..downscale_batch import downscale_series
 from ..errors import EXIT_FAILED, UsageError
 from ..manifest import manifest_path
 from ..normalise import describe_window, parse_channels, parse_normalisation, window_from_manifest
