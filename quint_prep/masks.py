@@ -322,11 +322,16 @@ def write_mask_png(selection: pyvips.Image, output: Path, settings: MaskSettings
         image.signal_connect("eval", lambda _image, progress: on_progress(progress.percent / 100))
     try:
         with atomic_output(output) as temporary:
-            image.pngsave(str(temporary), compression=settings.png_compression, keep="none")
+            _save(image, temporary, settings.png_compression)
     except pyvips.Error as error:
         raise InputError(f"failed while decoding or writing: {vips_reason(error)}") from error
     except OSError as error:
         raise InputError(f"cannot write {output.name}: {error.strerror}") from error
+
+
+def _save(image: pyvips.Image, path: Path, compression: int) -> None:
+    """Write one mask PNG (the single place masks write pixels)."""
+    image.pngsave(str(path), compression=compression, keep="none")
 
 
 def object_fraction(output: Path, colour: Colour) -> float:

@@ -183,7 +183,10 @@ class MaskFile:
 
     def open(self) -> pyvips.Image:
         """Open the file lazily for one streamed pass (a sequential image can be read once)."""
-        return open_image(self.path, access=self.info.access, fail_on="truncated")
+        image = open_image(self.path, access=self.info.access, fail_on="truncated")
+        if self.info.interpretation == "cmyk":  # ink bands are not R, G, B (and K is not alpha)
+            image = image.colourspace("srgb")
+        return image
 
     def labels_image(self) -> pyvips.Image:
         """The single-band stored values (label ids, 0/255), min-is-white inversion undone."""

@@ -216,7 +216,7 @@ def vips_reason(error: pyvips.Error) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     specific = [line for line in lines if not _GENERIC_VIPS_LINES.search(line)]
     line = specific[0] if specific else (lines[-1] if lines else "libvips could not read it")
-    line = re.sub(r"^(Vips[A-Za-z]+|tiff2vips|vips2[a-z]+|vips_[a-z_]+|[a-z]+load[a-z_]*|"
+    line = re.sub(r"^(Vips[A-Za-z]+|tiff2vips|vips2[a-z]+|vips_[a-z_]+|vips[a-z]+|[a-z]+load[a-z_]*|"
                   r"[a-z]+save[a-z_]*):\s*", "", line)
     return line
 
@@ -257,6 +257,30 @@ def unreadable_reason(path: Path) -> str:
     if found.replace("Big", "") != expected:
         return f"the content is {found} but the name ends in {path.suffix}; rename it to match"
     return f"damaged or truncated {found} file (its header or directory cannot be read)"
+
+
+TAIL_BYTES = 65536  # the end marker of a PNG or JPEG must lie in this many last bytes
+_END_MARKERS = {"png": (b"IEND", "IEND chunk"), "jpeg": (b"\xff\xd9", "end-of-image marker")}
+
+
+def truncation_reason(path: Path, kind: str) -> str | None:
+    """Why a PNG or JPEG file is cut off (its end marker is missing from its last bytes), else None.
+
+    Reads at most TAIL_BYTES from the end, so headers-only commands (``check``) catch files a
+    copy cut short without decoding them. JPEG entropy-coded data never holds the end marker
+    (0xFF is always followed by 0x00 or a restart marker there), so a cut file has none.
+    """
+    marker = _END_MARKERS.get(kind)
+    if marker is None:
+        return None
+    with open(path, "rb") as handle:
+        end = handle.seek(0, 2)
+        handle.seek(max(0, end - TAIL_BYTES))
+        tail = handle.read()
+    if marker[0] in tail:
+        return None
+    return (f"truncated {kind.upper()} file: it ends before its {marker[1]} (an interrupted copy "
+            "or export); copy it again")
 
 
 def open_image(path: Path, access: str = "sequential", **options) -> pyvips.Image:
@@ -345,13 +369,17 @@ def read_info(path: Path) -> ImageInfo:
             f"the header claims {size} pixels, more than any slide scanner makes "
             f"(limit {MAX_SIDE} px a side, {MAX_PIXELS / 1e9:.0f} gigapixels); the file is "
             "probably damaged", path)
+    file_format = _format_of(path, loader)
+    cut = truncation_reason(path, file_format)
+    if cut is not None:
+        raise InputError(cut, path)
     tile_width = _field(head, "tile-width")
     tiled = tile_width is not None and loader.startswith("tiff")
     levels, level_pages, level_kind = _pyramid(path, head, size)
     xres = float(_field(head, "xres", 0.0) or 0.0)
     return ImageInfo(
         path=path,
-        format=_format_of(path, loader),
+        format=file_format,
         size=size,
         bands=head.bands,
         sample_format=str(head.format),

@@ -1,0 +1,172 @@
+"""Makers of bad and unusual input files, shared by the bad-input tests of every command.
+
+``make_bad`` writes a file no command can use (each with the fragment of the error expected);
+``make_unusual`` writes an odd but valid file (each with the warning expected, if any).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pyvips
+
+from conftest import from_array, gradient, save
+
+BAD_KINDS = ["zero-bytes", "half-tiff", "half-bigtiff", "half-striped", "half-png", "half-jpeg",
+             "random-bytes", "text-as-png", "float-tiff", "uint32-tiff", "huge-header"]
+UNUSUAL_KINDS = ["png-named-tif", "cmyk-jpeg", "progressive-jpeg", "palette-png", "1bit-png",
+                 "16bit-png", "multipage-tiff", "rgba-png"]
+JUNK_NAMES = [".DS_Store", "Thumbs.db", ".hidden_s009.png", "._a_s001.png", "notes.txt"]
+
+_DEFAULT_STEMS = {"zero-bytes": "z_s002", "random-bytes": "r_s002", "text-as-png": "t_s002",
+                  "float-tiff": "f_s002", "uint32-tiff": "u_s002", "huge-header": "x_s002"}
+
+
+def truncated(path: Path) -> None:
+    """Cut a file at half its length."""
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def huge_tiff_header(path: Path) -> None:
+    """A tiny TIFF whose header claims 1,000,000 x 1,000,000 pixels."""
+    entries = [(256, 4, 1, 1_000_000), (257, 4, 1, 1_000_000), (258, 3, 1, 8), (259, 3, 1, 1),
+               (262, 3, 1, 1), (273, 4, 1, 8), (277, 3, 1, 1), (278, 4, 1, 1_000_000),
+               (279, 4, 1, 10**12 % 2**32)]
+    ifd_offset = 8 + 16
+    body = b"II*\x00" + struct.pack("<I", ifd_offset) + b"\x00" * 16
+    body += struct.pack("<H", len(entries))
+    for tag, kind, count, value in entries:
+        packed = struct.pack("<H", value) + b"\x00\x00" if kind == 3 else struct.pack("<I", value)
+        body += struct.pack("<HHI", tag, kind, count) + packed
+    body += struct.pack("<I", 0)
+    path.write_bytes(body)
+
+
+def huge_png_header(path: Path) -> None:
+    """A tiny PNG whose IHDR claims 1,000,000 x 1,000,000 pixels (CRC correct, no pixel data)."""
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", 1_000_000, 1_000_000, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 1001)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat)
+                     + chunk(b"IEND", b""))
+
+
+def noise(width: int = 300, height: int = 200, bands: int = 3) -> pyvips.Image:
+    """Incompressible 8-bit noise, so that half a file cuts into the pixel data."""
+    band = pyvips.Image.gaussnoise(width, height).cast("uchar")
+    if bands == 1:
+        return band.copy(interpretation="b-w")
+    return band.bandjoin([band] * (bands - 1)).copy(interpretation="srgb")
+
+
+def make_bad(kind: str, folder: Path, stem: str | None = None, bands: int = 3) -> tuple[str, str]:
+    """Write one bad file; return (file name, fragment of the expected error).
+
+    ``stem`` names the file (default: one per kind, e.g. ``z_s002``); ``bands`` is the number of
+    bands of the noise written for the truncated kinds (1 gives a label-like image).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    image = gradient(300, 200)
+    if kind.startswith("half-"):
+        stem = stem or "h_s002"
+        suffix, options = {
+            "half-tiff": (".tif", {"tile": True, "compression": "deflate"}),
+            "half-bigtiff": (".tif", {"tile": True, "bigtiff": True}),
+            "half-striped": (".tif", {"compression": "lzw"}),
+            "half-png": (".png", {}),
+            "half-jpeg": (".jpg", {}),
+        }[kind]
+        path = save(noise(bands=bands), folder / f"{stem}{suffix}", **options)
+        truncated(path)
+        return path.name, stem
+    stem = stem or _DEFAULT_STEMS[kind]
+    if kind == "zero-bytes":
+        (folder / f"{stem}.tif").write_bytes(b"")
+        return f"{stem}.tif", "empty file (0 bytes)"
+    if kind == "random-bytes":
+        (folder / f"{stem}.tif").write_bytes(np.random.default_rng(1).bytes(5000))
+        return f"{stem}.tif", "not an image"
+    if kind == "text-as-png":
+        (folder / f"{stem}.png").write_text("hello, I am a text file\n")
+        return f"{stem}.png", "not an image"
+    if kind == "float-tiff":
+        save(image.cast("float"), folder / f"{stem}.tif")
+        return f"{stem}.tif", "need an intensity window"
+    if kind == "uint32-tiff":
+        save(image.cast("uint"), folder / f"{stem}.tif")
+        return f"{stem}.tif", "need an intensity window"
+    if kind == "huge-header":
+        huge_tiff_header(folder / f"{stem}.tif")
+        return f"{stem}.tif", "the header claims 1000000x1000000 pixels"
+    if kind == "huge-png-header":
+        huge_png_header(folder / f"{stem}.png")
+        return f"{stem}.png", "the header claims 1000000x1000000 pixels"
+    raise ValueError(kind)
+
+
+def make_unusual(kind: str, folder: Path, image: pyvips.Image, stem: str = "p_s001") -> str | None:
+    """Write ``image`` (8-bit, 1 or 3 bands) as an odd but valid file; return the expected warning.
+
+    For ``1bit-png`` and ``16bit-png`` the image is thresholded / widened; ``cmyk-jpeg`` converts
+    it to CMYK; ``multipage-tiff`` stacks it over its inverse.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    rgb = image if image.bands >= 3 else image.bandjoin([image, image]).copy(interpretation="srgb")
+    grey = image[0].copy(interpretation="b-w")
+    if kind == "png-named-tif":
+        save(image, folder / f"{stem}.png")
+        os.rename(folder / f"{stem}.png", folder / f"{stem}.tif")
+        return "the content is PNG although the name ends in .tif"
+    if kind == "cmyk-jpeg":
+        rgb.colourspace("cmyk").jpegsave(str(folder / f"{stem}.jpg"))
+        return None
+    if kind == "progressive-jpeg":
+        save(image, folder / f"{stem}.jpg", interlace=True)
+        return "interlaced/progressive"
+    if kind == "palette-png":
+        save(rgb, folder / f"{stem}.png", palette=True)
+        return None
+    if kind == "1bit-png":
+        save((grey > 128).ifthenelse(255, 0).cast("uchar"), folder / f"{stem}.png", bitdepth=1)
+        return None
+    if kind == "16bit-png":
+        wide = from_array(grey.numpy().astype(np.uint16) * 257)
+        save(wide, folder / f"{stem}.png")
+        return None
+    if kind == "multipage-tiff":
+        pages = image.join(image.invert(), "vertical")
+        save(pages.copy(), folder / f"{stem}.tif", page_height=image.height)
+        return "2 pages and no pyramid"
+    if kind == "rgba-png":
+        save(rgb.bandjoin(255), folder / f"{stem}.png")
+        return None
+    raise ValueError(kind)
+
+
+def make_junk(folder: Path) -> list[str]:
+    """Write the files a lab folder collects besides images; return their names."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in JUNK_NAMES:
+        (folder / name).write_bytes(b"\x00\x05\x16\x07junk" if name != "notes.txt" else b"notes\n")
+    return list(JUNK_NAMES)
+
+
+def symlink_loops(folder: Path, stem: str = "loop_s002") -> str:
+    """A file link pointing at itself and a folder link pointing at its parent; the file's name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    os.symlink(folder / f"{stem}.png", folder / f"{stem}.png")
+    os.symlink(folder, folder / "parent")
+    return f"{stem}.png"
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The ``error:`` lines of a command's stderr."""
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
