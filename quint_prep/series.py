@@ -133,6 +133,19 @@ class ImageInfo:
         }
 
 
+def file_notes(info: ImageInfo) -> tuple[str, ...]:
+    """What is odd about a readable file itself (not its name): warnings, never refusals."""
+    notes = []
+    if info.interlaced:
+        notes.append("interlaced/progressive file: libvips must decode it whole into memory")
+    if info.pages > 1 and info.level_kind == "none":
+        notes.append(f"{info.pages} pages and no pyramid: only the first page is used")
+    if info.misnamed:
+        notes.append(f"the content is {info.format.upper()} although the name ends in "
+                     f"{info.path.suffix}; read by content")
+    return tuple(notes)
+
+
 def _is_junk(path: Path) -> bool:
     name = path.name
     return name.startswith(".") or name.lower() in JUNK_NAMES

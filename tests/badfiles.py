@@ -86,7 +86,7 @@ def make_bad(kind: str, folder: Path, stem: str | None = None, bands: int = 3) -
         }[kind]
         path = save(noise(bands=bands), folder / f"{stem}{suffix}", **options)
         truncated(path)
-        return path.name, stem
+        return path.name, "truncated"
     stem = stem or _DEFAULT_STEMS[kind]
     if kind == "zero-bytes":
         (folder / f"{stem}.tif").write_bytes(b"")
@@ -170,3 +170,26 @@ def symlink_loops(folder: Path, stem: str = "loop_s002") -> str:
 def error_lines(stderr: str) -> list[str]:
     """The ``error:`` lines of a command's stderr."""
     return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def assert_one_error(result, name: str, fragment: str, exit_code: int = 1) -> None:
+    """The command failed with ``exit_code``, one ``error:`` line names the file and the reason,
+    and no traceback was printed."""
+    assert result.exit_code == exit_code, result.output
+    errors = error_lines(result.stderr)
+    assert len(errors) == 1 and name in errors[0] and fragment in errors[0], result.stderr
+    assert "Traceback" not in result.output
+
+
+def temporaries(folder: Path) -> list[Path]:
+    """Temporary files quint-prep left anywhere under a folder (there must be none)."""
+    from quint_prep.outputs import TEMP_MARKER
+
+    return [p for p in folder.rglob("*") if TEMP_MARKER in p.name] if folder.exists() else []
+
+
+def full_disk(*_args, **kwargs) -> None:
+    """A save function that writes some bytes, then fails as a full disk does."""
+    path = next(a for a in (*_args, *kwargs.values()) if isinstance(a, (str, Path)))
+    Path(path).write_bytes(b"\x89PNG partial")
+    raise OSError(28, "No space left on device")
