@@ -27,6 +27,7 @@ UNSUPPORTED_SUFFIXES = {
 }
 MAX_SIDE = 500_000  # px; whole-slide scans reach ~200000 px a side
 MAX_PIXELS = 100_000_000_000
+MAX_INTERLACED_BYTES = 4_000_000_000  # an interlaced file is decoded whole: at most this much
 JUNK_NAMES = {"thumbs.db", "desktop.ini", "ehthumbs.db"}
 BIT_DEPTHS = {"uchar": 8, "char": 8, "ushort": 16, "short": 16, "uint": 32, "int": 32,
               "float": 32, "double": 64, "complex": 64, "dpcomplex": 128}
@@ -366,6 +367,27 @@ def _pyramid(path: Path, head: pyvips.Image, size: Size) -> tuple[tuple[Size, ..
     return (size,), (0,), "none"
 
 
+def refuse_impossible(path: Path, image: pyvips.Image) -> None:
+    """Refuse, from the header alone, an image no command could decode in bounded memory.
+
+    Too large a claimed size (a damaged header), or an interlaced/progressive file (which
+    libvips decodes whole into memory) over MAX_INTERLACED_BYTES. Every reader of user files
+    calls this before asking for a pixel.
+    """
+    size = Size(image.width, image.height)
+    if max(size.width, size.height) > MAX_SIDE or size.width * size.height > MAX_PIXELS:
+        raise InputError(
+            f"the header claims {size} pixels, more than any slide scanner makes "
+            f"(limit {MAX_SIDE} px a side, {MAX_PIXELS / 1e9:.0f} gigapixels); the file is "
+            "probably damaged", path)
+    decoded = size.width * size.height * image.bands * max(1, BIT_DEPTHS.get(str(image.format), 8) // 8)
+    if _field(image, "interlaced", 0) and decoded > MAX_INTERLACED_BYTES:
+        raise InputError(
+            f"interlaced/progressive {size} file: libvips must decode it whole into memory "
+            f"({decoded / 1e9:.1f} GB, limit {MAX_INTERLACED_BYTES / 1e9:.0f} GB); re-save it "
+            "non-interlaced (e.g. as TIFF)", path)
+
+
 def read_info(path: Path) -> ImageInfo:
     """Read one image's header (and its pyramid levels' headers) without decoding pixels."""
     try:
@@ -376,12 +398,8 @@ def read_info(path: Path) -> ImageInfo:
         raise InputError("empty file (0 bytes)", path)
     head = open_image(path)
     loader = str(_field(head, "vips-loader", ""))
+    refuse_impossible(path, head)
     size = Size(head.width, head.height)
-    if max(size.width, size.height) > MAX_SIDE or size.width * size.height > MAX_PIXELS:
-        raise InputError(
-            f"the header claims {size} pixels, more than any slide scanner makes "
-            f"(limit {MAX_SIDE} px a side, {MAX_PIXELS / 1e9:.0f} gigapixels); the file is "
-            "probably damaged", path)
     file_format = _format_of(path, loader)
     cut = truncation_reason(path, file_format)
     if cut is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +17,15 @@ import pyvips
 from conftest import from_array, gradient, save
 
 BAD_KINDS = ["zero-bytes", "half-tiff", "half-bigtiff", "half-striped", "half-png", "half-jpeg",
-             "random-bytes", "text-as-png", "float-tiff", "uint32-tiff", "huge-header"]
+             "random-bytes", "text-as-png", "float-tiff", "uint32-tiff", "huge-header",
+             "huge-png-header", "huge-interlaced-png"]
 UNUSUAL_KINDS = ["png-named-tif", "cmyk-jpeg", "progressive-jpeg", "palette-png", "1bit-png",
                  "16bit-png", "multipage-tiff", "rgba-png"]
 JUNK_NAMES = [".DS_Store", "Thumbs.db", ".hidden_s009.png", "._a_s001.png", "notes.txt"]
 
 _DEFAULT_STEMS = {"zero-bytes": "z_s002", "random-bytes": "r_s002", "text-as-png": "t_s002",
-                  "float-tiff": "f_s002", "uint32-tiff": "u_s002", "huge-header": "x_s002"}
+                  "float-tiff": "f_s002", "uint32-tiff": "u_s002", "huge-header": "x_s002",
+                  "huge-png-header": "y_s002", "huge-interlaced-png": "i_s002"}
 
 
 def truncated(path: Path) -> None:
@@ -46,17 +49,16 @@ def huge_tiff_header(path: Path) -> None:
     path.write_bytes(body)
 
 
-def huge_png_header(path: Path) -> None:
-    """A tiny PNG whose IHDR claims 1,000,000 x 1,000,000 pixels (CRC correct, no pixel data)."""
-    import zlib
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    ihdr = struct.pack(">IIBBBBB", 1_000_000, 1_000_000, 8, 0, 0, 0, 0)
+def huge_png_header(path: Path, side: int = 1_000_000, interlaced: bool = False) -> None:
+    """A tiny PNG whose IHDR claims side x side RGB pixels (CRC correct, almost no pixel data)."""
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, int(interlaced))
     idat = zlib.compress(b"\x00" * 1001)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat)
-                     + chunk(b"IEND", b""))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat)
+                     + _chunk(b"IEND", b""))
 
 
 def noise(width: int = 300, height: int = 200, bands: int = 3) -> pyvips.Image:
@@ -109,6 +111,9 @@ def make_bad(kind: str, folder: Path, stem: str | None = None, bands: int = 3) -
     if kind == "huge-png-header":
         huge_png_header(folder / f"{stem}.png")
         return f"{stem}.png", "the header claims 1000000x1000000 pixels"
+    if kind == "huge-interlaced-png":  # under the size limits, but decoded whole: 30 GB
+        huge_png_header(folder / f"{stem}.png", side=100_000, interlaced=True)
+        return f"{stem}.png", "interlaced/progressive 100000x100000 file: libvips must decode it whole"
     raise ValueError(kind)
 
 

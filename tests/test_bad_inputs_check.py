@@ -7,13 +7,15 @@ import numpy as np
 import pytest
 
 from quint_prep import series_check
+from quint_prep.colours import count_colours
+from quint_prep.errors import InputError
 from badfiles import (BAD_KINDS, UNUSUAL_KINDS, make_bad, make_junk, make_unusual, symlink_loops)
 from conftest import from_array, gradient, save, tree_hashes
 
 # check reads image headers only: float and 32-bit images have valid headers (downscale is what
 # needs a window for them), so they are bad segmentations only.
-IMAGE_KINDS = [k for k in [*BAD_KINDS, "huge-png-header"] if k not in ("float-tiff", "uint32-tiff")]
-SEGMENTATION_KINDS = [*BAD_KINDS, "huge-png-header"]
+IMAGE_KINDS = [k for k in BAD_KINDS if k not in ("float-tiff", "uint32-tiff")]
+SEGMENTATION_KINDS = BAD_KINDS
 SEGMENTATION_FINDINGS = {"float-tiff": ("seg.not-png", "not a PNG file"),
                          "uint32-tiff": ("seg.not-png", "not a PNG file")}
 
@@ -152,10 +154,12 @@ def test_junk_files_are_skipped_quietly(tmp_path, cli):
     assert len(document["files"]) == 5
 
 
-def test_huge_header_is_refused_before_any_pixel(tmp_path, cli, monkeypatch):
-    """Memory stays bounded: a segmentation claiming 10^12 pixels is never decoded."""
+@pytest.mark.parametrize("kind", ["huge-png-header", "huge-interlaced-png"])
+def test_huge_header_is_refused_before_any_pixel(tmp_path, cli, monkeypatch, kind):
+    """Memory stays bounded: a segmentation claiming 10^12 pixels (or an interlaced one that
+    would be decoded whole, 30 GB) is never decoded."""
     series(tmp_path)
-    name, fragment = make_bad("huge-png-header", tmp_path / "seg", stem="a_s002")
+    name, fragment = make_bad(kind, tmp_path / "seg", stem="a_s002")
     counted = []
     real = series_check.count_colours
     monkeypatch.setattr(series_check, "count_colours", lambda path: counted.append(path) or real(path))
@@ -170,3 +174,11 @@ def test_debug_shows_traceback(tmp_path, cli):
     assert plain.exit_code == 2 and "Traceback" not in plain.output
     debug = cli("--debug", "check", tmp_path / "missing")
     assert debug.exit_code == 2 and "Traceback" in debug.stderr
+
+
+@pytest.mark.parametrize("kind", ["huge-png-header", "huge-interlaced-png"])
+def test_colour_counter_guards_its_own_reads(tmp_path, kind):
+    """count_colours refuses the claimed size itself, whoever calls it."""
+    name, fragment = make_bad(kind, tmp_path, stem="a_s001")
+    with pytest.raises(InputError, match=fragment.split(":")[0]):
+        count_colours(tmp_path / name)
