@@ -198,3 +198,19 @@ def full_disk(*_args, **kwargs) -> None:
     path = next(a for a in (*_args, *kwargs.values()) if isinstance(a, (str, Path)))
     Path(path).write_bytes(b"\x89PNG partial")
     raise OSError(28, "No space left on device")
+
+
+def interrupted_at(call: int, real):
+    """A save function that works ``call - 1`` times, then writes some bytes and is interrupted
+    (Ctrl-C arrives as KeyboardInterrupt in the middle of a write)."""
+    calls = []
+
+    def save(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == call:
+            path = next(a for a in (*args, *kwargs.values()) if isinstance(a, (str, Path)))
+            Path(path).write_bytes(b"\x89PNG partial")
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    return save

@@ -4,13 +4,12 @@ import os
 import re
 from pathlib import Path
 
-import numpy as np
 import pyvips
 import pytest
 
 from quint_prep import masks as masks_module
-from badfiles import (BAD_KINDS, UNUSUAL_KINDS, assert_one_error, full_disk, make_bad, make_junk,
-                      make_unusual, symlink_loops, temporaries)
+from badfiles import (BAD_KINDS, UNUSUAL_KINDS, assert_one_error, full_disk, interrupted_at,
+                      make_bad, make_junk, make_unusual, symlink_loops, temporaries)
 from conftest import gradient, read_array, save, tree_hashes
 
 # masks reads 3-band float/uint32 files as colour segmentations, refused for their depth.
@@ -217,3 +216,17 @@ def test_huge_header_is_refused_before_any_pixel(tmp_path, cli, monkeypatch):
     result = cli("masks", seg, "-o", tmp_path / "out", "-q")
     assert_one_error(result, name, fragment)
     assert not decoded
+
+
+def test_interrupted_run_keeps_finished_masks_and_no_partial_file(tmp_path, cli, monkeypatch):
+    seg = tmp_path / "seg"
+    good_series(seg)
+    monkeypatch.setattr(masks_module, "_save", interrupted_at(2, masks_module._save))
+    result = cli("masks", seg, "-o", tmp_path / "out", "-q")
+    assert result.exit_code == 130 and "interrupted" in result.stderr
+    assert outputs(tmp_path / "out") == ["a_s001.png", "quint-prep.json"]
+    assert not temporaries(tmp_path / "out")
+    monkeypatch.undo()
+    rerun = cli("masks", seg, "-o", tmp_path / "out", "--json")
+    assert rerun.exit_code == 0
+    assert '"up-to-date": 1' in rerun.stdout and '"written": 1' in rerun.stdout

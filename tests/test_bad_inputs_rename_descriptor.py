@@ -24,7 +24,6 @@ def failing_write_text(folder: Path, code: int = errno.ENOSPC):
     return write_text
 
 
-
 @pytest.mark.parametrize("kind", BAD_KINDS)
 def test_descriptor_bad_image_one_line_rest_described(tmp_path, cli, kind):
     folder = tmp_path / "reg"

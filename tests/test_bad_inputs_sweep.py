@@ -9,8 +9,8 @@ import pyvips
 import pytest
 
 from quint_prep import downscale as downscale_module, sweep_page
-from badfiles import (BAD_KINDS, UNUSUAL_KINDS, assert_one_error, full_disk, make_bad, make_junk,
-                      make_unusual, symlink_loops, temporaries)
+from badfiles import (BAD_KINDS, UNUSUAL_KINDS, assert_one_error, full_disk, interrupted_at,
+                      make_bad, make_junk, make_unusual, symlink_loops, temporaries)
 from conftest import gradient, save, tree_hashes
 
 FACTORS = ("--factors", "0.5,0.25")
@@ -174,3 +174,18 @@ def test_debug_shows_traceback(tmp_path, cli):
     assert plain.exit_code == 2 and "Traceback" not in plain.output
     debug = cli("--debug", "sweep", src, "-o", src / "out", *FACTORS)
     assert debug.exit_code == 2 and "Traceback" in debug.stderr
+
+
+@pytest.mark.parametrize("where", ["outputs", "sheets"])
+def test_interrupted_sweep_leaves_no_partial_file(tmp_path, cli, monkeypatch, where):
+    src = images(tmp_path)
+    module = downscale_module if where == "outputs" else sweep_page
+    monkeypatch.setattr(module, "_save", interrupted_at(2, module._save))
+    result = cli("sweep", src, "-o", tmp_path / "out", *FACTORS, "-q")
+    assert result.exit_code == 130 and "interrupted" in result.stderr
+    assert not temporaries(tmp_path / "out")
+    kept = files(tmp_path / "out")
+    assert ("f0.5/a_s001.png" in kept) and ("a_s001_sweep.png" in kept) == (where == "sheets")
+    monkeypatch.undo()
+    assert cli("sweep", src, "-o", tmp_path / "out", *FACTORS, "-q").exit_code == 0
+    assert files(tmp_path / "out") == GOOD_OUTPUTS
