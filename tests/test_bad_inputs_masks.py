@@ -230,3 +230,22 @@ def test_interrupted_run_keeps_finished_masks_and_no_partial_file(tmp_path, cli,
     rerun = cli("masks", seg, "-o", tmp_path / "out", "--json")
     assert rerun.exit_code == 0
     assert '"up-to-date": 1' in rerun.stdout and '"written": 1' in rerun.stdout
+
+
+def test_temporaries_of_a_killed_run_are_removed(tmp_path, cli):
+    seg = tmp_path / "seg"
+    good_series(seg)
+    stale = tmp_path / "out/.a_s001.quint-prep-tmp-99999.png"
+    stale.parent.mkdir()
+    stale.write_bytes(b"\x89PNG partial")
+    assert cli("masks", seg, "-o", tmp_path / "out", "-q").exit_code == 0
+    assert outputs(tmp_path / "out") == ["a_s001.png", "a_s003.png", "quint-prep.json"]
+
+
+def test_output_path_that_is_a_file(tmp_path, cli):
+    seg = tmp_path / "seg"
+    good_series(seg)
+    (tmp_path / "out").write_text("mine")
+    result = cli("masks", seg, "-o", tmp_path / "out")
+    assert_one_error(result, str(tmp_path / "out"), "cannot create the output folder")
+    assert (tmp_path / "out").read_text() == "mine"

@@ -189,3 +189,16 @@ def test_interrupted_sweep_leaves_no_partial_file(tmp_path, cli, monkeypatch, wh
     monkeypatch.undo()
     assert cli("sweep", src, "-o", tmp_path / "out", *FACTORS, "-q").exit_code == 0
     assert files(tmp_path / "out") == GOOD_OUTPUTS
+
+
+def test_temporaries_of_a_killed_run_are_removed(tmp_path, cli):
+    """A run killed outright (no cleanup) leaves temporary files; the next run removes them."""
+    src = images(tmp_path)
+    stale = [tmp_path / "out/.a_s001_sweep.quint-prep-tmp-99999.png",
+             tmp_path / "out/f0.5/.a_s001.quint-prep-tmp-99999.png"]
+    for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"\x89PNG partial")
+    result = cli("sweep", src, "-o", tmp_path / "out", *FACTORS, "-q")
+    assert result.exit_code == 0, result.output
+    assert files(tmp_path / "out") == GOOD_OUTPUTS

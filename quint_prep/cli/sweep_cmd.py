@@ -13,7 +13,7 @@ from ..errors import EXIT_FAILED, UsageError
 from ..masks_select import parse_labels
 from ..masks_sources import SourceKind
 from ..normalise import parse_normalisation, plan_windows
-from ..outputs import guard_output_dir
+from ..outputs import guard_output_dir, remove_stale_temporaries
 from ..resample import Method
 from ..scale import DEFAULT_MAX_SIZE
 from ..series import ImageInfo
@@ -129,6 +129,7 @@ def sweep(
     objects = _objects(labels, object_colour, source, invert)
     normalisation = parse_normalisation(normalise, percentiles)
     guard_output_dir(output, [*sources, *(segmentations or [])])
+    remove_stale_temporaries(output)  # sheets a killed run left half-written
     plan = plan_series(sources, factor=tried[0])
     for problem in plan.problems:
         error_line(str(problem))
