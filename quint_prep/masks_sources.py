@@ -103,6 +103,9 @@ def _strip_inner_extension(stem: str) -> str:
     return stem
 
 
+MAX_PALETTE_CHUNK = 1024  # PLTE holds at most 768 bytes, tRNS 256, IHDR 13
+
+
 def png_palette(path: Path) -> list[tuple[int, ...]] | None:
     """The palette of an indexed PNG (RGB, or RGBA when it has a tRNS chunk), else None.
 
@@ -121,8 +124,11 @@ def png_palette(path: Path) -> list[tuple[int, ...]] | None:
             length, kind = struct.unpack(">I4s", head)
             if kind == b"IDAT" or kind == b"IEND":
                 break
-            data = handle.read(length)
-            handle.seek(4, 1)  # CRC
+            if kind not in (b"IHDR", b"PLTE", b"tRNS"):
+                handle.seek(length + 4, 1)  # skip the chunk and its CRC unread
+                continue
+            data = handle.read(min(length, MAX_PALETTE_CHUNK))  # a damaged length allocates nothing
+            handle.seek(length - len(data) + 4, 1)  # CRC
             if kind == b"IHDR" and len(data) >= 10:
                 colour_type = data[9]
             elif kind == b"PLTE":

@@ -243,7 +243,10 @@ def open_image(path: Path, access: str = "sequential", **options) -> pyvips.Imag
     except pyvips.Error as error:
         if "not a known file format" in (getattr(error, "detail", "") or str(error)):
             raise InputError(unreadable_reason(path), path) from error
-        raise InputError(f"cannot read: {vips_reason(error)}", path) from error
+        reason = vips_reason(error)
+        if reason.startswith("unable to call"):  # libvips gave no cause: say what the bytes say
+            raise InputError(unreadable_reason(path), path) from error
+        raise InputError(f"cannot read: {reason}", path) from error
 
 
 def channel_names(image: pyvips.Image) -> list[str]:

@@ -18,14 +18,15 @@ from conftest import from_array, gradient, save
 
 BAD_KINDS = ["zero-bytes", "half-tiff", "half-bigtiff", "half-striped", "half-png", "half-jpeg",
              "random-bytes", "text-as-png", "float-tiff", "uint32-tiff", "huge-header",
-             "huge-png-header", "huge-interlaced-png"]
+             "huge-png-header", "huge-interlaced-png", "damaged-png-chunk"]
 UNUSUAL_KINDS = ["png-named-tif", "cmyk-jpeg", "progressive-jpeg", "palette-png", "1bit-png",
                  "16bit-png", "multipage-tiff", "rgba-png"]
 JUNK_NAMES = [".DS_Store", "Thumbs.db", ".hidden_s009.png", "._a_s001.png", "notes.txt"]
 
 _DEFAULT_STEMS = {"zero-bytes": "z_s002", "random-bytes": "r_s002", "text-as-png": "t_s002",
                   "float-tiff": "f_s002", "uint32-tiff": "u_s002", "huge-header": "x_s002",
-                  "huge-png-header": "y_s002", "huge-interlaced-png": "i_s002"}
+                  "huge-png-header": "y_s002", "huge-interlaced-png": "i_s002",
+                  "damaged-png-chunk": "d_s002"}
 
 
 def truncated(path: Path) -> None:
@@ -114,6 +115,11 @@ def make_bad(kind: str, folder: Path, stem: str | None = None, bands: int = 3) -
     if kind == "huge-interlaced-png":  # under the size limits, but decoded whole: 30 GB
         huge_png_header(folder / f"{stem}.png", side=100_000, interlaced=True)
         return f"{stem}.png", "interlaced/progressive 100000x100000 file: libvips must decode it whole"
+    if kind == "damaged-png-chunk":  # a chunk before the pixels claims 2 GB
+        data = save(gradient(300, 200), folder / f"{stem}.png").read_bytes()
+        (folder / f"{stem}.png").write_bytes(data[:33] + struct.pack(">I", 0x7FFFFFF0) + b"zTXtabc"
+                                             + data[33:])
+        return f"{stem}.png", "damaged or truncated PNG file"
     raise ValueError(kind)
 
 

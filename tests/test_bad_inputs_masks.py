@@ -2,12 +2,14 @@
 
 import os
 import re
+import tracemalloc
 from pathlib import Path
 
 import pyvips
 import pytest
 
 from quint_prep import masks as masks_module
+from quint_prep.masks_sources import png_palette
 from badfiles import (BAD_KINDS, UNUSUAL_KINDS, assert_one_error, full_disk, interrupted_at,
                       make_bad, make_junk, make_unusual, symlink_loops, temporaries)
 from conftest import gradient, read_array, save, tree_hashes
@@ -249,3 +251,15 @@ def test_output_path_that_is_a_file(tmp_path, cli):
     result = cli("masks", seg, "-o", tmp_path / "out")
     assert_one_error(result, str(tmp_path / "out"), "cannot create the output folder")
     assert (tmp_path / "out").read_text() == "mine"
+
+
+def test_palette_reader_allocates_nothing_for_a_damaged_chunk(tmp_path):
+    """A chunk length of 2 GB before the pixels is skipped, never read into memory."""
+    name, _ = make_bad("damaged-png-chunk", tmp_path, stem="a_s001")
+    tracemalloc.start()
+    try:
+        assert png_palette(tmp_path / name) is None
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000
