@@ -27,7 +27,7 @@ import numpy as np
 import pyvips
 
 from .errors import InputError
-from .series import IMAGE_SUFFIXES, ImageInfo, open_image, read_info, vips_reason
+from .series import DECODE_FAIL_ON, IMAGE_SUFFIXES, ImageInfo, open_image, read_info, vips_reason
 
 
 class SourceKind(str, Enum):
@@ -189,7 +189,7 @@ class MaskFile:
 
     def open(self) -> pyvips.Image:
         """Open the file lazily for one streamed pass (a sequential image can be read once)."""
-        image = open_image(self.path, access=self.info.access, fail_on="truncated")
+        image = open_image(self.path, access=self.info.access, fail_on=DECODE_FAIL_ON)
         if self.info.interpretation == "cmyk":  # ink bands are not R, G, B (and K is not alpha)
             image = image.colourspace("srgb")
         return image

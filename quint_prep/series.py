@@ -29,6 +29,9 @@ UNSUPPORTED_SUFFIXES = {
 MAX_SIDE = 500_000  # px; whole-slide scans reach ~200000 px a side
 MAX_PIXELS = 100_000_000_000
 MAX_INTERLACED_BYTES = 4_000_000_000  # an interlaced file is decoded whole: at most this much
+# Pixel reads fail on truncation AND on decode errors (e.g. a corrupt LZW strip): a damaged file
+# is refused, never turned into an output of garbage pixels. Warnings do not fail a file.
+DECODE_FAIL_ON = "error"
 JUNK_NAMES = {"thumbs.db", "desktop.ini", "ehthumbs.db"}
 BIT_DEPTHS = {"uchar": 8, "char": 8, "ushort": 16, "short": 16, "uint": 32, "int": 32,
               "float": 32, "double": 64, "complex": 64, "dpcomplex": 128}

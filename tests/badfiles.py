@@ -19,6 +19,8 @@ from conftest import from_array, gradient, save
 BAD_KINDS = ["zero-bytes", "half-tiff", "half-bigtiff", "half-striped", "half-png", "half-jpeg",
              "random-bytes", "text-as-png", "float-tiff", "uint32-tiff", "huge-header",
              "huge-png-header", "huge-interlaced-png", "damaged-png-chunk"]
+# Files whose header reads fine and whose pixels do not: caught when decoding.
+DECODE_KINDS = ["corrupt-lzw"]
 UNUSUAL_KINDS = ["png-named-tif", "cmyk-jpeg", "progressive-jpeg", "palette-png", "1bit-png",
                  "16bit-png", "multipage-tiff", "rgba-png"]
 JUNK_NAMES = [".DS_Store", "Thumbs.db", ".hidden_s009.png", "._a_s001.png", "notes.txt"]
@@ -26,7 +28,7 @@ JUNK_NAMES = [".DS_Store", "Thumbs.db", ".hidden_s009.png", "._a_s001.png", "not
 _DEFAULT_STEMS = {"zero-bytes": "z_s002", "random-bytes": "r_s002", "text-as-png": "t_s002",
                   "float-tiff": "f_s002", "uint32-tiff": "u_s002", "huge-header": "x_s002",
                   "huge-png-header": "y_s002", "huge-interlaced-png": "i_s002",
-                  "damaged-png-chunk": "d_s002"}
+                  "damaged-png-chunk": "d_s002", "corrupt-lzw": "c_s002"}
 
 
 def truncated(path: Path) -> None:
@@ -63,8 +65,9 @@ def huge_png_header(path: Path, side: int = 1_000_000, interlaced: bool = False)
 
 
 def noise(width: int = 300, height: int = 200, bands: int = 3) -> pyvips.Image:
-    """Incompressible 8-bit noise, so that half a file cuts into the pixel data."""
-    band = pyvips.Image.gaussnoise(width, height).cast("uchar")
+    """Incompressible 8-bit noise (the same every time), so that damage hits the pixel data."""
+    array = np.random.default_rng(7).integers(0, 256, (height, width), dtype=np.uint8)
+    band = pyvips.Image.new_from_array(array)
     if bands == 1:
         return band.copy(interpretation="b-w")
     return band.bandjoin([band] * (bands - 1)).copy(interpretation="srgb")
@@ -115,6 +118,12 @@ def make_bad(kind: str, folder: Path, stem: str | None = None, bands: int = 3) -
     if kind == "huge-interlaced-png":  # under the size limits, but decoded whole: 30 GB
         huge_png_header(folder / f"{stem}.png", side=100_000, interlaced=True)
         return f"{stem}.png", "interlaced/progressive 100000x100000 file: libvips must decode it whole"
+    if kind == "corrupt-lzw":  # header and directory intact, 2000 bytes of a strip zeroed
+        path = save(noise(bands=bands), folder / f"{stem}.tif", compression="lzw")
+        data = bytearray(path.read_bytes())
+        data[len(data) // 3: len(data) // 3 + 2000] = bytes(2000)
+        path.write_bytes(bytes(data))
+        return path.name, "Not enough data at scanline"
     if kind == "damaged-png-chunk":  # a chunk before the pixels claims 2 GB
         data = save(gradient(300, 200), folder / f"{stem}.png").read_bytes()
         (folder / f"{stem}.png").write_bytes(data[:33] + struct.pack(">I", 0x7FFFFFF0) + b"zTXtabc"

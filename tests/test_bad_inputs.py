@@ -9,11 +9,11 @@ import pytest
 
 from quint_prep import downscale as downscale_module
 from quint_prep.outputs import TEMP_MARKER
-from badfiles import BAD_KINDS, make_bad, make_unusual
+from badfiles import BAD_KINDS, DECODE_KINDS, make_bad, make_unusual
 from conftest import gradient, save, tree_hashes
 
 
-@pytest.mark.parametrize("kind", BAD_KINDS)
+@pytest.mark.parametrize("kind", BAD_KINDS + DECODE_KINDS)
 def test_bad_file_one_line_rest_processed_sources_untouched(tmp_path, cli, kind):
     src = tmp_path / "src"
     save(gradient(300, 200), src / "good_s001.png")

@@ -10,7 +10,7 @@ import pytest
 
 from quint_prep import masks as masks_module
 from quint_prep.masks_sources import png_palette
-from badfiles import (BAD_KINDS, UNUSUAL_KINDS, assert_one_error, full_disk, interrupted_at,
+from badfiles import (BAD_KINDS, DECODE_KINDS, UNUSUAL_KINDS, assert_one_error, full_disk, interrupted_at,
                       make_bad, make_junk, make_unusual, symlink_loops, temporaries)
 from conftest import gradient, read_array, save, tree_hashes
 
@@ -40,7 +40,7 @@ def outputs(out: Path) -> list[str]:
     return sorted(p.name for p in out.iterdir())
 
 
-@pytest.mark.parametrize("kind", BAD_KINDS)
+@pytest.mark.parametrize("kind", BAD_KINDS + DECODE_KINDS)
 def test_bad_segmentation_one_line_rest_written_sources_untouched(tmp_path, cli, kind):
     seg = tmp_path / "seg"
     good_series(seg)

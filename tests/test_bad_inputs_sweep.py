@@ -9,7 +9,7 @@ import pyvips
 import pytest
 
 from quint_prep import downscale as downscale_module, sweep_page
-from badfiles import (BAD_KINDS, UNUSUAL_KINDS, assert_one_error, full_disk, interrupted_at,
+from badfiles import (BAD_KINDS, DECODE_KINDS, UNUSUAL_KINDS, assert_one_error, full_disk, interrupted_at,
                       make_bad, make_junk, make_unusual, symlink_loops, temporaries)
 from conftest import gradient, save, tree_hashes
 
@@ -39,7 +39,7 @@ GOOD_OUTPUTS = ["a_s001_sweep.png", "a_s003_sweep.png", "f0.25/a_s001.png", "f0.
                 "f0.5/quint-prep.json", "index.html"]
 
 
-@pytest.mark.parametrize("kind", BAD_KINDS)
+@pytest.mark.parametrize("kind", BAD_KINDS + DECODE_KINDS)
 def test_bad_image_one_line_rest_swept_sources_untouched(tmp_path, cli, kind):
     src = images(tmp_path)
     name, fragment = make_bad(kind, src, stem="a_s002")
@@ -50,7 +50,7 @@ def test_bad_image_one_line_rest_swept_sources_untouched(tmp_path, cli, kind):
     assert tree_hashes(src) == before and not temporaries(tmp_path / "out")
 
 
-@pytest.mark.parametrize("kind", BAD_KINDS)
+@pytest.mark.parametrize("kind", BAD_KINDS + DECODE_KINDS)
 def test_bad_segmentation_one_line_rest_counted(tmp_path, cli, kind):
     src = images(tmp_path, sections=(1, 2, 3))
     seg = tmp_path / "seg"
