@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import struct
 import zlib
@@ -229,3 +230,16 @@ def interrupted_at(call: int, real):
         return real(*args, **kwargs)
 
     return save
+
+
+def failing_write_text(folder: Path, code: int = errno.ENOSPC):
+    """A Path.write_text that writes part of the text into ``folder``, then fails."""
+    real = Path.write_text
+
+    def write_text(self, text, *args, **kwargs):
+        if self.parent == folder:
+            real(self, text[: len(text) // 2], *args, **kwargs)
+            raise OSError(code, os.strerror(code))
+        return real(self, text, *args, **kwargs)
+
+    return write_text

@@ -10,8 +10,8 @@ import pytest
 
 from quint_prep import masks as masks_module
 from quint_prep.masks_sources import png_palette
-from badfiles import (BAD_KINDS, DECODE_KINDS, UNUSUAL_KINDS, assert_one_error, full_disk, interrupted_at,
-                      make_bad, make_junk, make_unusual, symlink_loops, temporaries)
+from badfiles import (BAD_KINDS, DECODE_KINDS, UNUSUAL_KINDS, assert_one_error, full_disk,
+                      interrupted_at, make_bad, make_junk, make_unusual, symlink_loops, temporaries)
 from conftest import gradient, read_array, save, tree_hashes
 
 # masks reads 3-band float/uint32 files as colour segmentations, refused for their depth.

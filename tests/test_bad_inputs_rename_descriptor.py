@@ -6,22 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from badfiles import (BAD_KINDS, assert_one_error, make_bad, make_junk, symlink_loops,
-                      temporaries)
+from badfiles import (BAD_KINDS, assert_one_error, failing_write_text, make_bad, make_junk,
+                      symlink_loops, temporaries)
 from conftest import gradient, save, tree_hashes
-
-
-def failing_write_text(folder: Path, code: int = errno.ENOSPC):
-    """A Path.write_text that writes part of the text into ``folder``, then fails."""
-    real = Path.write_text
-
-    def write_text(self, text, *args, **kwargs):
-        if self.parent == folder:
-            real(self, text[: len(text) // 2], *args, **kwargs)
-            raise OSError(code, "No space left on device" if code == errno.ENOSPC else "Read-only file system")
-        return real(self, text, *args, **kwargs)
-
-    return write_text
 
 
 @pytest.mark.parametrize("kind", BAD_KINDS)

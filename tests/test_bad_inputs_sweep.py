@@ -9,8 +9,9 @@ import pyvips
 import pytest
 
 from quint_prep import downscale as downscale_module, sweep_page
-from badfiles import (BAD_KINDS, DECODE_KINDS, UNUSUAL_KINDS, assert_one_error, full_disk, interrupted_at,
-                      make_bad, make_junk, make_unusual, symlink_loops, temporaries)
+from badfiles import (BAD_KINDS, DECODE_KINDS, UNUSUAL_KINDS, assert_one_error, failing_write_text,
+                      full_disk, interrupted_at, make_bad, make_junk, make_unusual, symlink_loops,
+                      temporaries)
 from conftest import gradient, save, tree_hashes
 
 FACTORS = ("--factors", "0.5,0.25")
@@ -202,3 +203,12 @@ def test_temporaries_of_a_killed_run_are_removed(tmp_path, cli):
     result = cli("sweep", src, "-o", tmp_path / "out", *FACTORS, "-q")
     assert result.exit_code == 0, result.output
     assert files(tmp_path / "out") == GOOD_OUTPUTS
+
+
+def test_page_failing_part_way_leaves_nothing(tmp_path, cli, monkeypatch):
+    """A full disk while index.html is written: one clear line, no partial page."""
+    src = images(tmp_path)
+    monkeypatch.setattr(Path, "write_text", failing_write_text(tmp_path / "out"))
+    result = cli("sweep", src, "-o", tmp_path / "out", *FACTORS, "-q")
+    assert_one_error(result, "index.html", "cannot write: No space left on device")
+    assert "index.html" not in files(tmp_path / "out") and not temporaries(tmp_path / "out")
