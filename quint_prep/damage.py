@@ -61,10 +61,13 @@ def truncation_reason(path: Path, kind: str) -> str | None:
     marker = _END_MARKERS.get(kind)
     if marker is None:
         return None
-    with open(path, "rb") as handle:
-        end = handle.seek(0, 2)
-        handle.seek(max(0, end - TAIL_BYTES))
-        tail = handle.read()
+    try:
+        with open(path, "rb") as handle:
+            end = handle.seek(0, 2)
+            handle.seek(max(0, end - TAIL_BYTES))
+            tail = handle.read()
+    except OSError:
+        return None  # unreadable bytes are reported by whoever decodes them
     if marker[0] in tail:
         return None
     return (f"truncated {kind.upper()} file: it ends before its {marker[1]} (an interrupted copy "

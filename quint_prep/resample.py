@@ -153,7 +153,7 @@ def downscale_pipeline(info: ImageInfo, target: Size, method: Method, *, keep_de
     """
     check_sample_format(info, window is not None)
     plan = plan_load(info, target)
-    # fail_on="truncated": a cut-off file is an error, not an image with a grey tail.
+    # A cut-off or undecodable file is an error, not an image with a grey tail or garbage.
     image = open_image(info.path, access=info.access, fail_on=DECODE_FAIL_ON, **plan.options)
     image = select_channels(image, channels, info.path)
     image = to_displayable(image, keep_alpha)
