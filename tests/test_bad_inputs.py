@@ -113,3 +113,13 @@ def test_no_temporary_files_after_failures(tmp_path, cli):
     make_bad("half-jpeg", src)
     cli("downscale", src, "-o", tmp_path / "out", "--factor", "0.5", "-q")
     assert not [p for p in (tmp_path / "out").iterdir() if TEMP_MARKER in p.name]
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_data_after_the_end_marker_is_not_truncation(tmp_path, cli, suffix):
+    """Cameras and tools append data after a JPEG's end marker (or a PNG's IEND): still whole."""
+    path = save(gradient(300, 200), tmp_path / f"src/a_s001{suffix}")
+    path.write_bytes(path.read_bytes() + bytes(range(256)) * 40)
+    result = cli("downscale", tmp_path / "src", "-o", tmp_path / "out", "--factor", "0.5", "-q")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out/a_s001.png").exists()
