@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Iterator, Optional
 
 import pyvips
 import typer
@@ -101,28 +101,33 @@ def masks(
     plan = plan_masks(sources, settings, _series(images, manifest))
     guarded = [*sources, *([images] if images else []),
                *([manifest if manifest.is_dir() else manifest.parent] if manifest else [])]
+    results = consume_masks(plan, convert_masks(plan, output, settings, sources=guarded,
+                                                progress_for=image_bar_factory(quiet)), quiet)
+    series_folder = images if images is not None else (
+        (manifest if manifest.is_dir() else manifest.parent) if manifest is not None else None)
+    document = report_masks(plan, results, output, settings, json_output=json_output,
+                            series_folder=series_folder)
+    if document["counts"]["failed"]:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def consume_masks(plan: MaskPlan, results: Iterator[MaskResult], quiet: bool) -> list[MaskResult]:
+    """Run the conversion with a progress bar, printing problems and warnings as they come."""
     pyvips.cache_set_max(0)
     for path, reason in plan.set_aside:
         warn(f"{path}: skipped: {reason}")
     for problem in plan.problems:
         error_line(str(problem))
-    results = []
+    done = []
     with series_bar(len(plan.jobs), quiet, unit="mask") as bar:
-        for result in convert_masks(plan, output, settings, sources=guarded,
-                                    progress_for=image_bar_factory(quiet)):
-            results.append(result)
+        for result in results:
+            done.append(result)
             if result.status == "failed":
                 error_line(f"{result.source}: {result.message}")
             for note in result.warnings:  # shown even with --quiet: they concern the result
                 warn(f"{result.source.name}: {note}")
             bar.update(1)
-    # The upload checks on what was written: format, colours, names, pairing, proportions.
-    series_folder = images if images is not None else (
-        (manifest if manifest.is_dir() else manifest.parent) if manifest is not None else None)
-    verdict = None
-    if series_folder is not None and any(r.status != "failed" for r in results):
-        verdict = check_series([series_folder], [output], colour=settings.colour)
-    _report(plan, results, output, settings, json_output, verdict)
+    return done
 
 
 def _series(images: Path | None, manifest: Path | None) -> list[SeriesImage] | None:
@@ -143,23 +148,31 @@ def _series(images: Path | None, manifest: Path | None) -> list[SeriesImage] | N
     return series
 
 
-def _report(plan: MaskPlan, results: list[MaskResult], output: Path, settings: MaskSettings,
-            json_output: bool, verdict: CheckReport | None) -> None:
+def report_masks(plan: MaskPlan, results: list[MaskResult], output: Path, settings: MaskSettings,
+                 *, json_output: bool, series_folder: Path | None, show_json: bool = True) -> dict:
+    """Print the summary table (or JSON) and the upload-check verdict on what was written;
+    return the summary document (``run`` nests it under its stage)."""
+    # The upload checks on what was written: format, colours, names, pairing, proportions.
+    verdict: CheckReport | None = None
+    if series_folder is not None and any(r.status != "failed" for r in results):
+        verdict = check_series([series_folder], [output], colour=settings.colour)
     written = sum(r.status == "written" for r in results)
     current = sum(r.status == "up-to-date" for r in results)
     failed = len(results) - written - current + len(plan.problems)
+    document = {
+        "output": str(output), "factor": plan.factor,
+        "colour": list(settings.colour), "background": list(settings.background),
+        "resample": settings.resample.value,
+        "counts": {"written": written, "up-to-date": current, "failed": failed},
+        "manifest": str(manifest_path(output)),
+        "masks": [r.to_json() for r in results],
+        "errors": [{"path": str(p.path) if p.path else None, "error": p.message}
+                   for p in plan.problems],
+        "check": verdict.to_json() if verdict else None,
+    }
     if json_output:
-        print_json({
-            "output": str(output), "factor": plan.factor,
-            "colour": list(settings.colour), "background": list(settings.background),
-            "resample": settings.resample.value,
-            "counts": {"written": written, "up-to-date": current, "failed": failed},
-            "manifest": str(manifest_path(output)),
-            "masks": [r.to_json() for r in results],
-            "errors": [{"path": str(p.path) if p.path else None, "error": p.message}
-                       for p in plan.problems],
-            "check": verdict.to_json() if verdict else None,
-        })
+        if show_json:
+            print_json(document)
     else:
         rows = [[r.source.name, r.kind, r.labels or "-",
                  f"{r.object_fraction:.2%}" if r.object_fraction is not None else "-",
@@ -178,5 +191,4 @@ def _report(plan: MaskPlan, results: list[MaskResult], output: Path, settings: M
                 typer.echo(f"check: {finding.severity.value} {finding.id}: {finding.file}: "
                            f"{finding.message}", err=True)
             typer.echo(f"check: {verdict.summary()}")
-    if failed:
-        raise typer.Exit(EXIT_FAILED)
+    return document
