@@ -19,7 +19,7 @@ from .outputs import atomic_output, temporary_path
 from .parallel import run_interruptibly
 from .resample import Method, downscale_pipeline
 from .scale import Size, check_factor, scaled_size, series_factor
-from .series import ImageInfo, discover, read_info, vips_reason
+from .series import ImageInfo, discover, file_notes, read_info, vips_reason
 
 DESCRIPTOR_NAME = "quicknii-series.xml"
 PROGRESS_MEGAPIXELS = 100.0  # images larger than this report progress while they are written
@@ -187,15 +187,7 @@ def output_name(info: ImageInfo, fmt: OutputFormat) -> str:
 
 def image_warnings(info: ImageInfo) -> tuple[str, ...]:
     """Things worth telling the user about one source that do not stop it."""
-    notes = [f"name: {problem}" for problem in name_problems(info.stem)]
-    if info.interlaced:
-        notes.append("interlaced/progressive file: libvips must decode it whole into memory")
-    if info.pages > 1 and info.level_kind == "none":
-        notes.append(f"{info.pages} pages and no pyramid: only the first page is used")
-    if info.misnamed:
-        notes.append(f"the content is {info.format.upper()} although the name ends in "
-                     f"{info.path.suffix}; read by content")
-    return tuple(notes)
+    return tuple(f"name: {problem}" for problem in name_problems(info.stem)) + file_notes(info)
 
 
 def duplicate_sections(infos: Iterable[ImageInfo]) -> dict[int, list[str]]:

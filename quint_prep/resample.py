@@ -16,7 +16,7 @@ import pyvips
 from .errors import InputError
 from .normalise import Window, apply_window, select_channels
 from .scale import Size
-from .series import ImageInfo, open_image
+from .series import DECODE_FAIL_ON, ImageInfo, open_image
 
 
 class Method(str, Enum):
@@ -156,8 +156,8 @@ def downscale_pipeline(info: ImageInfo, target: Size, method: Method, *, keep_de
     """
     check_sample_format(info, window is not None)
     plan = plan_load(info, target)
-    # fail_on="truncated": a cut-off file is an error, not an image with a grey tail.
-    image = open_image(info.path, access=info.access, fail_on="truncated", **plan.options)
+    # A cut-off or undecodable file is an error, not an image with a grey tail or garbage.
+    image = open_image(info.path, access=info.access, fail_on=DECODE_FAIL_ON, **plan.options)
     image = select_channels(image, channels, info.path)
     image = to_displayable(image, keep_alpha)
     image = RESAMPLERS[method](image, target)

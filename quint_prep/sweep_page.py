@@ -132,8 +132,13 @@ def draw_sheet(section: SectionSweep, region: Region, path: Path) -> bool:
     sheet = pyvips.Image.arrayjoin(panels, across=len(panels), shim=GAP, background=[255, 255, 255])
     sheet = sheet.embed(GAP, GAP, sheet.width + 2 * GAP, sheet.height + 2 * GAP, extend="white")
     with atomic_output(path) as temporary:
-        sheet.pngsave(str(temporary), compression=6, keep="none")
+        _save(sheet, temporary)
     return drawn
+
+
+def _save(sheet: pyvips.Image, path: Path) -> None:
+    """Write one contact sheet PNG (the single place sweep writes a sheet)."""
+    sheet.pngsave(str(path), compression=6, keep="none")
 
 
 CSV_FIELDS = ("section", "factor", "mode", "width", "height", "objects", "objects_ratio",
@@ -248,6 +253,8 @@ def write_report(output_dir: Path, sections: Sequence[SectionSweep], recommendat
             labels_in_image = draw_sheet(section, section.region, output_dir / name) and labels_in_image
         except pyvips.Error as error:
             raise OutputError(f"cannot draw the sheet: {vips_reason(error)}", output_dir / name) from error
+        except OSError as error:
+            raise OutputError(f"cannot write the sheet: {error.strerror}", output_dir / name) from error
         sheets[section.info.stem] = name
     rows = comparison_rows(sections)
     if rows:

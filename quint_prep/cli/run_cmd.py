@@ -15,7 +15,7 @@ from ..runner import (Stage, dry_run_downscale, make_dependencies, masks_setting
                       plan_downscale, plan_masks_stage, run_check, run_downscale, run_masks,
                       stages_to_run, workers_for)
 from .common import (Jobs, JsonOutput, Memory, Quiet, Scheduler, error_line, format_table,
-                     print_json, reported, workers_option)
+                     print_json, reported, warn, workers_option)
 from . import sweep_cmd
 from ..masks_sources import SourceKind
 from ..scale import DEFAULT_MAX_SIZE, parse_size
@@ -60,13 +60,22 @@ def run(
     for chosen in stages_to_run(stage, settings):
         if not (quiet or json_output):
             typer.echo(f"== {settings.name}: {chosen.value}")
-        report["stages"][chosen.value] = STAGES[chosen](
+        report["stages"][chosen.value] = done = STAGES[chosen](
             settings, workers, dry_run=dry_run, overwrite=overwrite, quiet=quiet,
             json_output=json_output)
+        if chosen is Stage.DOWNSCALE and not dry_run and _nothing_usable(done):
+            warn("the downscale stage produced no image: the later stages are skipped")
+            break
     if json_output:
         print_json(report)
     if any(doc.get("counts", {}).get("failed") for doc in report["stages"].values()):
         raise typer.Exit(EXIT_FAILED)
+
+
+def _nothing_usable(document: dict) -> bool:
+    """True when a downscale stage failed for every image (nothing written or up to date)."""
+    counts = document.get("counts", {})
+    return bool(counts.get("failed")) and not counts.get("written") and not counts.get("up-to-date")
 
 
 def _downscale_stage(settings: SeriesConfig, workers: Workers, *, dry_run: bool, overwrite: bool,

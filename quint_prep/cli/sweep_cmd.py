@@ -8,12 +8,12 @@ from typing import Annotated, Optional, Sequence
 import pyvips
 import typer
 
-from ..downscale import DownscaleSettings, SeriesPlan, plan_series
+from ..downscale import DownscaleSettings, SeriesPlan, duplicate_sections, plan_series
 from ..errors import EXIT_FAILED, UsageError
 from ..masks_select import parse_labels
 from ..masks_sources import SourceKind
 from ..normalise import parse_normalisation, plan_windows
-from ..outputs import guard_output_dir
+from ..outputs import guard_output_dir, remove_stale_temporaries
 from ..resample import Method
 from ..scale import DEFAULT_MAX_SIZE
 from ..series import ImageInfo
@@ -129,11 +129,15 @@ def sweep(
     objects = _objects(labels, object_colour, source, invert)
     normalisation = parse_normalisation(normalise, percentiles)
     guard_output_dir(output, [*sources, *(segmentations or [])])
+    remove_stale_temporaries(output)  # sheets a killed run left half-written
     plan = plan_series(sources, factor=tried[0])
     for problem in plan.problems:
         error_line(str(problem))
     if not plan.images:
         raise typer.Exit(EXIT_FAILED)
+    for number, names in duplicate_sections(plan.images).items():
+        warn(f"section number {number} is used by {', '.join(names)}: QUINT pairs files by "
+             "number, so each must be unique (see `quint-prep rename`)")
     numbers = [i.section.value if i.section else None for i in plan.images]
     sample = [plan.images[i] for i in pick_sample(numbers, DEFAULT_SECTIONS if sections is None else sections, picks)]
     windows = plan_windows(plan.images, normalisation)  # the WHOLE series, as downscale does
@@ -180,11 +184,17 @@ def _run(plan: SeriesPlan, sample: list[ImageInfo], tried: tuple[float, ...], ou
     """Write the factors, match the segmentations, settle every section; count failures."""
     failed = 0
     results = []
+    told: set[tuple[Path, str]] = set()  # one line per file and problem, not one per factor
     with series_bar(len(sample) * len(tried), quiet) as bar:
         for factor, result in write_factors(plan, sample, tried, output, settings, sources, overwrite):
-            if result.status == "failed":
-                error_line(f"{result.source} at factor {factor:g}: {result.message}")
+            if result.status == "failed" and (result.source, result.message) not in told:
+                error_line(f"{result.source}: {result.message} (at factor {factor:g})")
+                told.add((result.source, result.message))
                 failed += 1
+            for note in () if quiet else result.warnings:
+                if (result.source, note) not in told:
+                    warn(f"{result.source.name}: {note}")
+                    told.add((result.source, note))
             results.append((factor, result))
             bar.update(1)
     grouped = collect_outputs(results)
