@@ -16,9 +16,10 @@ from .manifest import ImageRecord, Manifest, load_or_new, write_manifest
 from .outputs import guard_output_dir, remove_stale_temporaries, staged_path
 from .parallel import Workers, interrupts_deferred, run_tasks
 from .quicknii import slice_entries, write_descriptor
-from .registration_series import (RegistrationSettings, registration_factor, registration_size,
+from .registration_series import (RegistrationSettings, registration_factor, registration_image,
+                                  registration_size, save_registration_image,
                                   write_registration_image)
-from .resample import Method, estimate_memory
+from .resample import Method, downscale_pipeline, estimate_memory, plan_load
 from .resume import SKIP, WRITE, Decision, decide, source_stamp
 from .scale import Size, scaled_size
 from .series import ImageInfo
@@ -86,7 +87,8 @@ def downscale_series(plan: SeriesPlan, output_dir: Path, settings: DownscaleSett
     output_dir = guard_output_dir(output_dir, source_list)
     remove_stale_temporaries(output_dir)
     outputs = plan_outputs(plan, output_dir, settings, overwrite=overwrite)
-    companion = (RegistrationCompanion(plan, registration, output_dir, source_list, outputs.previous)
+    companion = (RegistrationCompanion(plan, settings, registration, output_dir, source_list,
+                                       outputs.previous)
                  if registration is not None else None)
     manifest = Manifest(factor=plan.factor,
                         max_size=str(plan.max_size) if plan.max_size else None,
@@ -110,9 +112,12 @@ def downscale_series(plan: SeriesPlan, output_dir: Path, settings: DownscaleSett
 
 class RegistrationCompanion:
     """The registration series made alongside a downscale: one factor for the whole series,
-    each image derived from its written segmentation-size output, and the QuickNII XML."""
+    and the QuickNII XML. Each image is derived from its written segmentation-size output, or,
+    when the source stores a pyramid, from its small stored level through the same pipeline
+    (same window, channels and orientation): the gigapixel level 0 is never decoded twice."""
 
-    def __init__(self, plan: SeriesPlan, registration: RegistrationSettings, output_dir: Path,
+    def __init__(self, plan: SeriesPlan, settings: DownscaleSettings,
+                 registration: RegistrationSettings, output_dir: Path,
                  sources: Sequence[Path], previous: Manifest) -> None:
         guard_output_dir(registration.folder, sources)
         if registration.folder.resolve() == output_dir.resolve():
@@ -123,6 +128,8 @@ class RegistrationCompanion:
         slice_entries([(f"{i.stem}.{registration.format.value}", plan.output_size(i))
                        for i in plan.images])
         self.registration, self.series_name = registration, output_dir.name or "series"
+        self.settings = settings
+        self.infos = {info.path: info for info in plan.images}
         self.factor = registration_factor(registration.box, [plan.output_size(i) for i in plan.images])
         old = previous.extra.get("registration") or {}
         same = old.get("factor") == self.factor and old.get("settings") == registration.to_json()
@@ -139,12 +146,29 @@ class RegistrationCompanion:
         if result.status == "up-to-date" and target.exists() and self.images.get(name) == wanted:
             return result
         try:
-            write_registration_image(result.output, target, size, self.registration)
+            info = self.infos.get(result.source)
+            if info is None or not self._from_pyramid(info, target, size):
+                write_registration_image(result.output, target, size, self.registration)
         except QuintPrepError as error:
             self.images.pop(name, None)
             return replace(result, status="failed", message=error.message)
         self.images[name] = wanted
         return result
+
+    def _from_pyramid(self, info: ImageInfo, target: Path, size: Size) -> bool:
+        """Write the registration image from a small stored pyramid level; False when the
+        source has no level small enough (then the segmentation output is used)."""
+        orientation = self.settings.orientations.for_stem(info.stem)
+        unoriented = orientation.size(size)  # a quarter turn swaps the sides back
+        if not {"page", "subifd"} & set(plan_load(info, unoriented).options):
+            return False
+        image, _ = downscale_pipeline(info, unoriented, self.settings.method,
+                                      window=self.settings.window_for(info),
+                                      channels=self.settings.channels)
+        image = orientation.apply(image.copy_memory())  # at most the registration box
+        save_registration_image(registration_image(image, size), target, self.registration,
+                                info.path)
+        return True
 
     def finish(self, manifest: Manifest) -> None:
         """Record the registration series in the manifest and write the QuickNII XML."""

@@ -151,7 +151,8 @@ def report_downscale(plan: SeriesPlan, results: Iterator[ImageResult], output: P
               for status in ("written", "up-to-date", "failed")}
     counts["failed"] += len(plan.problems)
     # Names, and every output's size under the one factor, as the manifest records them.
-    verdict = check_downscaled(output) if manifest_path(output).exists() else None
+    ok_outputs = counts["written"] + counts["up-to-date"]
+    verdict = check_downscaled(output) if ok_outputs and manifest_path(output).exists() else None
     document = {
         "factor": plan.factor, "max_size": str(plan.max_size) if plan.max_size else None,
         "output": str(output), "manifest": str(manifest_path(output)), "counts": counts,
