@@ -5,11 +5,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: install demo test test-integration bench clean
+.PHONY: install demo test test-integration bench clean series all-series sweep
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install $(PIP_QUIET) -e ".[test]"
+	$(BIN)/pip install $(PIP_QUIET) -e ".[test,dask]"
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -35,6 +35,37 @@ bench: $(STAMP)
 	$(BIN)/pip install $(PIP_QUIET) -e ".[test,bench]"
 	$(BIN)/python bench/bench_downscale.py
 	$(BIN)/python bench/bench_masks.py
+	$(BIN)/python bench/bench_jobs.py
+
+# Series from config files (README "Series with make"). Each config gets a stamp
+# .series/NAME.done whose prerequisites are the config and every input file and folder
+# (written by `quint-prep run CONFIG --make-deps`), so `make` reruns only the series whose
+# config or inputs changed; inside a series quint-prep itself redoes only what changed.
+# `make -j2 all-series` runs two series side by side. configs/example.toml (documentation,
+# runs on the demo series) is left out of all-series: `make series CONFIG=configs/example.toml`.
+SERIES_STATE := .series
+SERIES_CONFIGS := $(filter-out configs/example.toml,$(wildcard configs/*.toml))
+series_stamp = $(SERIES_STATE)/$(basename $(notdir $(1))).done
+
+define series_rule
+$(call series_stamp,$(1)): $(1) | $(STAMP)
+	@mkdir -p $(SERIES_STATE)
+	$(BIN)/quint-prep run $(1)
+	@$(BIN)/quint-prep run $(1) --make-deps $$@ > $$@.d
+	@touch $$@
+endef
+$(foreach config,$(sort $(SERIES_CONFIGS) $(CONFIG)),$(eval $(call series_rule,$(config))))
+-include $(wildcard $(SERIES_STATE)/*.done.d)
+
+series: $(if $(CONFIG),$(call series_stamp,$(CONFIG)))
+	@test -n "$(CONFIG)" || { echo "usage: make series CONFIG=configs/NAME.toml" >&2; exit 2; }
+
+all-series: $(foreach config,$(SERIES_CONFIGS),$(call series_stamp,$(config)))
+
+# Trial factors for a series, with its config's images, segmentations and choices (OUTPUT/sweep).
+sweep: $(STAMP)
+	@test -n "$(CONFIG)" || { echo "usage: make sweep CONFIG=configs/NAME.toml" >&2; exit 2; }
+	$(BIN)/quint-prep run $(CONFIG) --stage sweep
 
 clean:
-	rm -rf demo bench/cache bench/results .pytest_cache
+	rm -rf demo bench/cache bench/results .pytest_cache $(SERIES_STATE)

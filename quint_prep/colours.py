@@ -15,7 +15,7 @@ import numpy as np
 import pyvips
 
 from .errors import InputError
-from .series import vips_reason
+from .series import refuse_impossible, vips_reason
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_COLOUR_TYPES = {0: "greyscale", 2: "rgb", 3: "palette", 4: "greyscale+alpha", 6: "rgb+alpha"}
@@ -102,7 +102,9 @@ def count_colours(path: Path) -> ColourCounts:
 
 
 def _open(path: Path) -> pyvips.Image:
-    return pyvips.Image.new_from_file(str(path), access="sequential", fail=True)
+    image = pyvips.Image.new_from_file(str(path), access="sequential", fail=True)
+    refuse_impossible(path, image)  # header only: nothing is decoded before this passes
+    return image
 
 
 def _grey_counts(band: pyvips.Image) -> ColourCounts:

@@ -29,7 +29,7 @@ from .masks_sources import NPY_REFUSAL, MaskFile, SourceKind, read_mask_file, st
 from .naming import name_problems
 from .outputs import atomic_output, guard_output_dir, remove_stale_temporaries
 from .scale import Size, same_proportions, scaled_size, series_factor
-from .series import ImageInfo, discover, vips_reason
+from .series import ImageInfo, discover, file_notes, vips_reason
 
 Progress = Callable[[float], None]
 
@@ -184,6 +184,7 @@ def plan_masks(sources: Iterable[Path], settings: MaskSettings,
         target = (image.size if settings.size_mode is SizeMode.IMAGE and image
                   else scaled_size(mask.info.size, factor) if factor is not None else mask.info.size)
         warnings = tuple(f"name: {p}" for p in name_problems(name[:-4])) if image is None else ()
+        warnings += file_notes(mask.info)
         jobs.append(MaskJob(mask, name, target, image, warnings))
     return MaskPlan(jobs, problems, factor, found.set_aside)
 
@@ -351,8 +352,13 @@ def write_mask_png(selection: pyvips.Image, output: Path, settings: MaskSettings
         image.signal_connect("eval", lambda _image, progress: on_progress(progress.percent / 100))
     try:
         with atomic_output(output) as temporary:
-            image.pngsave(str(temporary), compression=settings.png_compression, keep="none")
+            _save(image, temporary, settings.png_compression)
     except pyvips.Error as error:
         raise InputError(f"failed while decoding or writing: {vips_reason(error)}") from error
     except OSError as error:
         raise InputError(f"cannot write {output.name}: {error.strerror}") from error
+
+
+def _save(image: pyvips.Image, path: Path, compression: int) -> None:
+    """Write one mask PNG (the single place masks write pixels)."""
+    image.pngsave(str(path), compression=compression, keep="none")

@@ -27,7 +27,7 @@ import numpy as np
 import pyvips
 
 from .errors import InputError
-from .series import IMAGE_SUFFIXES, ImageInfo, open_image, read_info, vips_reason
+from .series import DECODE_FAIL_ON, IMAGE_SUFFIXES, ImageInfo, open_image, read_info, vips_reason
 
 
 class SourceKind(str, Enum):
@@ -103,6 +103,9 @@ def _strip_inner_extension(stem: str) -> str:
     return stem
 
 
+MAX_PALETTE_CHUNK = 1024  # PLTE holds at most 768 bytes, tRNS 256, IHDR 13
+
+
 def png_palette(path: Path) -> list[tuple[int, ...]] | None:
     """The palette of an indexed PNG (RGB, or RGBA when it has a tRNS chunk), else None.
 
@@ -121,8 +124,11 @@ def png_palette(path: Path) -> list[tuple[int, ...]] | None:
             length, kind = struct.unpack(">I4s", head)
             if kind == b"IDAT" or kind == b"IEND":
                 break
-            data = handle.read(length)
-            handle.seek(4, 1)  # CRC
+            if kind not in (b"IHDR", b"PLTE", b"tRNS"):
+                handle.seek(length + 4, 1)  # skip the chunk and its CRC unread
+                continue
+            data = handle.read(min(length, MAX_PALETTE_CHUNK))  # a damaged length allocates nothing
+            handle.seek(length - len(data) + 4, 1)  # CRC
             if kind == b"IHDR" and len(data) >= 10:
                 colour_type = data[9]
             elif kind == b"PLTE":
@@ -183,7 +189,10 @@ class MaskFile:
 
     def open(self) -> pyvips.Image:
         """Open the file lazily for one streamed pass (a sequential image can be read once)."""
-        return open_image(self.path, access=self.info.access, fail_on="truncated")
+        image = open_image(self.path, access=self.info.access, fail_on=DECODE_FAIL_ON)
+        if self.info.interpretation == "cmyk":  # ink bands are not R, G, B (and K is not alpha)
+            image = image.colourspace("srgb")
+        return image
 
     def labels_image(self) -> pyvips.Image:
         """The single-band stored values (label ids, 0/255), min-is-white inversion undone."""

@@ -164,7 +164,7 @@ class WindowPlan:
         if not normalisation.applies_to(info):
             return None
         if normalisation.mode == "image":
-            return self.per_image.get(str(info.path))
+            return self.per_image.get(str(info.path.absolute()))
         return self.series
 
 
@@ -192,7 +192,7 @@ def plan_windows(infos: Sequence[ImageInfo], normalisation: Normalisation,
         top = histogram[:, -1].sum() if histogram.shape[1] in (256, 65536) else 0.0
         ranges.append(IntensityRange(info.path, window, float(top / max(histogram.sum(), 1)),
                                      f"level {histogram_level(info, min_pixels)}"))
-        per_image[str(info.path)] = window
+        per_image[str(info.path.absolute())] = window  # workers get absolute paths
         histograms.append(histogram)
     series = (window_from_histogram(sum_histograms(histograms), normalisation.percentiles)
               if histograms else None)

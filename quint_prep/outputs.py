@@ -50,6 +50,15 @@ def temporary_path(final: Path) -> Path:
     return final.with_name(f".{final.stem}{TEMP_MARKER}{os.getpid()}{final.suffix}")
 
 
+def staged_path(final: Path) -> Path:
+    """Where a worker process leaves a finished output for the parent to rename to ``final``.
+
+    It is a temporary name (removed by ``remove_stale_temporaries``), so an output a worker
+    finished after its run was interrupted never appears under the final name unrecorded.
+    """
+    return final.with_name(f".{final.stem}{TEMP_MARKER}staged{final.suffix}")
+
+
 def remove_stale_temporaries(output_dir: Path) -> list[Path]:
     """Delete temporary files an interrupted earlier run left in the folder; return them."""
     removed = []

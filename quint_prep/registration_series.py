@@ -56,17 +56,20 @@ def registration_size(segmentation_size: Size, factor: float) -> Size:
     return scaled_size(segmentation_size, factor)
 
 
-def write_registration_image(segmentation_output: Path, target: Path, size: Size,
-                             settings: RegistrationSettings) -> None:
-    """Shrink a written segmentation-size image to its registration size, 8-bit RGB."""
-    image = open_image(segmentation_output, access="sequential", fail_on="truncated")
+def registration_image(image: pyvips.Image, size: Size) -> pyvips.Image:
+    """An image brought to its registration size as 8-bit RGB (24-bit, what QuickNII reads)."""
     if image.hasalpha():
         image = image.flatten(background=[255] * (image.bands - 1))
     if image.format != "uchar":
         image = image.linear(1 / 257, 0.5).cast("uchar")
     if image.bands == 1:
         image = image.bandjoin([image, image])
-    image = exact_size(RESAMPLERS[Method.AREA](image, size), size).copy(interpretation="srgb")
+    return exact_size(RESAMPLERS[Method.AREA](image, size), size).copy(interpretation="srgb")
+
+
+def save_registration_image(image: pyvips.Image, target: Path, settings: RegistrationSettings,
+                            source: Path) -> None:
+    """Write a registration image atomically; failures name the section's source."""
     try:
         with atomic_output(target) as temporary:
             if settings.format is RegistrationFormat.JPG:
@@ -75,7 +78,14 @@ def write_registration_image(segmentation_output: Path, target: Path, size: Size
                 image.pngsave(str(temporary), compression=6, keep="none")
     except pyvips.Error as error:
         raise InputError(f"cannot write the registration image {target.name}: "
-                         f"{vips_reason(error)}", segmentation_output) from error
+                         f"{vips_reason(error)}", source) from error
     except OSError as error:
         raise InputError(f"cannot write the registration image {target.name}: "
-                         f"{error.strerror}", segmentation_output) from error
+                         f"{error.strerror}", source) from error
+
+
+def write_registration_image(segmentation_output: Path, target: Path, size: Size,
+                             settings: RegistrationSettings) -> None:
+    """Shrink a written segmentation-size image to its registration size, 8-bit RGB."""
+    image = open_image(segmentation_output, access="sequential", fail_on="truncated")
+    save_registration_image(registration_image(image, size), target, settings, segmentation_output)

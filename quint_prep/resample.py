@@ -16,7 +16,7 @@ import pyvips
 from .errors import InputError
 from .normalise import Window, apply_window, select_channels
 from .scale import Size
-from .series import ImageInfo, open_image
+from .series import DECODE_FAIL_ON, ImageInfo, open_image
 
 
 class Method(str, Enum):
@@ -41,6 +41,7 @@ class LoadPlan:
 
     options: dict
     description: str
+    size: Size  # the size of what is decoded (level 0, a pyramid level, or JPEG shrunk on load)
 
 
 def plan_load(info: ImageInfo, target: Size) -> LoadPlan:
@@ -50,13 +51,15 @@ def plan_load(info: ImageInfo, target: Size) -> LoadPlan:
             level = info.levels[index]
             if level.width >= target.width and level.height >= target.height:
                 key = "subifd" if info.level_kind == "subifds" else "page"
-                return LoadPlan({key: info.level_pages[index]}, f"pyramid level {index} ({level})")
+                return LoadPlan({key: info.level_pages[index]}, f"pyramid level {index} ({level})",
+                                level)
     if info.format == "jpeg":
         for shrink in (8, 4, 2):
             if (math.ceil(info.size.width / shrink) >= target.width
                     and math.ceil(info.size.height / shrink) >= target.height):
-                return LoadPlan({"shrink": shrink}, f"JPEG shrink-on-load 1/{shrink}")
-    return LoadPlan({}, "full resolution")
+                shrunk = Size(math.ceil(info.size.width / shrink), math.ceil(info.size.height / shrink))
+                return LoadPlan({"shrink": shrink}, f"JPEG shrink-on-load 1/{shrink}", shrunk)
+    return LoadPlan({}, "full resolution", info.size)
 
 
 def _area(image: pyvips.Image, target: Size) -> pyvips.Image:
@@ -153,10 +156,29 @@ def downscale_pipeline(info: ImageInfo, target: Size, method: Method, *, keep_de
     """
     check_sample_format(info, window is not None)
     plan = plan_load(info, target)
-    # fail_on="truncated": a cut-off file is an error, not an image with a grey tail.
-    image = open_image(info.path, access=info.access, fail_on="truncated", **plan.options)
+    # A cut-off or undecodable file is an error, not an image with a grey tail or garbage.
+    image = open_image(info.path, access=info.access, fail_on=DECODE_FAIL_ON, **plan.options)
     image = select_channels(image, channels, info.path)
     image = to_displayable(image, keep_alpha)
     image = RESAMPLERS[method](image, target)
     image = exact_size(image, target)
     return _finish_samples(image, window, keep_depth), plan
+
+
+# Memory of a pipeline, for the parallel runs' budget.
+# libvips streams, so memory grows with the WIDTH of the decoded level (every pipeline stage
+# keeps a few lines or a strip of tiles of it, per thread), not with its height. Measured
+# (peak RSS of one process, 8-bit RGB striped LZW, factor 0.1, libvips 8.18): 20000 px wide
+# 65 MB (area) / 94-112 MB (lanczos3, 1-2 threads); 60000 px wide 141 MB / 226-282 MB, i.e.
+# ~27 MB for Python + libvips, plus per decoded column ~1.9 KB (area) or 3.3-4.3 KB
+# (lanczos3). The estimate below is deliberately generous (about 1.5-2x): 100 MB per worker
+# plus 3.5 KB (area) or 6 KB (lanczos3) per column, scaled by bands and bit depth.
+WORKER_BYTES = 100 * 1024**2
+BYTES_PER_COLUMN = {Method.AREA: 3500, Method.LANCZOS3: 6000}
+
+
+def estimate_memory(info: ImageInfo, target: Size, method: Method) -> int:
+    """A generous guess of the peak memory (bytes) one image needs while it is downscaled."""
+    decoded = plan_load(info, target).size
+    per_column = BYTES_PER_COLUMN[method] * max(info.bands, 3) / 3 * info.bit_depth / 8
+    return int(WORKER_BYTES + decoded.width * per_column)

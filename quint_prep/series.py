@@ -9,6 +9,7 @@ from typing import Iterable
 
 import pyvips
 
+from .damage import truncation_reason, unreadable_reason
 from .errors import InputError, UsageError
 from .naming import SectionNumber, parse_section_number
 from .scale import Size
@@ -27,6 +28,10 @@ UNSUPPORTED_SUFFIXES = {
 }
 MAX_SIDE = 500_000  # px; whole-slide scans reach ~200000 px a side
 MAX_PIXELS = 100_000_000_000
+MAX_INTERLACED_BYTES = 4_000_000_000  # an interlaced file is decoded whole: at most this much
+# Pixel reads fail on truncation AND on decode errors (e.g. a corrupt LZW strip): a damaged file
+# is refused, never turned into an output of garbage pixels. Warnings do not fail a file.
+DECODE_FAIL_ON = "error"
 JUNK_NAMES = {"thumbs.db", "desktop.ini", "ehthumbs.db"}
 BIT_DEPTHS = {"uchar": 8, "char": 8, "ushort": 16, "short": 16, "uint": 32, "int": 32,
               "float": 32, "double": 64, "complex": 64, "dpcomplex": 128}
@@ -133,6 +138,19 @@ class ImageInfo:
         }
 
 
+def file_notes(info: ImageInfo) -> tuple[str, ...]:
+    """What is odd about a readable file itself (not its name): warnings, never refusals."""
+    notes = []
+    if info.interlaced:
+        notes.append("interlaced/progressive file: libvips must decode it whole into memory")
+    if info.pages > 1 and info.level_kind == "none":
+        notes.append(f"{info.pages} pages and no pyramid: only the first page is used")
+    if info.misnamed:
+        notes.append(f"the content is {info.format.upper()} although the name ends in "
+                     f"{info.path.suffix}; read by content")
+    return tuple(notes)
+
+
 def _is_junk(path: Path) -> bool:
     name = path.name
     return name.startswith(".") or name.lower() in JUNK_NAMES
@@ -216,47 +234,9 @@ def vips_reason(error: pyvips.Error) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     specific = [line for line in lines if not _GENERIC_VIPS_LINES.search(line)]
     line = specific[0] if specific else (lines[-1] if lines else "libvips could not read it")
-    line = re.sub(r"^(Vips[A-Za-z]+|tiff2vips|vips2[a-z]+|vips_[a-z_]+|[a-z]+load[a-z_]*|"
+    line = re.sub(r"^(Vips[A-Za-z]+|tiff2vips|vips2[a-z]+|vips_[a-z_]+|vips[a-z]+|[a-z]+load[a-z_]*|"
                   r"[a-z]+save[a-z_]*):\s*", "", line)
     return line
-
-
-_MAGIC = [
-    (b"\x89PNG\r\n\x1a\n", "PNG"),
-    (b"\xff\xd8\xff", "JPEG"),
-    (b"II*\x00", "TIFF"),
-    (b"MM\x00*", "TIFF"),
-    (b"II+\x00", "BigTIFF"),
-    (b"MM\x00+", "BigTIFF"),
-    (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
-    (b"\xff\x4f\xff\x51", "JPEG 2000"),
-    (b"GIF8", "GIF"),
-    (b"BM", "BMP"),
-]
-_EXPECTED = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
-
-
-def _sniff(path: Path) -> str | None:
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(16)
-    except OSError:
-        return None
-    for magic, kind in _MAGIC:
-        if head.startswith(magic):
-            return kind
-    return None
-
-
-def unreadable_reason(path: Path) -> str:
-    """Why libvips does not recognise a file: damaged, misnamed, or not an image at all."""
-    found = _sniff(path)
-    expected = _EXPECTED.get(path.suffix.lower(), "TIFF")
-    if found is None:
-        return f"not an image: the content is not TIFF, JPEG or PNG despite the {path.suffix} name"
-    if found.replace("Big", "") != expected:
-        return f"the content is {found} but the name ends in {path.suffix}; rename it to match"
-    return f"damaged or truncated {found} file (its header or directory cannot be read)"
 
 
 def open_image(path: Path, access: str = "sequential", **options) -> pyvips.Image:
@@ -266,7 +246,10 @@ def open_image(path: Path, access: str = "sequential", **options) -> pyvips.Imag
     except pyvips.Error as error:
         if "not a known file format" in (getattr(error, "detail", "") or str(error)):
             raise InputError(unreadable_reason(path), path) from error
-        raise InputError(f"cannot read: {vips_reason(error)}", path) from error
+        reason = vips_reason(error)
+        if reason.startswith("unable to call"):  # libvips gave no cause: say what the bytes say
+            raise InputError(unreadable_reason(path), path) from error
+        raise InputError(f"cannot read: {reason}", path) from error
 
 
 def channel_names(image: pyvips.Image) -> list[str]:
@@ -329,6 +312,27 @@ def _pyramid(path: Path, head: pyvips.Image, size: Size) -> tuple[tuple[Size, ..
     return (size,), (0,), "none"
 
 
+def refuse_impossible(path: Path, image: pyvips.Image) -> None:
+    """Refuse, from the header alone, an image no command could decode in bounded memory.
+
+    Too large a claimed size (a damaged header), or an interlaced/progressive file (which
+    libvips decodes whole into memory) over MAX_INTERLACED_BYTES. Every reader of user files
+    calls this before asking for a pixel.
+    """
+    size = Size(image.width, image.height)
+    if max(size.width, size.height) > MAX_SIDE or size.width * size.height > MAX_PIXELS:
+        raise InputError(
+            f"the header claims {size} pixels, more than any slide scanner makes "
+            f"(limit {MAX_SIDE} px a side, {MAX_PIXELS / 1e9:.0f} gigapixels); the file is "
+            "probably damaged", path)
+    decoded = size.width * size.height * image.bands * max(1, BIT_DEPTHS.get(str(image.format), 8) // 8)
+    if _field(image, "interlaced", 0) and decoded > MAX_INTERLACED_BYTES:
+        raise InputError(
+            f"interlaced/progressive {size} file: libvips must decode it whole into memory "
+            f"({decoded / 1e9:.1f} GB, limit {MAX_INTERLACED_BYTES / 1e9:.0f} GB); re-save it "
+            "non-interlaced (e.g. as TIFF)", path)
+
+
 def read_info(path: Path) -> ImageInfo:
     """Read one image's header (and its pyramid levels' headers) without decoding pixels."""
     try:
@@ -339,19 +343,19 @@ def read_info(path: Path) -> ImageInfo:
         raise InputError("empty file (0 bytes)", path)
     head = open_image(path)
     loader = str(_field(head, "vips-loader", ""))
+    refuse_impossible(path, head)
     size = Size(head.width, head.height)
-    if max(size.width, size.height) > MAX_SIDE or size.width * size.height > MAX_PIXELS:
-        raise InputError(
-            f"the header claims {size} pixels, more than any slide scanner makes "
-            f"(limit {MAX_SIDE} px a side, {MAX_PIXELS / 1e9:.0f} gigapixels); the file is "
-            "probably damaged", path)
+    file_format = _format_of(path, loader)
+    cut = truncation_reason(path, file_format)
+    if cut is not None:
+        raise InputError(cut, path)
     tile_width = _field(head, "tile-width")
     tiled = tile_width is not None and loader.startswith("tiff")
     levels, level_pages, level_kind = _pyramid(path, head, size)
     xres = float(_field(head, "xres", 0.0) or 0.0)
     return ImageInfo(
         path=path,
-        format=_format_of(path, loader),
+        format=file_format,
         size=size,
         bands=head.bands,
         sample_format=str(head.format),

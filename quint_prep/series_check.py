@@ -23,7 +23,8 @@ from .findings import CheckReport, Finding, error
 from .manifest import read_manifest
 from .registration import read_registration
 from .scale import Size, factor_interval, interval_is_empty
-from .series import discover, read_info, unreadable_reason
+from .damage import unreadable_reason
+from .series import discover, read_info
 
 Progress = Callable[[Path], None]
 

@@ -14,8 +14,13 @@ import pyvips
 from .scale import Size
 
 
-def section_image(size: Size, seed: int = 0, cells: int = 60) -> pyvips.Image:
-    """A lazy 8-bit RGB image that looks like a stained brain section on a white slide."""
+def section_image(size: Size, seed: int = 0, cells: int = 60, grain: float = 0.0) -> pyvips.Image:
+    """A lazy 8-bit RGB image that looks like a stained brain section on a white slide.
+
+    Every step is a libvips operation computed per tile, so any size streams to disk without
+    being held in memory. ``grain`` adds monochrome Gaussian noise of that standard deviation,
+    which gives JPEG a realistic amount of detail to code (2 gives about 3 bits per pixel at Q90).
+    """
     width, height = size.width, size.height
     xy = pyvips.Image.xyz(width, height)
     x = xy[0] - width / 2
@@ -24,20 +29,36 @@ def section_image(size: Size, seed: int = 0, cells: int = 60) -> pyvips.Image:
     tissue = (inside < 1).ifthenelse(1.0, 0.0)
     ripple = ((xy[0] * (0.05 + 0.01 * (seed % 3))).sin() * (xy[1] * 0.037).cos()) * 18
     base = tissue * (-70 + ripple) + 235
-    cell_layer = pyvips.Image.black(width, height)
-    step = max(8, int(math.sqrt(width * height / max(cells, 1))))
-    radius = max(2, step // 6)
-    rng = _lcg(seed)
-    for cy in range(step // 2, height, step):
-        for cx in range(step // 2, width, step):
-            jx = int(next(rng) * step / 3)
-            jy = int(next(rng) * step / 3)
-            cell_layer = cell_layer.draw_circle(1, cx + jx, cy + jy, radius, fill=True)
-    cells_in_tissue = cell_layer * tissue
+    cells_in_tissue = _cell_layer(xy, seed, cells) * tissue
     red = base - cells_in_tissue * 120
     green = base - cells_in_tissue * 160 - tissue * 25
     blue = base - cells_in_tissue * 60 + tissue * 5
-    return red.bandjoin([green, blue]).cast("uchar").copy(interpretation="srgb")
+    image = red.bandjoin([green, blue])
+    if grain > 0:
+        image = image + pyvips.Image.gaussnoise(width, height, sigma=grain, mean=0, seed=seed)
+    return image.cast("uchar").copy(interpretation="srgb")
+
+
+def _cell_layer(xy: pyvips.Image, seed: int, cells: int) -> pyvips.Image:
+    """1.0 inside round cells on a jittered grid (about ``cells`` of them), 0.0 elsewhere.
+
+    Each grid cell holds one disc whose centre is moved by up to a sixth of the grid step; the
+    offsets come from a small per-cell table zoomed up to full size, so nothing is drawn in
+    memory (drawing on a full-size image would materialise it).
+    """
+    width, height = xy.width, xy.height
+    step = max(8, int(math.sqrt(width * height / max(cells, 1))))
+    radius = max(2, step // 6)
+    columns, rows = math.ceil(width / step), math.ceil(height / step)
+    rng = _lcg(seed)
+    offsets = [[(next(rng) * step / 3, next(rng) * step / 3) for _ in range(columns)]
+               for _ in range(rows)]
+    shift_x = pyvips.Image.new_from_list([[dx for dx, _ in row] for row in offsets])
+    shift_y = pyvips.Image.new_from_list([[dy for _, dy in row] for row in offsets])
+    jitter = shift_x.bandjoin(shift_y).zoom(step, step).crop(0, 0, width, height)
+    local_x = (xy[0] % step) - (step // 2) - jitter[0]
+    local_y = (xy[1] % step) - (step // 2) - jitter[1]
+    return (local_x * local_x + local_y * local_y < radius * radius).ifthenelse(1.0, 0.0)
 
 
 def _lcg(seed: int):

@@ -2,79 +2,18 @@
 
 import json
 import os
-import struct
 from pathlib import Path
 
-import numpy as np
 import pyvips
 import pytest
 
 from quint_prep import downscale as downscale_module
 from quint_prep.outputs import TEMP_MARKER
-from conftest import from_array, gradient, save, tree_hashes
+from badfiles import BAD_KINDS, DECODE_KINDS, make_bad, make_unusual
+from conftest import gradient, save, tree_hashes
 
 
-def truncated(path: Path) -> None:
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-
-
-def huge_tiff_header(path: Path) -> None:
-    """A tiny TIFF whose header claims 1,000,000 x 1,000,000 pixels."""
-    entries = [(256, 4, 1, 1_000_000), (257, 4, 1, 1_000_000), (258, 3, 1, 8), (259, 3, 1, 1),
-               (262, 3, 1, 1), (273, 4, 1, 8), (277, 3, 1, 1), (278, 4, 1, 1_000_000),
-               (279, 4, 1, 10**12 % 2**32)]
-    ifd_offset = 8 + 16
-    body = b"II*\x00" + struct.pack("<I", ifd_offset) + b"\x00" * 16
-    body += struct.pack("<H", len(entries))
-    for tag, kind, count, value in entries:
-        packed = struct.pack("<H", value) + b"\x00\x00" if kind == 3 else struct.pack("<I", value)
-        body += struct.pack("<HHI", tag, kind, count) + packed
-    body += struct.pack("<I", 0)
-    path.write_bytes(body)
-
-
-def make_bad(kind: str, folder: Path) -> tuple[str, str]:
-    """Write one bad file; return (file name, fragment of the expected error or warning)."""
-    image = gradient(300, 200)
-    if kind == "zero-bytes":
-        (folder / "z_s002.tif").write_bytes(b"")
-        return "z_s002.tif", "empty file (0 bytes)"
-    if kind in ("half-tiff", "half-bigtiff", "half-png", "half-jpeg", "half-striped"):
-        name, options = {
-            "half-tiff": ("h_s002.tif", {"tile": True, "compression": "deflate"}),
-            "half-bigtiff": ("h_s002.tif", {"tile": True, "bigtiff": True}),
-            "half-striped": ("h_s002.tif", {"compression": "lzw"}),
-            "half-png": ("h_s002.png", {}),
-            "half-jpeg": ("h_s002.jpg", {}),
-        }[kind]
-        noisy = pyvips.Image.gaussnoise(300, 200).cast("uchar")
-        path = save(noisy.bandjoin([noisy, noisy]).copy(interpretation="srgb"), folder / name, **options)
-        truncated(path)
-        return name, "h_s002"
-    if kind == "random-bytes":
-        (folder / "r_s002.tif").write_bytes(np.random.default_rng(1).bytes(5000))
-        return "r_s002.tif", "not an image"
-    if kind == "text-as-png":
-        (folder / "t_s002.png").write_text("hello, I am a text file\n")
-        return "t_s002.png", "not an image"
-    if kind == "float-tiff":
-        save(image.cast("float"), folder / "f_s002.tif")
-        return "f_s002.tif", "need an intensity window"
-    if kind == "uint32-tiff":
-        save(image.cast("uint"), folder / "u_s002.tif")
-        return "u_s002.tif", "need an intensity window"
-    if kind == "huge-header":
-        huge_tiff_header(folder / "x_s002.tif")
-        return "x_s002.tif", "the header claims 1000000x1000000 pixels"
-    raise AssertionError(kind)
-
-
-BAD_KINDS = ["zero-bytes", "half-tiff", "half-bigtiff", "half-striped", "half-png", "half-jpeg",
-             "random-bytes", "text-as-png", "float-tiff", "uint32-tiff", "huge-header"]
-
-
-@pytest.mark.parametrize("kind", BAD_KINDS)
+@pytest.mark.parametrize("kind", BAD_KINDS + DECODE_KINDS)
 def test_bad_file_one_line_rest_processed_sources_untouched(tmp_path, cli, kind):
     src = tmp_path / "src"
     save(gradient(300, 200), src / "good_s001.png")
@@ -96,33 +35,12 @@ def test_bad_file_one_line_rest_processed_sources_untouched(tmp_path, cli, kind)
                                   "odd-names"])
 def test_unusual_but_valid_files_are_processed(tmp_path, cli, kind):
     src = tmp_path / "src"
-    image = gradient(300, 200)
-    expect_warning = None
-    if kind == "png-named-tif":
-        save(image, src / "p_s001.png")
-        os.rename(src / "p_s001.png", src / "p_s001.tif")
-        expect_warning = "the content is PNG although the name ends in .tif"
-    elif kind == "cmyk-jpeg":
-        image.colourspace("cmyk").jpegsave(str(src / "c_s001.jpg")) if src.mkdir() is None else None
-    elif kind == "progressive-jpeg":
-        save(image, src / "p_s001.jpg", interlace=True)
-        expect_warning = "interlaced/progressive"
-    elif kind == "palette-png":
-        save(image, src / "p_s001.png", palette=True)
-    elif kind == "1bit-png":
-        save((gradient(300, 200, bands=1) > 128).ifthenelse(255, 0).cast("uchar"), src / "p_s001.png", bitdepth=1)
-    elif kind == "16bit-png":
-        save(from_array((np.indices((200, 300))[1] * 200).astype(np.uint16)), src / "p_s001.png")
-    elif kind == "multipage-tiff":
-        pages = gradient(300, 200).join(gradient(300, 200).invert(), "vertical")
-        save(pages.copy(), src / "m_s001.tif", page_height=200)
-        expect_warning = "2 pages and no pyramid"
-    elif kind == "rgba-png":
-        save(image.bandjoin(128), src / "a_s001.png")
-    elif kind == "odd-names":
-        save(image, src / "my section s1 ü.png")
-        save(image, src / "brain_s001_s002.png")
+    if kind == "odd-names":
+        save(gradient(300, 200), src / "my section s1 ü.png")
+        save(gradient(300, 200), src / "brain_s001_s002.png")
         expect_warning = "no section number"
+    else:
+        expect_warning = make_unusual(kind, src, gradient(300, 200))
     before = tree_hashes(src)
     result = cli("downscale", src, "-o", tmp_path / "out", "--factor", "0.5", "--json")
     assert result.exit_code == 0, result.output
@@ -195,3 +113,13 @@ def test_no_temporary_files_after_failures(tmp_path, cli):
     make_bad("half-jpeg", src)
     cli("downscale", src, "-o", tmp_path / "out", "--factor", "0.5", "-q")
     assert not [p for p in (tmp_path / "out").iterdir() if TEMP_MARKER in p.name]
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_data_after_the_end_marker_is_not_truncation(tmp_path, cli, suffix):
+    """Cameras and tools append data after a JPEG's end marker (or a PNG's IEND): still whole."""
+    path = save(gradient(300, 200), tmp_path / f"src/a_s001{suffix}")
+    path.write_bytes(path.read_bytes() + bytes(range(256)) * 40)
+    result = cli("downscale", tmp_path / "src", "-o", tmp_path / "out", "--factor", "0.5", "-q")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out/a_s001.png").exists()

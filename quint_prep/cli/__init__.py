@@ -8,7 +8,8 @@ import typer
 
 from .. import __version__
 from . import (check_cmd, descriptor_cmd, downscale_cmd, factor_cmd, inspect_cmd, masks_cmd,
-               rename_cmd)
+               rename_cmd, run_cmd, sweep_cmd)
+from .common import sigterm_as_interrupt
 
 app = typer.Typer(
     name="quint-prep",
@@ -16,6 +17,7 @@ app = typer.Typer(
          "whole series, single-colour segmentation PNGs, checks before upload.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
     add_completion=False,
 )
 
@@ -47,8 +49,11 @@ app.command("masks")(masks_cmd.masks)
 app.command("check")(check_cmd.check)
 app.command("rename")(rename_cmd.rename)
 app.command("descriptor")(descriptor_cmd.descriptor)
+app.command("sweep")(sweep_cmd.sweep)
+app.command("run")(run_cmd.run)
 
 
 def main() -> None:
     """Console-script entry point."""
+    sigterm_as_interrupt()
     app()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -16,6 +17,7 @@ from tqdm import tqdm
 from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, QuintPrepError, UsageError, exit_code_for
 from ..normalise import (WindowPlan, describe_window, intensity_note, parse_normalisation,
                          plan_windows)
+from ..parallel import Workers, parse_memory
 from ..scale import Size, parse_size
 
 Sources = Annotated[list[Path], typer.Argument(
@@ -31,6 +33,15 @@ Intensity = Annotated[Optional[bool], typer.Option(
     "(reads pixel histograms from a reduced level; default: on for 16-bit and float series).")]
 Percentiles = Annotated[str, typer.Option("--percentiles", metavar="LO,HI",
                                           help="Percentiles that define intensity windows.")]
+Jobs = Annotated[Optional[int], typer.Option(
+    "--jobs", "-j", min=1, help="Images processed at once, each in its own process (default 1; "
+    "with --scheduler: every worker thread of the cluster).", show_default=False)]
+Memory = Annotated[Optional[str], typer.Option(
+    "--memory", metavar="SIZE", help="Memory budget for the images running at once, e.g. 8G: "
+    "huge images wait until enough of it is free (default: no limit).", show_default=False)]
+Scheduler = Annotated[Optional[str], typer.Option(
+    "--scheduler", metavar="tcp://HOST:PORT", help="Run the images on this Dask distributed "
+    "cluster (needs the optional dask extra; workers must see the same paths).", show_default=False)]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -80,6 +91,24 @@ def size_option(text: str, option: str = "--max-size") -> Size:
         return parse_size(text)
     except QuintPrepError as error:
         raise UsageError(f"{option}: {error.message}") from None
+
+
+def workers_option(jobs: int | None, memory: str | None, scheduler: str | None) -> Workers:
+    """The Workers of --jobs/--memory/--scheduler; UsageError (exit 2) on a bad --memory."""
+    try:
+        budget = parse_memory(memory) if memory is not None else None
+    except QuintPrepError as error:
+        raise UsageError(f"--memory: {error.message}") from None
+    return Workers(jobs=jobs, memory=budget, scheduler=scheduler)
+
+
+def sigterm_as_interrupt() -> None:
+    """Turn SIGTERM (kill, SLURM time limit) into KeyboardInterrupt, so it cleans up like Ctrl-C."""
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def warn(message: str) -> None:

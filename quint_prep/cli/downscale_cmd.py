@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Iterator, Optional, Sequence
 
 import pyvips
 import typer
 
-from ..downscale import (DESCRIPTOR_NAME, DownscaleSettings, OutputFormat, downscale_series,
-                         duplicate_sections, plan_series)
-from ..orientation import Orientation, parse_flip, parse_rotate
-from ..registration_series import RegistrationFormat, RegistrationSettings
+from ..downscale import (DESCRIPTOR_NAME, DownscaleSettings, ImageResult, OutputFormat, SeriesPlan,
+                         duplicate_sections, plan_series, with_windows)
+from ..downscale_batch import downscale_series
 from ..errors import EXIT_FAILED, UsageError
 from ..manifest import manifest_path
-from ..normalise import describe_window, parse_channels, parse_normalisation, plan_windows, window_from_manifest
+from ..normalise import describe_window, parse_channels, parse_normalisation, window_from_manifest
+from ..orientation import Orientation, parse_flip, parse_rotate
+from ..registration_series import RegistrationFormat, RegistrationSettings
 from ..resample import Method
 from ..scale import factor_for_display
 from ..series_check import check_downscaled
-from .common import (JsonOutput, Quiet, Sources, error_line, image_bar_factory, print_json,
-                     reported, series_bar, size_option, warn)
+from .common import (Jobs, JsonOutput, Memory, Quiet, Scheduler, Sources, error_line,
+                     image_bar_factory, print_json, reported, series_bar, size_option, warn,
+                     workers_option)
 
 
 @reported
@@ -68,19 +71,23 @@ def downscale(
         "(name = image stem); unlisted sections keep --rotate/--flip.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Rewrite outputs even when up to date, "
                                             "and replace files quint-prep did not write.")] = False,
+    jobs: Jobs = None,
+    memory: Memory = None,
+    scheduler: Scheduler = None,
     quiet: Quiet = False,
     json_output: JsonOutput = False,
 ) -> None:
     """Downscale every image of a series by ONE factor, keeping names and proportions.
 
-    Each output is round(w*F) x round(h*F) and keeps its source's stem. Outputs are written
+    Each output is round(w·F) x round(h·F) and keeps its source's stem. Outputs are written
     atomically; a rerun skips what is up to date. OUT/quint-prep.json records the factor,
-    the settings and every image.
+    the settings and every image. --jobs N processes N images at once (widest first).
 
     Example: quint-prep downscale scans/mouse12/ -o prepared/mouse12 --factor 0.25
     """
     if (factor is None) == (max_size is None):
         raise UsageError("give exactly one of --factor F or --max-size WxH")
+    workers = workers_option(jobs, memory, scheduler)
     box = size_option(max_size) if max_size is not None else None
     orientation = Orientation(parse_rotate(rotate), parse_flip(flip))
     plan = plan_series(sources, factor=factor, max_size=box, orientation=orientation,
@@ -95,57 +102,77 @@ def downscale(
         raise UsageError("--channels takes three channels (red,green,blue), e.g. 2,1,0")
     normalisation = parse_normalisation(normalise, percentiles)
     given = window_from_manifest(normalise_from) if normalise_from else None
-    windows = None if keep_depth else plan_windows(plan.images, normalisation, picked, given=given)
-    settings = DownscaleSettings(factor=plan.factor, format=fmt, quality=quality, method=method,
-                                 keep_depth=keep_depth, keep_alpha=keep_alpha,
-                                 normalisation=normalisation, channels=picked, windows=windows,
-                                 orientations=plan.orientations)
+    settings = with_windows(
+        DownscaleSettings(factor=plan.factor, format=fmt, quality=quality, method=method,
+                          keep_depth=keep_depth, keep_alpha=keep_alpha,
+                          normalisation=normalisation, channels=picked,
+                          orientations=plan.orientations),
+        plan, given=given)
+    results = downscale_series(plan, output, settings, sources=sources, overwrite=overwrite,
+                               registration=reg_settings, progress_for=image_bar_factory(quiet),
+                               workers=workers)
+    notes = []
+    if settings.windows is not None and settings.windows.series is not None \
+            and normalisation.mode != "image":
+        notes.append(f"intensity window ({normalisation.mode}): "
+                     f"{describe_window(settings.windows.series)}")
+    if reg_settings is not None:
+        notes.append(f"registration series: {reg_settings.folder} "
+                     f"(QuickNII series file: {reg_settings.folder / DESCRIPTOR_NAME})")
+    document = report_downscale(plan, results, output, quiet=quiet, json_output=json_output,
+                                notes=notes)
+    if document["counts"]["failed"]:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def report_downscale(plan: SeriesPlan, results: Iterator[ImageResult], output: Path, *,
+                     quiet: bool, json_output: bool, show_json: bool = True,
+                     notes: Sequence[str] = ()) -> dict:
+    """Consume the results with a progress bar, print errors, the summary and the check
+    verdict on what was written; return the summary document (what ``--json`` prints; ``run``
+    nests it under its stage)."""
     pyvips.cache_set_max(0)  # batch work: do not keep decoded regions of finished images
     for problem in plan.problems:
         error_line(str(problem))
     for number, names in duplicate_sections(plan.images).items():
         warn(f"section number {number} is used by {', '.join(names)}: QUINT pairs files by "
              "number, so each must be unique (see `quint-prep rename`)")
-    results = []
-    with series_bar(len(plan.images), quiet) as bar:
-        for result in downscale_series(plan, output, settings, sources=sources, overwrite=overwrite,
-                                       registration=reg_settings,
-                                       progress_for=image_bar_factory(quiet)):
-            results.append(result)
+    done: list[ImageResult] = []
+    with closing(results), series_bar(len(plan.images), quiet) as bar:  # type: ignore[arg-type]
+        for result in results:
+            done.append(result)
             if result.status == "failed":
                 error_line(f"{result.source}: {result.message}")
             elif not quiet:
                 for note in result.warnings:
                     warn(f"{result.source.name}: {note}")
             bar.update(1)
-    counts = {status: sum(r.status == status for r in results)
+    counts = {status: sum(r.status == status for r in done)
               for status in ("written", "up-to-date", "failed")}
-    failed = counts["failed"] + len(plan.problems)
+    counts["failed"] += len(plan.problems)
     # Names, and every output's size under the one factor, as the manifest records them.
-    verdict = check_downscaled(output) if manifest_path(output).exists() else None
+    ok_outputs = counts["written"] + counts["up-to-date"]
+    verdict = check_downscaled(output) if ok_outputs and manifest_path(output).exists() else None
+    document = {
+        "factor": plan.factor, "max_size": str(plan.max_size) if plan.max_size else None,
+        "output": str(output), "manifest": str(manifest_path(output)), "counts": counts,
+        "images": [r.to_json() for r in done],
+        "errors": [{"path": str(p.path) if p.path else None, "error": p.message}
+                   for p in plan.problems],
+        "check": verdict.to_json() if verdict else None,
+    }
     if json_output:
-        print_json({
-            "factor": plan.factor, "max_size": str(box) if box else None,
-            "output": str(output), "manifest": str(manifest_path(output)),
-            "counts": {**counts, "failed": failed},
-            "images": [r.to_json() for r in results],
-            "errors": [{"path": str(p.path) if p.path else None, "error": p.message}
-                       for p in plan.problems],
-            "check": verdict.to_json() if verdict else None,
-        })
+        if show_json:
+            print_json(document)
     else:
         typer.echo(f"factor {factor_for_display(plan.factor):g}: {counts['written']} written, "
-                   f"{counts['up-to-date']} up to date, {failed} failed -> {output}")
-        if windows is not None and windows.series is not None and normalisation.mode != "image":
-            typer.echo(f"intensity window ({normalisation.mode}): {describe_window(windows.series)}")
-        if reg_settings is not None:
-            typer.echo(f"registration series: {reg_settings.folder} "
-                       f"(QuickNII series file: {reg_settings.folder / DESCRIPTOR_NAME})")
+                   f"{counts['up-to-date']} up to date, {counts['failed']} failed -> {output}")
+        for note in notes:
+            typer.echo(note)
         typer.echo(f"manifest: {manifest_path(output)}")
         if verdict:  # name findings were already shown per image above
             for finding in (f for f in verdict.findings if not f.id.startswith("name.")):
                 typer.echo(f"check: {finding.severity.value} {finding.id}: {finding.file}: "
                            f"{finding.message}", err=True)
             typer.echo(f"check: {verdict.summary()}")
-    if failed:
-        raise typer.Exit(EXIT_FAILED)
+    return document

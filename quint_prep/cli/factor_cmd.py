@@ -17,7 +17,7 @@ def factor(sources: Sources, max_size: MaxSize = DEFAULT_MAX_SIZE,
            intensity: Intensity = None, percentiles: Percentiles = "0.1,99.9",
            json_output: JsonOutput = False) -> None:
     """Compute the ONE factor (<= 1) that makes the largest image of the series fit in
-    --max-size, and the output size of every image under it (round(w*F) x round(h*F)).
+    --max-size, and the output size of every image under it (round(w·F) x round(h·F)).
     For 16-bit and float series it also shows each image's intensity range and the series
     window (see downscale --normalise), so outliers show before you commit.
 

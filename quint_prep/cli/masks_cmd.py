@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Iterator, Optional
 
 import pyvips
 import typer
@@ -94,7 +94,7 @@ def masks(
     json_output: JsonOutput = False,
 ) -> None:
     """Turn segmentations into 8-bit RGB PNGs with exactly two colours (objects in --colour,
-    everything else in --background), named <image stem>.png like the images of the series.
+    everything else in --background), named IMAGE_STEM.png like the images of the series.
 
     Tool suffixes (_Simple Segmentation, _cp_masks, _masks, -labels, _mask, _seg, ...) are
     removed; with --images or --manifest each mask is matched to its image by name, then by
@@ -115,34 +115,33 @@ def masks(
     plan = plan_masks(sources, settings, _series(images, manifest))
     guarded = [*sources, *([images] if images else []),
                *([manifest if manifest.is_dir() else manifest.parent] if manifest else [])]
+    results = consume_masks(plan, convert_masks(plan, output, settings, sources=guarded,
+                                                progress_for=image_bar_factory(quiet)), quiet)
+    series_folder = images if images is not None else (
+        (manifest if manifest.is_dir() else manifest.parent) if manifest is not None else None)
+    document = report_masks(plan, results, output, settings, json_output=json_output,
+                            series_folder=series_folder, registration=registered)
+    if document["counts"]["failed"]:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def consume_masks(plan: MaskPlan, results: Iterator[MaskResult], quiet: bool) -> list[MaskResult]:
+    """Run the conversion with a progress bar, printing problems and warnings as they come."""
     pyvips.cache_set_max(0)
     for path, reason in plan.set_aside:
         warn(f"{path}: skipped: {reason}")
     for problem in plan.problems:
         error_line(str(problem))
-    results = []
+    done = []
     with series_bar(len(plan.jobs), quiet, unit="mask") as bar:
-        for result in convert_masks(plan, output, settings, sources=guarded,
-                                    progress_for=image_bar_factory(quiet)):
-            results.append(result)
+        for result in results:
+            done.append(result)
             if result.status == "failed":
                 error_line(f"{result.source}: {result.message}")
             for note in result.warnings:  # shown even with --quiet: they concern the result
                 warn(f"{result.source.name}: {note}")
             bar.update(1)
-    # The upload checks on what was written: format, colours, names, pairing, proportions.
-    series_folder = images if images is not None else (
-        (manifest if manifest.is_dir() else manifest.parent) if manifest is not None else None)
-    verdict = None
-    if series_folder is not None and any(r.status != "failed" for r in results):
-        verdict = check_series([series_folder], [output], colour=settings.colour)
-    consumers = None
-    if any(r.status != "failed" for r in results):
-        names = [r.output.name for r in results if r.status != "failed" and r.output]
-        consumers = consumer_settings(names, settings.colour, settings.background, plan.factor,
-                                      registered, folder=str(output))
-        write_consumer_settings(output, consumers)
-    _report(plan, results, output, settings, json_output, verdict, consumers)
+    return done
 
 
 def _registration(path: Path | None) -> Registration | None:
@@ -206,45 +205,66 @@ def _totals_line(totals: dict) -> str:
     return text
 
 
-def _report(plan: MaskPlan, results: list[MaskResult], output: Path, settings: MaskSettings,
-            json_output: bool, verdict: CheckReport | None,
-            consumers: ConsumerSettings | None) -> None:
+def _consumers(results: list[MaskResult], output: Path, settings: MaskSettings, plan: MaskPlan,
+               registration: Registration | None) -> ConsumerSettings | None:
+    """The quantifiers' settings for what was written, saved next to the masks."""
+    names = [r.output.name for r in results if r.status != "failed" and r.output]
+    if not names:
+        return None
+    consumers = consumer_settings(names, settings.colour, settings.background, plan.factor,
+                                  registration, folder=str(output))
+    write_consumer_settings(output, consumers)
+    return consumers
+
+
+def report_masks(plan: MaskPlan, results: list[MaskResult], output: Path, settings: MaskSettings,
+                 *, json_output: bool, series_folder: Path | None, show_json: bool = True,
+                 registration: Registration | None = None) -> dict:
+    """Print the summary table (or JSON), the counts, the upload-check verdict and the settings
+    for the quantifiers (also written to OUT/quint-prep-consumers.json); return the summary
+    document (``run`` nests it under its stage)."""
+    # The upload checks on what was written: format, colours, names, pairing, proportions.
+    verdict: CheckReport | None = None
+    if series_folder is not None and any(r.status != "failed" for r in results):
+        verdict = check_series([series_folder], [output], colour=settings.colour)
+    consumers = _consumers(results, output, settings, plan, registration)
     written = sum(r.status == "written" for r in results)
     current = sum(r.status == "up-to-date" for r in results)
     failed = len(results) - written - current + len(plan.problems)
     totals = series_totals([r.counts.to_json() for r in results if r.counts is not None])
+    document = {
+        "output": str(output), "factor": plan.factor,
+        "colour": list(settings.colour), "background": list(settings.background),
+        "resample": settings.resample.value,
+        "counts": {"written": written, "up-to-date": current, "failed": failed},
+        "totals": totals,
+        "manifest": str(manifest_path(output)),
+        "masks": [r.to_json() for r in results],
+        "errors": [{"path": str(p.path) if p.path else None, "error": p.message}
+                   for p in plan.problems],
+        "check": verdict.to_json() if verdict else None,
+        "consumers": consumers.to_json() if consumers else None,
+    }
     if json_output:
-        print_json({
-            "output": str(output), "factor": plan.factor,
-            "colour": list(settings.colour), "background": list(settings.background),
-            "resample": settings.resample.value,
-            "counts": {"written": written, "up-to-date": current, "failed": failed},
-            "totals": totals,
-            "manifest": str(manifest_path(output)),
-            "masks": [r.to_json() for r in results],
-            "errors": [{"path": str(p.path) if p.path else None, "error": p.message}
-                       for p in plan.problems],
-            "check": verdict.to_json() if verdict else None,
-            "consumers": consumers.to_json() if consumers else None,
-        })
-    else:
-        resampled = any(r.counts and r.counts.objects_before is not None for r in results)
-        rows = [_row(r, resampled) for r in results]
-        headers = ["file", "source", "labels", "instances", *(["before"] if resampled else []),
-                   "objects", "object px", "fraction", "size", "output"]
-        if rows:
-            typer.echo(format_table(headers, rows))
-        typer.echo(f"{written} written, {current} up to date, {failed} failed -> {output}")
-        if written or current:
-            typer.echo(_totals_line(totals))
-        if verdict is not None:
-            for finding in verdict.findings:
-                typer.echo(f"check: {finding.severity.value} {finding.id}: {finding.file}: "
-                           f"{finding.message}", err=True)
-            typer.echo(f"check: {verdict.summary()}")
-        if consumers is not None:
-            typer.echo(f"settings for the quantifiers (also in {output / CONSUMERS_FILE}):")
-            for line in consumers.lines():
-                typer.echo(f"  {line}")
-    if failed:
-        raise typer.Exit(EXIT_FAILED)
+        if show_json:
+            print_json(document)
+        return document
+    resampled = any(r.counts and r.counts.objects_before is not None for r in results)
+    rows = [_row(r, resampled) for r in results]
+    headers = ["file", "source", "labels", "instances", *(["before"] if resampled else []),
+               "objects", "object px", "fraction", "size", "output"]
+    if rows:
+        typer.echo(format_table(headers, rows))
+    typer.echo(f"{written} written, {current} up to date, {failed} failed -> {output}")
+    if written or current:
+        typer.echo(_totals_line(totals))
+    if verdict is not None:
+        for finding in verdict.findings:
+            typer.echo(f"check: {finding.severity.value} {finding.id}: {finding.file}: "
+                       f"{finding.message}", err=True)
+        typer.echo(f"check: {verdict.summary()}")
+    if consumers is not None:
+        typer.echo(f"settings for the quantifiers (also in {output / CONSUMERS_FILE}):")
+        for line in consumers.lines():
+            typer.echo(f"  {line}")
+    return document

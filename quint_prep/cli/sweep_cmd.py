@@ -1,0 +1,229 @@
+"""quint-prep sweep: try several factors on a sample of the series, with pictures and numbers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional, Sequence
+
+import pyvips
+import typer
+
+from ..downscale import DownscaleSettings, SeriesPlan, duplicate_sections, plan_series
+from ..errors import EXIT_FAILED, UsageError
+from ..masks_select import parse_labels
+from ..masks_sources import SourceKind
+from ..normalise import parse_normalisation, plan_windows
+from ..outputs import guard_output_dir, remove_stale_temporaries
+from ..resample import Method
+from ..scale import DEFAULT_MAX_SIZE
+from ..series import ImageInfo
+from ..sweep import (DEFAULT_SECTIONS, Recommendation, Region, parse_factors, parse_picks, parse_region, pick_sample,
+                     recommend, small_object_warnings)
+from ..sweep_page import recommendation_text, sweep_json, write_report
+from ..sweep_run import (ObjectSettings, SectionSweep, collect_outputs, match_segmentations,
+                         sweep_section, write_factors)
+from .common import (JsonOutput, Quiet, Sources, error_line, format_table, print_json, reported,
+                     series_bar, size_option, warn)
+from .masks_cmd import parse_colour
+
+
+def _objects(labels: str | None, object_colour: str | None, source: SourceKind | None,
+             invert: bool) -> ObjectSettings:
+    try:
+        values = parse_labels(labels) if labels is not None else None
+    except ValueError as error:
+        raise UsageError(f"--labels: {error}") from None
+    colour = parse_colour(object_colour, "--object-colour") if object_colour else None
+    return ObjectSettings(values, colour, source, invert)
+
+
+def _ratio_cell(value: float | None) -> str:
+    return "" if value is None else f"{value:.1%}"
+
+
+def _objects_table(sections: Sequence[SectionSweep]) -> str:
+    rows = []
+    for section in sections:
+        for c in section.comparisons:
+            rows.append([c.section, f"{c.factor:g}", c.mode, c.counts.objects,
+                         _ratio_cell(c.objects_ratio), f"{c.counts.mean_size:.1f}",
+                         _ratio_cell(c.size_ratio), f"{c.counts.area_fraction:.4f}",
+                         _ratio_cell(c.area_ratio)])
+    return format_table(["section", "factor", "mode", "objects", "kept", "mean px", "size vs full",
+                         "area fraction", "area vs full"], rows)
+
+
+def _factor_table(sections: Sequence[SectionSweep]) -> str:
+    rows = []
+    for section in sections:
+        for o in section.outputs:
+            microns = o.microns_per_pixel(section.info)
+            rows.append([section.info.name, f"{o.factor:g}", str(o.size) if o.size else "",
+                         f"{o.size.megapixels:.3g}" if o.size else "",
+                         f"{microns:.3g}" if microns else "unknown", o.result.status])
+    return format_table(["section", "factor", "size", "MP", "um/px", "status"], rows)
+
+
+@reported
+def sweep(
+    sources: Sources,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder (not a source folder).",
+                                         show_default=False)],
+    factors: Annotated[str, typer.Option("--factors", metavar="F1,F2,...",
+                                         help="Factors to try.")] = "0.5,0.25,0.125,0.0625",
+    sections: Annotated[Optional[int], typer.Option(
+        "--sections", metavar="N", help=f"Try N sections spread over the series (default {DEFAULT_SECTIONS}).",
+        show_default=False)] = None,
+    pick: Annotated[Optional[str], typer.Option(
+        "--pick", metavar="s010,s050", help="Try these sections (by section number) instead.")] = None,
+    segmentations: Annotated[Optional[list[Path]], typer.Option(
+        "--segmentations", metavar="SEG", help="Full-resolution segmentations (files or folders, "
+        "anything `masks` reads): count objects at every factor.")] = None,
+    labels: Annotated[Optional[str], typer.Option(
+        "--labels", help="Label values that are objects (as in `masks`).")] = None,
+    object_colour: Annotated[Optional[str], typer.Option(
+        "--object-colour", metavar="R,G,B", help="Object colour in coloured segmentations.")] = None,
+    source: Annotated[Optional[SourceKind], typer.Option(
+        "--source", help="Force the tool the segmentations come from.")] = None,
+    invert: Annotated[bool, typer.Option("--invert", help="Swap objects and background in the "
+                                         "segmentations.")] = False,
+    region: Annotated[Optional[str], typer.Option(
+        "--region", metavar="x,y,w,h", help="Region to show, in full-resolution pixels "
+        "(default: the most detailed one).")] = None,
+    keep_objects: Annotated[float, typer.Option(
+        "--keep-objects", help="Share of objects a factor must keep.")] = 0.95,
+    area_tolerance: Annotated[float, typer.Option(
+        "--area-tolerance", help="Allowed relative change of the object area fraction.")] = 0.05,
+    max_size: Annotated[str, typer.Option(
+        "--max-size", metavar="WxH", help="Every image of the series must fit this box.")] = DEFAULT_MAX_SIZE,
+    min_object_um: Annotated[Optional[float], typer.Option(
+        "--min-object-um", metavar="D", help="Warn at factors where objects of D µm are under 3 px.")] = None,
+    method: Annotated[Method, typer.Option("--method", help="Image resampling (as `downscale`).")] = Method.AREA,
+    normalise: Annotated[str, typer.Option(
+        "--normalise", metavar="MODE", help="Intensity to 8 bits, as `downscale` (window from "
+        "the WHOLE series).")] = "auto",
+    percentiles: Annotated[str, typer.Option(
+        "--percentiles", metavar="LO,HI", help="Percentiles that define the window.")] = "0.1,99.9",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Rewrite outputs even when up to date.")] = False,
+    quiet: Quiet = False,
+    json_output: JsonOutput = False,
+) -> None:
+    """Downscale a few sections by several factors and show what each factor keeps.
+
+    Writes OUT/fFACTOR/NAME.png (as `downscale` would), one contact sheet per section
+    (OUT/NAME_sweep.png: the same region at every factor, real pixels enlarged), OUT/index.html,
+    and with --segmentations OUT/objects.csv; prints the recommended factor.
+
+    Example: quint-prep sweep scans/mouse12/ -o sweep/mouse12 --segmentations seg/mouse12 --labels 2
+    """
+    if sections is not None and pick is not None:
+        raise UsageError("give --sections N or --pick s010,s050, not both")
+    if not 0 < keep_objects <= 1:
+        raise UsageError(f"--keep-objects {keep_objects}: give a share between 0 and 1, e.g. 0.95")
+    if area_tolerance < 0:
+        raise UsageError(f"--area-tolerance {area_tolerance}: give a share >= 0, e.g. 0.05")
+    tried = parse_factors(factors)
+    picks = parse_picks(pick) if pick is not None else None
+    chosen_region = parse_region(region) if region is not None else None
+    box = size_option(max_size)
+    objects = _objects(labels, object_colour, source, invert)
+    normalisation = parse_normalisation(normalise, percentiles)
+    guard_output_dir(output, [*sources, *(segmentations or [])])
+    remove_stale_temporaries(output)  # sheets a killed run left half-written
+    plan = plan_series(sources, factor=tried[0])
+    for problem in plan.problems:
+        error_line(str(problem))
+    if not plan.images:
+        raise typer.Exit(EXIT_FAILED)
+    for number, names in duplicate_sections(plan.images).items():
+        warn(f"section number {number} is used by {', '.join(names)}: QUINT pairs files by "
+             "number, so each must be unique (see `quint-prep rename`)")
+    numbers = [i.section.value if i.section else None for i in plan.images]
+    sample = [plan.images[i] for i in pick_sample(numbers, DEFAULT_SECTIONS if sections is None else sections, picks)]
+    windows = plan_windows(plan.images, normalisation)  # the WHOLE series, as downscale does
+    for problem in windows.problems:
+        warn(f"intensity window: {problem}")
+    settings = DownscaleSettings(factor=tried[0], method=method, normalisation=normalisation,
+                                 windows=windows)
+    pyvips.cache_set_max(0)
+    done, failed = _run(plan, sample, tried, output, settings, sources, overwrite, segmentations,
+                        objects, chosen_region, quiet)
+    comparisons = [c for s in done for c in s.comparisons]
+    recommendation = recommend(tried, [i.size for i in plan.images], box,
+                               comparisons if segmentations else None, keep_objects, area_tolerance)
+    warnings = _warnings(done, tried, segmentations, min_object_um)
+    for note in warnings:
+        warn(note)
+    sheets, labels_ok, csv_written = write_report(output, done, recommendation, warnings)
+    if not labels_ok:
+        warn("libvips could not render text here: the sheets are unlabelled, index.html has the labels")
+    if json_output:
+        print_json(sweep_json(output, tried, done, sheets, recommendation, warnings, csv_written))
+    else:
+        _print_summary(output, done, recommendation, csv_written)
+    if failed + len(plan.problems):
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _print_summary(output: Path, done: Sequence[SectionSweep], recommendation: Recommendation,
+                   csv_written: bool) -> None:
+    typer.echo(_factor_table(done))
+    if any(s.comparisons for s in done):
+        typer.echo("")
+        typer.echo(_objects_table(done))
+    typer.echo("")
+    typer.echo(recommendation_text(recommendation))
+    typer.echo(f"page: {output / 'index.html'}"
+               + (f"  objects: {output / 'objects.csv'}" if csv_written else ""))
+
+
+def _run(plan: SeriesPlan, sample: list[ImageInfo], tried: tuple[float, ...], output: Path,
+         settings: DownscaleSettings, sources: list[Path], overwrite: bool,
+         segmentations: list[Path] | None, objects: ObjectSettings, region: Region | None,
+         quiet: bool) -> tuple[list[SectionSweep], int]:
+    """Write the factors, match the segmentations, settle every section; count failures."""
+    failed = 0
+    results = []
+    told: set[tuple[Path, str]] = set()  # one line per file and problem, not one per factor
+    with series_bar(len(sample) * len(tried), quiet) as bar:
+        for factor, result in write_factors(plan, sample, tried, output, settings, sources, overwrite):
+            if result.status == "failed" and (result.source, result.message) not in told:
+                error_line(f"{result.source}: {result.message} (at factor {factor:g})")
+                told.add((result.source, result.message))
+                failed += 1
+            for note in () if quiet else result.warnings:
+                if (result.source, note) not in told:
+                    warn(f"{result.source.name}: {note}")
+                    told.add((result.source, note))
+            results.append((factor, result))
+            bar.update(1)
+    grouped = collect_outputs(results)
+    masks, problems = ({}, [])
+    if segmentations:
+        masks, problems = match_segmentations(segmentations, plan.images, sample, objects.source)
+    for problem in problems:
+        error_line(str(problem))
+    failed += len(problems)
+    done: list[SectionSweep] = []
+    with series_bar(len(sample), quiet, unit="section") as bar:
+        for info in sample:
+            section = sweep_section(info, grouped.get(info.path, []), tried, region,
+                                    masks.get(info.stem), objects)
+            for problem in section.problems:
+                error_line(problem)
+            failed += len(section.problems)
+            done.append(section)
+            bar.update(1)
+    return done, failed
+
+
+def _warnings(done: Sequence[SectionSweep], tried: Sequence[float],
+              segmentations: list[Path] | None, min_object_um: float | None) -> list[str]:
+    notes = [note for section in done for note in section.notes]
+    if segmentations:
+        missing = [s.info.name for s in done if s.mask is None]
+        if missing:
+            notes.append(f"no segmentation for {', '.join(missing)}: not counted")
+    if min_object_um is not None:
+        notes += small_object_warnings(min_object_um, [s.info.microns_per_pixel for s in done], tried)
+    return notes

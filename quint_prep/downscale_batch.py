@@ -1,0 +1,296 @@
+"""The downscale of a whole series: decide per image (new, changed, up to date), write here or
+in worker processes, record in the manifest, and make the registration series alongside."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+from .downscale import (DESCRIPTOR_NAME, PROGRESS_MEGAPIXELS, DownscaleSettings, ImageResult,
+                        SeriesPlan, downscale_one, image_warnings, output_name)
+from .errors import QuintPrepError, UsageError
+from .manifest import ImageRecord, Manifest, load_or_new, write_manifest
+from .outputs import guard_output_dir, remove_stale_temporaries, staged_path
+from .parallel import Workers, interrupts_deferred, run_tasks
+from .quicknii import slice_entries, write_descriptor
+from .registration_series import (RegistrationSettings, registration_factor, registration_image,
+                                  registration_size, save_registration_image,
+                                  write_registration_image)
+from .resample import Method, downscale_pipeline, estimate_memory, plan_load
+from .resume import SKIP, WRITE, Decision, decide, source_stamp
+from .scale import Size, scaled_size
+from .series import ImageInfo
+
+
+# --- The series: decide, then write (here or in workers), recording in the parent ---------
+
+@dataclass(frozen=True)
+class PlannedOutput:
+    """One image of the series, its output and what must be done with it."""
+
+    info: ImageInfo
+    output: Path
+    target: Size  # before orientation
+    oriented: Size  # the output's size as written
+    decision: Decision
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    """What a run would do in an output folder, decided without writing anything."""
+
+    previous: Manifest
+    same_settings: bool
+    entries: tuple[PlannedOutput, ...]
+
+
+def plan_outputs(plan: SeriesPlan, output_dir: Path, settings: DownscaleSettings, *,
+                 overwrite: bool = False) -> OutputPlan:
+    """Decide for every image whether its output is new, changed or up to date (no writes)."""
+    previous = load_or_new(output_dir) if Path(output_dir).is_dir() else Manifest()
+    same_settings = previous.factor == plan.factor and previous.settings == settings.to_json()
+    names: dict[str, list[ImageInfo]] = {}
+    for info in plan.images:
+        names.setdefault(output_name(info, settings.format), []).append(info)
+    entries = []
+    for info in plan.images:
+        name = output_name(info, settings.format)
+        output = Path(output_dir) / name
+        decision = decide(output_name=name, output_exists=output.exists(),
+                          record=previous.images.get(name), source=source_stamp(info.path),
+                          same_settings=same_settings, overwrite=overwrite,
+                          clashes=[i.name for i in names[name] if i is not info])
+        entries.append(PlannedOutput(info, output, scaled_size(info.size, plan.factor),
+                                     plan.output_size(info), decision))
+    return OutputPlan(previous, same_settings, tuple(entries))
+
+
+def downscale_series(plan: SeriesPlan, output_dir: Path, settings: DownscaleSettings, *,
+                     sources: Iterable[Path] = (), overwrite: bool = False,
+                     registration: RegistrationSettings | None = None,
+                     progress_for: Callable[[ImageInfo], Callable[[float], None] | None] | None = None,
+                     workers: Workers | None = None) -> Iterator[ImageResult]:
+    """Downscale every image of the plan into output_dir, yielding one result per image.
+
+    Up-to-date outputs (same source size and time, same settings, per the manifest) are
+    skipped unless ``overwrite``; a file in the way that quint-prep did not write is refused
+    unless ``overwrite``. With ``workers`` (jobs > 1 or a Dask scheduler) images are written
+    by worker processes, widest first, and results come in the order they finish. With
+    ``registration``, each section's registration image is derived from its written output
+    and a QuickNII descriptor is written. The manifest is written here only, and updated even
+    when the run is interrupted.
+    """
+    source_list = list(sources) or [i.path for i in plan.images]
+    output_dir = guard_output_dir(output_dir, source_list)
+    remove_stale_temporaries(output_dir)
+    outputs = plan_outputs(plan, output_dir, settings, overwrite=overwrite)
+    companion = (RegistrationCompanion(plan, settings, registration, output_dir, source_list,
+                                       outputs.previous)
+                 if registration is not None else None)
+    manifest = Manifest(factor=plan.factor,
+                        max_size=str(plan.max_size) if plan.max_size else None,
+                        settings=settings.to_json(), extra=dict(outputs.previous.extra))
+    if outputs.same_settings:
+        manifest.images = dict(outputs.previous.images)
+    try:
+        if workers is None or workers.in_process:
+            results = (_write_here(entry, settings, manifest, progress_for)
+                       for entry in outputs.entries)
+        else:
+            results = _write_in_workers(outputs.entries, settings, manifest, workers)
+        for result in results:
+            yield companion.add(result) if companion is not None else result
+    finally:
+        remove_stale_temporaries(output_dir)  # after an interruption: what workers left
+        if companion is not None:
+            companion.finish(manifest)
+        write_manifest(output_dir, manifest)
+
+
+class RegistrationCompanion:
+    """The registration series made alongside a downscale: one factor for the whole series,
+    and the QuickNII XML. Each image is derived from its written segmentation-size output, or,
+    when the source stores a pyramid, from its small stored level through the same pipeline
+    (same window, channels and orientation): the gigapixel level 0 is never decoded twice."""
+
+    def __init__(self, plan: SeriesPlan, settings: DownscaleSettings,
+                 registration: RegistrationSettings, output_dir: Path,
+                 sources: Sequence[Path], previous: Manifest) -> None:
+        guard_output_dir(registration.folder, sources)
+        if registration.folder.resolve() == output_dir.resolve():
+            raise UsageError("the registration folder must differ from the output folder "
+                             "(both series keep the same file names)")
+        remove_stale_temporaries(registration.folder)
+        # QuickNII orders sections by number: refuse unnumbered or duplicate numbers up front.
+        slice_entries([(f"{i.stem}.{registration.format.value}", plan.output_size(i))
+                       for i in plan.images])
+        self.registration, self.series_name = registration, output_dir.name or "series"
+        self.settings = settings
+        self.infos = {info.path: info for info in plan.images}
+        self.factor = registration_factor(registration.box, [plan.output_size(i) for i in plan.images])
+        old = previous.extra.get("registration") or {}
+        same = old.get("factor") == self.factor and old.get("settings") == registration.to_json()
+        self.images: dict[str, dict] = dict(old.get("images") or {}) if same else {}
+
+    def add(self, result: ImageResult) -> ImageResult:
+        """Bring the registration image of one finished section up to date."""
+        if result.status == "failed" or result.output is None or result.output_size is None:
+            return result
+        name = f"{result.source.stem}.{self.registration.format.value}"
+        target = self.registration.folder / name
+        size = registration_size(result.output_size, self.factor)
+        wanted = {"width": size.width, "height": size.height}
+        if result.status == "up-to-date" and target.exists() and self.images.get(name) == wanted:
+            return result
+        try:
+            info = self.infos.get(result.source)
+            if info is None or not self._from_pyramid(info, target, size):
+                write_registration_image(result.output, target, size, self.registration)
+        except QuintPrepError as error:
+            self.images.pop(name, None)
+            return replace(result, status="failed", message=error.message)
+        self.images[name] = wanted
+        return result
+
+    def _from_pyramid(self, info: ImageInfo, target: Path, size: Size) -> bool:
+        """Write the registration image from a small stored pyramid level; False when the
+        source has no level small enough (then the segmentation output is used)."""
+        orientation = self.settings.orientations.for_stem(info.stem)
+        unoriented = orientation.size(size)  # a quarter turn swaps the sides back
+        if not {"page", "subifd"} & set(plan_load(info, unoriented).options):
+            return False
+        image, _ = downscale_pipeline(info, unoriented, self.settings.method,
+                                      window=self.settings.window_for(info),
+                                      channels=self.settings.channels)
+        image = orientation.apply(image.copy_memory())  # at most the registration box
+        save_registration_image(registration_image(image, size), target, self.registration,
+                                info.path)
+        return True
+
+    def finish(self, manifest: Manifest) -> None:
+        """Record the registration series in the manifest and write the QuickNII XML."""
+        manifest.extra["registration"] = {"settings": self.registration.to_json(),
+                                          "factor": self.factor,
+                                          "images": dict(sorted(self.images.items()))}
+        files = [(name, Size(v["width"], v["height"])) for name, v in sorted(self.images.items())]
+        if files:
+            write_descriptor(self.registration.folder, self.series_name, files,
+                             filename=DESCRIPTOR_NAME)
+
+
+def _base(entry: PlannedOutput) -> dict:
+    info = entry.info
+    return dict(source=info.path, output=entry.output, source_size=info.size,
+                output_size=entry.oriented, section=info.section.value if info.section else None,
+                warnings=image_warnings(info))
+
+
+def _not_written(entry: PlannedOutput, manifest: Manifest) -> ImageResult:
+    if entry.decision.action == SKIP:
+        record = manifest.images.get(entry.output.name)
+        return ImageResult(status="up-to-date", load=record.load if record else "", **_base(entry))
+    return ImageResult(status="failed", message=entry.decision.reason, **_base(entry))
+
+
+def _record(entry: PlannedOutput, load: str, manifest: Manifest, seconds: float,
+            settings: DownscaleSettings) -> ImageResult:
+    info, name = entry.info, entry.output.name
+    stat = info.path.stat()
+    window = settings.window_for(info)
+    orientation = settings.orientations.for_stem(info.stem)
+    manifest.images[name] = ImageRecord(
+        name=name, stem=info.stem, section=info.section.value if info.section else None,
+        source=str(info.path.resolve()), source_bytes=stat.st_size,
+        source_mtime_ns=stat.st_mtime_ns, source_width=info.size.width,
+        source_height=info.size.height, width=entry.oriented.width, height=entry.oriented.height,
+        load=load, window=window.to_json() if window else None,
+        orientation=None if orientation.is_identity else orientation.to_json())
+    return ImageResult(status="written", load=load, seconds=seconds, **_base(entry))
+
+
+def _failed(entry: PlannedOutput, message: str, manifest: Manifest) -> ImageResult:
+    manifest.images.pop(entry.output.name, None)
+    return ImageResult(status="failed", message=message, **_base(entry))
+
+
+def _write_here(entry: PlannedOutput, settings: DownscaleSettings, manifest: Manifest,
+                progress_for: Callable[[ImageInfo], Callable[[float], None] | None] | None,
+                ) -> ImageResult:
+    if entry.decision.action != WRITE:
+        return _not_written(entry, manifest)
+    started = time.perf_counter()
+    progress = None
+    if progress_for is not None and entry.info.size.megapixels > PROGRESS_MEGAPIXELS:
+        progress = progress_for(entry.info)
+    staged = staged_path(entry.output)
+    try:
+        load = downscale_one(entry.info, staged, entry.target, settings, progress)
+    except QuintPrepError as error:
+        return _failed(entry, error.message, manifest)
+    return _publish(entry, staged, load, manifest, time.perf_counter() - started, settings)
+
+
+def _publish(entry: PlannedOutput, staged: Path, load: str, manifest: Manifest,
+             seconds: float, settings: DownscaleSettings) -> ImageResult:
+    """Rename a finished output into place and record it, as one step: Ctrl-C waits for both,
+    so an output never appears without its manifest record (which would make the next run
+    refuse it as a file quint-prep did not write)."""
+    with interrupts_deferred():
+        try:
+            os.replace(staged, entry.output)
+        except OSError as error:
+            return _failed(entry, f"cannot write {entry.output.name}: {error.strerror}", manifest)
+        return _record(entry, load, manifest, seconds, settings)
+
+
+@dataclass(frozen=True)
+class DownscaleTask:
+    """One image for a worker: it writes the output under ``staged``, the parent renames it."""
+
+    info: ImageInfo
+    staged: Path
+    target: Size
+    settings: DownscaleSettings
+
+
+def run_downscale_task(task: DownscaleTask) -> tuple[str, str, float]:
+    """Worker side of a parallel run: (load description, error message or "", seconds)."""
+    started = time.perf_counter()
+    try:
+        load = downscale_one(task.info, task.staged, task.target, task.settings)
+    except QuintPrepError as error:
+        return "", error.message, time.perf_counter() - started
+    return load, "", time.perf_counter() - started
+
+
+def widest_first(entries: Sequence[PlannedOutput],
+                 method: Method) -> tuple[list[PlannedOutput], list[int]]:
+    """The order in which workers start images: the widest decoded image (the largest memory
+    estimate) first, so a huge section does not start last; with each one's estimate."""
+    costed = [(estimate_memory(e.info, e.target, method), e) for e in entries]
+    costed.sort(key=lambda pair: (pair[0], pair[1].info.size.width), reverse=True)
+    return [e for _, e in costed], [cost for cost, _ in costed]
+
+
+def _write_in_workers(entries: Sequence[PlannedOutput], settings: DownscaleSettings,
+                      manifest: Manifest, workers: Workers) -> Iterator[ImageResult]:
+    todo = []
+    for entry in entries:
+        if entry.decision.action == WRITE:
+            todo.append(entry)
+        else:
+            yield _not_written(entry, manifest)
+    todo, costs = widest_first(todo, settings.method)
+    # Absolute paths: Dask workers may run elsewhere, in another working folder.
+    tasks = [DownscaleTask(replace(e.info, path=e.info.path.absolute()),
+                           staged_path(e.output.absolute()), e.target, settings) for e in todo]
+    for done in run_tasks(run_downscale_task, tasks, costs=costs, workers=workers):
+        entry, task = todo[done.index], tasks[done.index]
+        load, message, seconds = done.value if not done.error else ("", done.error, 0.0)
+        if message:
+            yield _failed(entry, message, manifest)
+        else:
+            yield _publish(entry, task.staged, load, manifest, seconds, settings)

@@ -1,0 +1,73 @@
+"""Resume: is an output up to date, or must it be (re)written, and why.
+
+A pure decision from what the manifest recorded and what is on disk now, so ``downscale`` and
+``run --dry-run`` give the same answer and tests need no images. An output is up to date when
+the manifest records it with the same factor and settings, the output file exists, and the
+source has the same path, size and modification time as when the output was written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from .manifest import ImageRecord
+
+WRITE = "write"
+SKIP = "skip"
+FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class SourceStamp:
+    """What identifies one version of a source file: its resolved path, size and mtime."""
+
+    path: str
+    size: int
+    mtime_ns: int
+
+
+def source_stamp(path: Path) -> SourceStamp | None:
+    """The source's current stamp, or None when it cannot be read (then it is rewritten and fails)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return SourceStamp(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with one output: ``action`` write/skip/fail, ``status`` new/changed/up to
+    date/refused (what ``--dry-run`` shows), and ``reason`` in words."""
+
+    action: str
+    status: str
+    reason: str
+
+
+def decide(*, output_name: str, output_exists: bool, record: ImageRecord | None,
+           source: SourceStamp | None, same_settings: bool, overwrite: bool = False,
+           clashes: Sequence[str] = ()) -> Decision:
+    """Decide whether one output must be written (see the module doc for "up to date")."""
+    if clashes:
+        return Decision(FAIL, "refused", f"output {output_name} would also come from "
+                        f"{', '.join(clashes)}; keep one of them")
+    if overwrite:
+        return Decision(WRITE, "changed" if output_exists else "new",
+                        "--overwrite" if output_exists else "no output yet")
+    if not output_exists:
+        if record is not None:
+            return Decision(WRITE, "new", "output missing (recorded in the manifest)")
+        return Decision(WRITE, "new", "no output yet")
+    if record is None:
+        return Decision(FAIL, "refused", f"{output_name} exists and was not written by "
+                        "quint-prep; pass --overwrite to replace it")
+    if not same_settings:
+        return Decision(WRITE, "changed", "factor or settings differ from the manifest")
+    if source is None or record.source != source.path:
+        return Decision(WRITE, "changed", "made from another source file")
+    if (record.source_bytes, record.source_mtime_ns) != (source.size, source.mtime_ns):
+        return Decision(WRITE, "changed", "source modified since (size or time differs)")
+    return Decision(SKIP, "up to date", "same source, factor and settings")

@@ -1,0 +1,178 @@
+from pathlib import Path
+
+import pytest
+
+from quint_prep.config import resolve
+from quint_prep.downscale import OutputFormat
+from quint_prep.errors import UsageError
+from quint_prep.resample import Method
+from quint_prep.scale import Size
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "configs" / "example.toml"
+MINIMAL = 'name = "m12"\nimages = "scans"\noutput = "prepared"\nfactor = 0.25\n'
+
+
+def write(tmp_path: Path, text: str, name: str = "series.toml") -> Path:
+    path = tmp_path / "configs" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_example_config_is_valid_and_documents_every_key():
+    config = resolve(EXAMPLE)
+    assert config.name == "demo"
+    assert config.max_size == Size(1500, 1000) and config.factor is None
+    assert config.images == EXAMPLE.parent.parent / "demo" / "series"
+    text = EXAMPLE.read_text()
+    from quint_prep.config import CHECK_KEYS, TOP_LEVEL
+    for key in [*TOP_LEVEL, *CHECK_KEYS]:
+        assert f"\n{key} =" in text or f"\n# {key} =" in text, key
+
+
+def test_minimal_config_gets_defaults_and_paths_from_its_folder(tmp_path):
+    config = resolve(write(tmp_path, MINIMAL))
+    assert config.images == tmp_path / "configs" / "scans"
+    assert config.output == tmp_path / "configs" / "prepared"
+    assert config.masks_output == tmp_path / "configs" / "prepared" / "segmentations"
+    assert (config.format, config.method, config.quality) == (OutputFormat.PNG, Method.AREA, 90)
+    assert (config.colour, config.background, config.source, config.resample) == (
+        (255, 0, 0), (0, 0, 0), "auto", "area")
+    assert config.jobs is None and config.memory is None and config.segmentations is None
+    assert config.check.registration is None
+
+
+def test_every_key_is_read(tmp_path):
+    config = resolve(write(tmp_path, """
+name = "m12"
+images = "/data/scans/m12_*.tif"
+segmentations = "../ilastik"
+output = "~/prepared"
+max_size = "14000x10000"
+format = "tif"
+quality = 80
+method = "lanczos3"
+keep_depth = true
+keep_alpha = true
+colour = "0,255,0"
+background = [255, 255, 255]
+source = "ilastik"
+labels = "2,3"
+resample = "any"
+jobs = 3
+memory = "1.5G"
+[check]
+registration = "reg.json"
+"""))
+    assert config.images == Path("/data/scans/m12_*.tif") and config.images_is_glob
+    assert config.segmentations == tmp_path / "ilastik"
+    assert config.output == Path.home() / "prepared"
+    assert (config.max_size, config.format, config.quality, config.method) == (
+        Size(14000, 10000), OutputFormat.TIF, 80, Method.LANCZOS3)
+    assert (config.keep_depth, config.keep_alpha) == (True, True)
+    assert (config.colour, config.background) == ((0, 255, 0), (255, 255, 255))
+    assert (config.source, config.labels, config.resample) == ("ilastik", (2, 3), "any")
+    assert (config.jobs, config.memory) == (3, int(1.5 * 1024**3))
+    assert config.check.registration == tmp_path / "configs" / "reg.json"
+    settings = config.downscale_settings(0.5)
+    assert (settings.factor, settings.format, settings.keep_depth) == (0.5, OutputFormat.TIF, True)
+
+
+def test_command_line_overrides_config_overrides_defaults(tmp_path):
+    path = write(tmp_path, MINIMAL + "jobs = 2\n")
+    assert resolve(path).jobs == 2
+    assert resolve(path, {"jobs": 4, "memory": None}).jobs == 4
+    assert resolve(path, {"memory": "512M"}).memory == 512 * 1024**2
+    assert resolve(write(tmp_path, MINIMAL, "other.toml")).jobs is None
+
+
+BAD = {
+    "unknown-key": ('maxsize = "10x10"', "maxsize: unknown key (did you mean max_size?)"),
+    "unknown-key-far": ("zzz = 1", "zzz: unknown key (known keys: name, images"),
+    "wrong-type": ("jobs = \"two\"", "jobs: must be an integer, not a string"),
+    "bool-is-not-number": ("quality = true", "quality: must be an integer, not a boolean"),
+    "quality-range": ("quality = 101", "quality: 101 is not between 1 and 100"),
+    "jobs-zero": ("jobs = 0", "jobs: 0 is less than 1"),
+    "format": ('format = "gif"', "format: 'gif' is not one of png, jpg, tif"),
+    "method": ('method = "cubic"', "method: 'cubic' is not one of area, lanczos3"),
+    "source": ('source = "photoshop"', "source: 'photoshop' is not one of auto, ilastik"),
+    "resample": ('resample = "bilinear"', "resample: 'bilinear' is not one of area, any, nearest"),
+    "colour-range": ("colour = [256, 0, 0]", "colour: [256, 0, 0] is not three numbers 0-255"),
+    "colour-text": ('colour = "red"', "colour: 'red' is not an RGB colour"),
+    "colour-same": ("background = [255, 0, 0]", "background: objects and background would both be"),
+    "labels-empty": ("labels = []", "labels: []: give one or more distinct label values >= 0"),
+    "labels-both": ('labels = [1]\nobject_colour = "0,0,255"', "labels: give labels or object_colour, not both"),
+    "memory": ('memory = "lots"', "memory: memory 'lots' is not a size such as 8G"),
+    "keep-alpha-jpg": ('format = "jpg"\nkeep_alpha = true', "keep_alpha: JPEG holds neither"),
+    "empty-string": ('segmentations = " "', "segmentations: must not be empty"),
+    "check-not-table": ("check = 3", "check: must be a table ([check]), not an integer"),
+    "check-unknown": ("[check]\nregistratoin = 'r.json'", "check.registratoin: unknown key (did you mean registration?)"),
+}
+
+
+@pytest.mark.parametrize("case", BAD, ids=list(BAD))
+def test_bad_value_names_key_and_file(tmp_path, case):
+    extra, message = BAD[case]
+    path = write(tmp_path, MINIMAL + extra + "\n")
+    with pytest.raises(UsageError) as caught:
+        resolve(path)
+    assert caught.value.path == path
+    assert message in str(caught.value)
+    assert str(caught.value).startswith(f"{path}: invalid config (1 problem):\n  ")
+
+
+@pytest.mark.parametrize("text, message", [
+    ('name = "x"\nimages = "a"\noutput = "b"\n', 'factor: missing: give factor = 0.25 or max_size'),
+    (MINIMAL + 'max_size = "10x10"\n', "factor: give factor or max_size, not both"),
+    (MINIMAL.replace("0.25", "1.5"), "factor: 1.5 is not in (0, 1]"),
+    (MINIMAL.replace("0.25", '"0.25"'), "factor: must be a number, not a string"),
+    (MINIMAL.replace("factor = 0.25", 'max_size = "big"'), "max_size: size 'big' is not WIDTHxHEIGHT"),
+    ('images = "a"\noutput = "b"\nfactor = 0.5\n', "name: missing (required)"),
+], ids=["no-factor", "both", "enlarge", "factor-text", "max-size", "no-name"])
+def test_factor_and_required_keys(tmp_path, text, message):
+    with pytest.raises(UsageError, match="invalid config") as caught:
+        resolve(write(tmp_path, text))
+    assert message in str(caught.value)
+
+
+def test_every_problem_is_listed_at_once(tmp_path):
+    path = write(tmp_path, 'images = 3\nfactor = 2\nformat = "bmp"\njobs = -1\ncolor = "1,2,3"\n')
+    with pytest.raises(UsageError) as caught:
+        resolve(path)
+    lines = str(caught.value).splitlines()
+    assert lines[0] == f"{path}: invalid config (7 problems):"
+    assert sorted(line.strip().split(":")[0] for line in lines[1:]) == [
+        "color", "factor", "format", "images", "jobs", "name", "output"]
+
+
+def test_command_line_problems_name_the_option(tmp_path):
+    with pytest.raises(UsageError, match="--memory: memory 'x' is not a size"):
+        resolve(write(tmp_path, MINIMAL), {"memory": "x"})
+
+
+def test_output_inside_the_images_folder_is_refused(tmp_path):
+    path = write(tmp_path, MINIMAL.replace('"prepared"', '"scans/out"'))
+    with pytest.raises(UsageError, match=r"output: .*scans/out is or lies inside the images folder"):
+        resolve(path)
+
+
+@pytest.mark.parametrize("text, message", [(None, "no such config file"),
+                                           ("name = \n", "not valid TOML")], ids=["missing", "syntax"])
+def test_unreadable_config(tmp_path, text, message):
+    path = tmp_path / "c.toml"
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(UsageError, match=message):
+        resolve(path)
+
+
+def test_glob_matches_images_only(tmp_path, make_image):
+    make_image("scans/a_s001.png")
+    make_image("scans/b_s002.tif")
+    (tmp_path / "scans/notes.txt").write_text("x")
+    (tmp_path / "scans/.a_s003.png").write_bytes(b"")
+    path = write(tmp_path, MINIMAL.replace('"scans"', '"../scans/*_s00*"'))
+    assert [p.name for p in resolve(path).image_sources()] == ["a_s001.png", "b_s002.tif"]
+    empty = write(tmp_path, MINIMAL.replace('"scans"', '"../scans/*.jpg"'), "empty.toml")
+    with pytest.raises(UsageError, match="images: the pattern .* matches no image"):
+        resolve(empty).image_sources()
