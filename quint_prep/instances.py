@@ -25,7 +25,7 @@ import numpy as np
 import pyvips
 
 from .errors import InputError
-from .masks_select import MaskResample, select_values
+from .masks_select import MaskResample, box_average, select_values
 from .masks_sources import MaskFile, SourceKind
 from .resample import exact_size
 from .scale import Size
@@ -77,21 +77,6 @@ def shared(image: pyvips.Image) -> pyvips.Image:
     return image.linecache(tile_height=2, access="sequential", threaded=True)
 
 
-def _box_mean(image: pyvips.Image, target: Size) -> pyvips.Image:
-    """Box average (float): integer ``shrinkh``/``shrinkv``, then a linear ``reduce`` for the rest."""
-    image = image.cast("float")
-    hscale, vscale = image.width / target.width, image.height / target.height
-    if int(hscale) > 1:
-        image = image.shrinkh(int(hscale), ceil=True)
-    if int(vscale) > 1:
-        image = image.shrinkv(int(vscale), ceil=True)
-    if image.width > target.width:
-        image = image.reduceh(image.width / target.width, kernel="linear")
-    if image.height > target.height:
-        image = image.reducev(image.height / target.height, kernel="linear")
-    return image
-
-
 def _nearest(image: pyvips.Image, target: Size) -> pyvips.Image:
     if image.width > target.width:
         image = image.reduceh(image.width / target.width, kernel="nearest")
@@ -121,7 +106,7 @@ def _box_ids(labels: pyvips.Image, target: Size, method: MaskResample) -> pyvips
     for byte in _id_bytes(labels):
         weighted = byte * weight
         bands += [weighted, weighted * byte]
-    means = exact_size(_box_mean(bands[0].bandjoin(bands[1:]), target), target)
+    means = exact_size(box_average(bands[0].bandjoin(bands[1:]), target), target)
     covered = means[0]
     objects = covered >= 0.5 if method is MaskResample.AREA else covered > 0
     ids = None

@@ -250,7 +250,8 @@ class MaskResample(str, Enum):
     NEAREST = "nearest"
 
 
-def _box_average(selection: pyvips.Image, target: Size) -> pyvips.Image:
+def box_average(selection: pyvips.Image, target: Size) -> pyvips.Image:
+    """Box average (float): integer ``shrinkh``/``shrinkv``, then a linear ``reduce`` for the rest."""
     image = selection.cast("float")
     hscale, vscale = image.width / target.width, image.height / target.height
     if int(hscale) > 1:
@@ -265,11 +266,11 @@ def _box_average(selection: pyvips.Image, target: Size) -> pyvips.Image:
 
 
 def _area(selection: pyvips.Image, target: Size) -> pyvips.Image:
-    return _box_average(selection, target) >= 127.5
+    return box_average(selection, target) >= 127.5
 
 
 def _any(selection: pyvips.Image, target: Size) -> pyvips.Image:
-    return _box_average(selection, target) > 0
+    return box_average(selection, target) > 0
 
 
 def _nearest(selection: pyvips.Image, target: Size) -> pyvips.Image:
