@@ -13,6 +13,8 @@ address is given (optional extra ``quint-prep[dask]``).
 from __future__ import annotations
 
 import concurrent.futures as cf
+import ctypes
+import ctypes.util
 import multiprocessing
 import os
 import re
@@ -154,9 +156,30 @@ def run_interruptibly(build: Callable[[], T], run: Callable[[T], R], *,
     return outcome[0]
 
 
+MALLOC_ARENAS = 2
+_M_ARENA_MAX = -8  # glibc's mallopt parameter number
+
+
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
+    """Cap glibc's per-thread malloc arenas (like MALLOC_ARENA_MAX) for this process.
+
+    libvips worker threads each grow their own arena, and memory freed between the passes of
+    a command stays in them. Measured on ``masks --max-size 14000x10000`` of a 30000 x 20000
+    uint16 Cellpose TIFF: 507-598 MB peak RSS by default, 414-422 MB with this call (378 MB
+    with MALLOC_ARENA_MAX=2 in the environment), same wall time.
+    Call it before libvips starts threads. Returns False where there is no glibc (no effect).
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(_M_ARENA_MAX, arenas))
+    except (OSError, AttributeError):
+        return False
+
+
 def _init_local_worker(threads: int) -> None:
     # Ctrl-C reaches the whole process group: only the parent reacts (it terminates the pool
     # and removes temporaries), so a worker never dies half-way through its own clean-up.
+    limit_malloc_arenas()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     pyvips.concurrency_set(threads)
     pyvips.cache_set_max(0)

@@ -9,6 +9,7 @@ import typer
 from .. import __version__
 from . import (check_cmd, descriptor_cmd, downscale_cmd, factor_cmd, inspect_cmd, masks_cmd,
                rename_cmd, run_cmd, sweep_cmd)
+from ..parallel import limit_malloc_arenas
 from .common import sigterm_as_interrupt
 
 app = typer.Typer(
@@ -55,5 +56,6 @@ app.command("run")(run_cmd.run)
 
 def main() -> None:
     """Console-script entry point."""
+    limit_malloc_arenas()  # before libvips starts its threads: bounded memory across passes
     sigterm_as_interrupt()
     app()
