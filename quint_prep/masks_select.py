@@ -16,7 +16,7 @@ import pyvips
 
 from .errors import InputError
 from .masks_sources import MaskFile, SourceKind, colour_counts, label_counts
-from .resample import exact_size
+from .resample import exact_size, shrink_then_reduce
 from .scale import Size
 
 Colour = tuple[int, int, int]
@@ -252,17 +252,7 @@ class MaskResample(str, Enum):
 
 def box_average(selection: pyvips.Image, target: Size) -> pyvips.Image:
     """Box average (float): integer ``shrinkh``/``shrinkv``, then a linear ``reduce`` for the rest."""
-    image = selection.cast("float")
-    hscale, vscale = image.width / target.width, image.height / target.height
-    if int(hscale) > 1:
-        image = image.shrinkh(int(hscale), ceil=True)
-    if int(vscale) > 1:
-        image = image.shrinkv(int(vscale), ceil=True)
-    if image.width > target.width:
-        image = image.reduceh(image.width / target.width, kernel="linear")
-    if image.height > target.height:
-        image = image.reducev(image.height / target.height, kernel="linear")
-    return image
+    return shrink_then_reduce(selection.cast("float"), target, "linear")
 
 
 def _area(selection: pyvips.Image, target: Size) -> pyvips.Image:

@@ -62,7 +62,13 @@ def plan_load(info: ImageInfo, target: Size) -> LoadPlan:
     return LoadPlan({}, "full resolution", info.size)
 
 
-def _area(image: pyvips.Image, target: Size) -> pyvips.Image:
+def shrink_then_reduce(image: pyvips.Image, target: Size, kernel: str) -> pyvips.Image:
+    """Box ``shrinkh``/``shrinkv`` by the integer part of the scale (every source pixel counts
+    once: area-correct), then ``reduceh``/``reducev`` with ``kernel`` for the remaining fraction.
+
+    Used for images (lanczos3) and, on float 0/255 selections, for label-safe mask averages
+    (linear). The result may be a pixel off the target: follow with ``exact_size``.
+    """
     hscale = image.width / target.width
     vscale = image.height / target.height
     if int(hscale) > 1:
@@ -70,10 +76,14 @@ def _area(image: pyvips.Image, target: Size) -> pyvips.Image:
     if int(vscale) > 1:
         image = image.shrinkv(int(vscale), ceil=True)
     if image.width > target.width:
-        image = image.reduceh(image.width / target.width, kernel="lanczos3")
+        image = image.reduceh(image.width / target.width, kernel=kernel)
     if image.height > target.height:
-        image = image.reducev(image.height / target.height, kernel="lanczos3")
+        image = image.reducev(image.height / target.height, kernel=kernel)
     return image
+
+
+def _area(image: pyvips.Image, target: Size) -> pyvips.Image:
+    return shrink_then_reduce(image, target, "lanczos3")
 
 
 def _lanczos3(image: pyvips.Image, target: Size) -> pyvips.Image:
