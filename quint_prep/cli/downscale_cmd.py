@@ -13,6 +13,7 @@ from ..downscale import (DESCRIPTOR_NAME, DownscaleSettings, ImageResult, Output
                          duplicate_sections, plan_series, with_windows)
 from ..downscale_batch import downscale_series
 from ..errors import EXIT_FAILED, UsageError
+from ..outputs import guard_output_dir
 from ..manifest import manifest_path
 from ..normalise import describe_window, parse_channels, parse_normalisation, window_from_manifest
 from ..orientation import Orientation, parse_flip, parse_rotate
@@ -92,6 +93,7 @@ def downscale(
     orientation = Orientation(parse_rotate(rotate), parse_flip(flip))
     plan = plan_series(sources, factor=factor, max_size=box, orientation=orientation,
                        orientation_csv=orientation_csv)
+    guard_output_dir(output, sources)  # a usage error before any per-file line is printed
     reg_settings = (RegistrationSettings(registration, size_option(registration_size, "--registration-size"),
                                          registration_format, quality)
                     if registration is not None else None)
