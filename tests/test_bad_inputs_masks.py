@@ -136,7 +136,8 @@ def test_unreadable_image_of_the_series(tmp_path, cli):
     save(binary_mask(), seg / "a_s001_mask.png")
     before = tree_hashes(images)
     result = cli("masks", seg, "-o", tmp_path / "out", "--images", images, "-q")
-    assert result.exit_code == 0, result.output
+    # The mask is written; the verdict on the series has the unreadable image as an error.
+    assert result.exit_code == 1 and "check: FAIL" in result.stdout, result.output
     assert "warning: image not usable for matching:" in result.stderr
     assert "a_s002.png: truncated PNG file" in result.stderr
     assert (tmp_path / "out/a_s001.png").exists() and tree_hashes(images) == before

@@ -239,5 +239,5 @@ def test_stale_temporary_files_are_cleaned(tmp_path, make_image, cli):
 def test_name_warnings_are_shown(tmp_path, make_image, cli):
     make_image("src/no_number.png")
     result = cli("downscale", tmp_path / "src", "-o", tmp_path / "out", "--factor", "0.5")
-    assert result.exit_code == 0
+    assert result.exit_code == 1 and "check: FAIL" in result.stdout  # no number is an error
     assert "no_number.png: name: no section number" in result.stderr

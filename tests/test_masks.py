@@ -562,8 +562,8 @@ def test_masks_prints_the_upload_check_verdict(cli, tmp_path):
     labels[10:20, 10:20] = 1
     save(from_array(labels), tmp_path / "seg" / "m_s001_cp_masks.png")
     result = cli("masks", tmp_path / "seg", "-o", tmp_path / "out", "--images", images)
-    assert result.exit_code == 0, result.output
-    # The verdict sees the missing segmentation of m_s002 (an error for upload, not for masks).
+    assert result.exit_code == 1, result.output  # the printed verdict has an error
+    # The verdict sees the missing segmentation of m_s002 (an error for upload).
     assert "pair.missing-segmentation" in result.stderr and "m_s002" in result.stderr
     assert "check: FAIL" in result.stdout
     document = cli("masks", tmp_path / "seg", "-o", tmp_path / "out", "--images", images, "--json")

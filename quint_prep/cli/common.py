@@ -111,6 +111,14 @@ def sigterm_as_interrupt() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
+def exit_for_verdict(document: dict) -> None:
+    """Exit 1 when a stage failed files or its printed check verdict has errors (warnings
+    alone pass), so a Makefile or a batch script sees what the user reads."""
+    check = document.get("check") or {}
+    if document.get("counts", {}).get("failed") or check.get("ok") is False:
+        raise typer.Exit(EXIT_FAILED)
+
+
 def warn(message: str) -> None:
     """A warning line on stderr (does not disturb progress bars)."""
     tqdm.write(f"warning: {message}", file=sys.stderr)

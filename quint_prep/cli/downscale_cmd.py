@@ -12,7 +12,7 @@ import typer
 from ..downscale import (DESCRIPTOR_NAME, DownscaleSettings, ImageResult, OutputFormat, SeriesPlan,
                          duplicate_sections, plan_series, with_windows)
 from ..downscale_batch import downscale_series
-from ..errors import EXIT_FAILED, UsageError
+from ..errors import UsageError
 from ..outputs import guard_output_dir
 from ..manifest import manifest_path
 from ..normalise import describe_window, parse_channels, parse_normalisation, window_from_manifest
@@ -22,8 +22,8 @@ from ..resample import Method
 from ..scale import factor_for_display
 from ..series_check import check_downscaled
 from .common import (Jobs, JsonOutput, Memory, Quiet, Scheduler, Sources, error_line,
-                     image_bar_factory, print_json, reported, series_bar, size_option, warn,
-                     workers_option)
+                     exit_for_verdict, image_bar_factory, print_json, reported, series_bar,
+                     size_option, warn, workers_option)
 
 
 @reported
@@ -121,10 +121,8 @@ def downscale(
     if reg_settings is not None:
         notes.append(f"registration series: {reg_settings.folder} "
                      f"(QuickNII series file: {reg_settings.folder / DESCRIPTOR_NAME})")
-    document = report_downscale(plan, results, output, quiet=quiet, json_output=json_output,
-                                notes=notes)
-    if document["counts"]["failed"]:
-        raise typer.Exit(EXIT_FAILED)
+    exit_for_verdict(report_downscale(plan, results, output, quiet=quiet,
+                                      json_output=json_output, notes=notes))
 
 
 def report_downscale(plan: SeriesPlan, results: Iterator[ImageResult], output: Path, *,

@@ -9,7 +9,7 @@ import pyvips
 import typer
 
 from ..consumers import CONSUMERS_FILE, ConsumerSettings, consumer_settings, write_consumer_settings
-from ..errors import EXIT_FAILED, QuintPrepError, UsageError
+from ..errors import QuintPrepError, UsageError
 from ..manifest import manifest_path
 from ..masks import MaskPlan, MaskResult, MaskSettings, SizeMode, convert_masks, plan_masks
 from ..masks_series import SeriesImage, series_from_folder, series_from_manifest
@@ -19,8 +19,8 @@ from ..masks_sources import SourceKind
 from ..registration import Registration, read_registration
 from ..findings import CheckReport
 from ..series_check import check_series
-from .common import (JsonOutput, Quiet, error_line, format_table, image_bar_factory, print_json,
-                     reported, series_bar, size_option, warn)
+from .common import (JsonOutput, Quiet, error_line, exit_for_verdict, format_table,
+                     image_bar_factory, print_json, reported, series_bar, size_option, warn)
 
 Segmentations = Annotated[list[Path], typer.Argument(
     help="Segmentation files or folders (ilastik, Cellpose, QuPath, FIJI, coloured PNG/TIFF).",
@@ -119,10 +119,8 @@ def masks(
                                                 progress_for=image_bar_factory(quiet)), quiet)
     series_folder = images if images is not None else (
         (manifest if manifest.is_dir() else manifest.parent) if manifest is not None else None)
-    document = report_masks(plan, results, output, settings, json_output=json_output,
-                            series_folder=series_folder, registration=registered)
-    if document["counts"]["failed"]:
-        raise typer.Exit(EXIT_FAILED)
+    exit_for_verdict(report_masks(plan, results, output, settings, json_output=json_output,
+                                  series_folder=series_folder, registration=registered))
 
 
 def consume_masks(plan: MaskPlan, results: Iterator[MaskResult], quiet: bool) -> list[MaskResult]:

@@ -9,13 +9,12 @@ import typer
 
 from ..config import SeriesConfig, resolve
 from ..downscale import SeriesPlan
-from ..errors import EXIT_FAILED
 from ..parallel import Workers
 from ..runner import (Stage, dry_run_downscale, make_dependencies, masks_settings,
                       plan_downscale, plan_masks_stage, run_check, run_downscale, run_masks,
                       stages_to_run, workers_for)
-from .common import (Jobs, JsonOutput, Memory, Quiet, Scheduler, error_line, format_table,
-                     print_json, reported, warn, workers_option)
+from .common import (Jobs, JsonOutput, Memory, Quiet, Scheduler, error_line, exit_for_verdict,
+                     format_table, print_json, reported, warn, workers_option)
 from . import sweep_cmd
 from ..masks_sources import SourceKind
 from ..scale import DEFAULT_MAX_SIZE, parse_size
@@ -68,8 +67,8 @@ def run(
             break
     if json_output:
         print_json(report)
-    if any(doc.get("counts", {}).get("failed") for doc in report["stages"].values()):
-        raise typer.Exit(EXIT_FAILED)
+    for document in report["stages"].values():
+        exit_for_verdict(document)
 
 
 def _nothing_usable(document: dict) -> bool:
