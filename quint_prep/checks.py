@@ -6,8 +6,9 @@ here opens a file: ``series_check`` reads the files and hands the facts to these
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from .colours import ColourCounts, Colour, PngHeader
 from .findings import Finding, error, warning
@@ -56,6 +57,37 @@ def naming_findings(paths: Sequence[Path]) -> list[Finding]:
             f"{width}: pad every number to {width} digits (FileBuilder wants equal digits, "
             "Nutil matches _s1 inside _s10); 'quint-prep rename' can renumber"))
     return findings
+
+
+def sample_findings(samples: Mapping[Path, tuple[int, int]]) -> list[Finding]:
+    """One colour model per series: ``samples`` maps each image to (bands, bits per sample);
+    the images whose band count or bit depth differs from most of the series (the minority)
+    are errors. Ties count RGB and 8 bits as the series' own."""
+    findings: list[Finding] = []
+    rules = (("series.mixed-bands", 0, 1, _bands_message), ("series.mixed-depth", 1, -1, _depth_message))
+    for id_, index, prefer, message in rules:
+        values = {path: sample[index] for path, sample in samples.items()}
+        counts = Counter(values.values())
+        if len(counts) < 2:
+            continue
+        usual = max(counts, key=lambda value: (counts[value], prefer * value))
+        share = f"{counts[usual]} of {len(values)} images"
+        findings.extend(error(id_, path, message(value, usual, share))
+                        for path, value in values.items() if value != usual)
+    return findings
+
+
+def _bands_message(bands: int, usual: int, share: str) -> str:
+    return (f"{bands} band{'s' if bands != 1 else ''} where the series has {usual} ({share}): "
+            "ilastik needs every image of a project to have the same channels and QuickNII "
+            "reads 24-bit RGB; downscale the series again with one colour model "
+            "(quint-prep downscale --colour-model auto|rgb|grey)")
+
+
+def _depth_message(bits: int, usual: int, share: str) -> str:
+    return (f"{bits}-bit samples where the series has {usual}-bit ({share}): a series needs "
+            "one bit depth; downscale the series again (quint-prep downscale gives every "
+            "output one depth)")
 
 
 def pairing_findings(images: Sequence[Path], segmentations: Sequence[Path]) -> list[Finding]:

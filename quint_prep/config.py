@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from .colour_model import ColourModel
 from .downscale import DownscaleSettings, OutputFormat
 from .errors import QuintPrepError, UsageError
 from .parallel import parse_memory
@@ -36,7 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "format": "png", "quality": 90, "method": "area", "keep_depth": False, "keep_alpha": False,
     "colour": (255, 0, 0), "background": (0, 0, 0), "source": "auto", "labels": None,
     "object_colour": None, "resample": "area", "jobs": None, "memory": None,
-    "segmentations": None, "factor": None, "max_size": None,
+    "segmentations": None, "factor": None, "max_size": None, "colour_model": "auto",
 }
 
 
@@ -72,6 +73,7 @@ class SeriesConfig:
     jobs: int | None  # None: 1 locally, every worker thread on a Dask cluster
     memory: int | None  # bytes
     check: CheckConfig
+    colour_model: ColourModel = ColourModel.AUTO
 
     @property
     def masks_output(self) -> Path:
@@ -103,7 +105,7 @@ class SeriesConfig:
         """The downscale settings of this series under its (computed) factor."""
         return DownscaleSettings(factor=factor, format=self.format, quality=self.quality,
                                  method=self.method, keep_depth=self.keep_depth,
-                                 keep_alpha=self.keep_alpha)
+                                 keep_alpha=self.keep_alpha, colour_model=self.colour_model)
 
 
 class _Bad(Exception):
@@ -203,6 +205,7 @@ TOP_LEVEL: dict[str, Callable[[object], Any]] = {
     "keep_depth": _boolean, "keep_alpha": _boolean, "colour": _colour, "background": _colour,
     "source": _choice(*MASK_SOURCES), "labels": _labels, "object_colour": _colour,
     "resample": _choice(*MASK_RESAMPLE), "jobs": _integer(1), "memory": _memory,
+    "colour_model": _choice(*(m.value for m in ColourModel)),
 }
 CHECK_KEYS: dict[str, Callable[[object], Any]] = {"registration": _string}
 REQUIRED = ("name", "images", "output")
@@ -316,4 +319,5 @@ def resolve(path: Path, cli: Mapping[str, object] | None = None) -> SeriesConfig
         colour=config["colour"], background=config["background"], source=config["source"],
         labels=config["labels"], object_colour=config["object_colour"],
         resample=config["resample"], jobs=config["jobs"], memory=config["memory"],
-        check=CheckConfig(registration=_absolute(registration, folder) if registration else None))
+        check=CheckConfig(registration=_absolute(registration, folder) if registration else None),
+        colour_model=ColourModel(config["colour_model"]))

@@ -7,10 +7,11 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import pyvips
 
+from .colour_model import ColourModel, series_bit_depth, series_colour_model
 from .errors import InputError, UsageError
 from .naming import name_problems
 from .normalise import Normalisation, Window, WindowPlan, plan_windows
@@ -48,6 +49,8 @@ class DownscaleSettings:
     channels: tuple[str, ...] | None = None
     windows: WindowPlan | None = None  # computed by normalise.plan_windows before the run
     orientations: OrientationPlan = OrientationPlan()
+    colour_model: ColourModel = ColourModel.AUTO  # settled per series by settle_colour_model
+    bit_depth: int | None = None  # 8 or 16 once settled
 
     def window_for(self, info: ImageInfo) -> Window | None:
         """The intensity window applied to this image (None: plain 8-bit or kept depth)."""
@@ -75,6 +78,8 @@ class DownscaleSettings:
             "channels": list(self.channels) if self.channels else None,
             "normalise": self._normalise_json(),
             "orientation": None if self.orientations.is_identity else self.orientations.to_json(),
+            "colour_model": self.colour_model.value,
+            "bit_depth": self.bit_depth,
         }
 
     def _normalise_json(self) -> dict:
@@ -110,6 +115,17 @@ def with_windows(settings: DownscaleSettings, plan: SeriesPlan,
         return settings
     windows = plan_windows(plan.images, settings.normalisation, settings.channels, given=given)
     return replace(settings, windows=windows)
+
+
+def settle_colour_model(settings: DownscaleSettings,
+                        infos: Sequence[ImageInfo]) -> DownscaleSettings:
+    """The settings with the series' one colour model and bit depth decided from the headers
+    (``auto``: RGB when any section is colour); settled settings are returned unchanged."""
+    if settings.colour_model is not ColourModel.AUTO and settings.bit_depth is not None:
+        return settings
+    return replace(settings,
+                   colour_model=series_colour_model(infos, settings.colour_model, settings.channels),
+                   bit_depth=series_bit_depth(infos, settings.keep_depth))
 
 
 def read_series(sources: Iterable[Path]) -> tuple[list[ImageInfo], list[InputError], list[Path]]:
@@ -253,7 +269,9 @@ def downscale_one(info: ImageInfo, output: Path, target: Size, settings: Downsca
                                          keep_depth=settings.keep_depth,
                                          keep_alpha=settings.keep_alpha,
                                          window=settings.window_for(info),
-                                         channels=settings.channels)
+                                         channels=settings.channels,
+                                         colour=settings.colour_model,
+                                         bit_depth=settings.bit_depth)
         image = _with_resolution(image, info, target)
         if on_progress is not None:
             image.set_progress(True)

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
 from .downscale import (DESCRIPTOR_NAME, PROGRESS_MEGAPIXELS, DownscaleSettings, ImageResult,
-                        SeriesPlan, downscale_one, image_warnings, output_name)
+                        SeriesPlan, downscale_one, image_warnings, output_name,
+                        settle_colour_model)
 from .errors import QuintPrepError, UsageError
 from .manifest import ImageRecord, Manifest, load_or_new, write_manifest
 from .outputs import guard_output_dir, remove_stale_temporaries, staged_path
@@ -50,6 +51,7 @@ class OutputPlan:
 def plan_outputs(plan: SeriesPlan, output_dir: Path, settings: DownscaleSettings, *,
                  overwrite: bool = False) -> OutputPlan:
     """Decide for every image whether its output is new, changed or up to date (no writes)."""
+    settings = settle_colour_model(settings, plan.images)
     previous = load_or_new(output_dir) if Path(output_dir).is_dir() else Manifest()
     same_settings = previous.factor == plan.factor and previous.settings == settings.to_json()
     names: dict[str, list[ImageInfo]] = {}
@@ -83,6 +85,7 @@ def downscale_series(plan: SeriesPlan, output_dir: Path, settings: DownscaleSett
     and a QuickNII descriptor is written. The manifest is written here only, and updated even
     when the run is interrupted.
     """
+    settings = settle_colour_model(settings, plan.images)  # one colour model, before writing
     source_list = list(sources) or [i.path for i in plan.images]
     output_dir = guard_output_dir(output_dir, source_list)
     remove_stale_temporaries(output_dir)

@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 
 import pyvips
 
+from .colour_model import ColourModel, to_colour_model, to_depth
 from .errors import InputError
 from .normalise import Window, apply_window, select_channels
 from .scale import Size
@@ -157,12 +158,15 @@ def _finish_samples(image: pyvips.Image, window: Window | None, keep_depth: bool
 
 def downscale_pipeline(info: ImageInfo, target: Size, method: Method, *, keep_depth: bool = False,
                        keep_alpha: bool = False, window: Window | None = None,
-                       channels: Sequence[str] | None = None) -> tuple[pyvips.Image, LoadPlan]:
+                       channels: Sequence[str] | None = None,
+                       colour: ColourModel = ColourModel.AUTO,
+                       bit_depth: int | None = None) -> tuple[pyvips.Image, LoadPlan]:
     """Build the lazy pipeline that turns one source into its target-size image.
 
     Order: load (pyramid level / shrink-on-load) -> pick channels -> sRGB/flatten alpha ->
-    resample -> exact size -> intensity window (or plain 16->8 bit scaling) . Returns the
-    pipeline (nothing is decoded until it is written) and the load plan used.
+    resample -> exact size -> intensity window (or plain 16->8 bit scaling) -> the series'
+    colour model and bit depth (on the small image). Returns the pipeline (nothing is decoded
+    until it is written) and the load plan used.
     """
     check_sample_format(info, window is not None)
     plan = plan_load(info, target)
@@ -172,7 +176,8 @@ def downscale_pipeline(info: ImageInfo, target: Size, method: Method, *, keep_de
     image = to_displayable(image, keep_alpha)
     image = RESAMPLERS[method](image, target)
     image = exact_size(image, target)
-    return _finish_samples(image, window, keep_depth), plan
+    image = to_colour_model(_finish_samples(image, window, keep_depth), colour)
+    return to_depth(image, bit_depth), plan
 
 
 # Memory of a pipeline, for the parallel runs' budget.

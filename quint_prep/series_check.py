@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Iterator
 import pyvips
 
 from .checks import (naming_findings, pairing_findings, proportion_findings, registration_findings,
-                     segmentation_findings, size_findings)
+                     sample_findings, segmentation_findings, size_findings)
 from .colours import Colour, ColourCounts, count_colours, read_png_header, with_colour_counted
 from .errors import InputError, UsageError
 from .findings import CheckReport, Finding, error
@@ -24,37 +24,39 @@ from .manifest import read_manifest
 from .registration import read_registration
 from .scale import Size, factor_interval, interval_is_empty
 from .damage import unreadable_reason
-from .series import discover, read_info
+from .series import ImageInfo, discover, read_info
 
 Progress = Callable[[Path], None]
 
 
 @dataclass(frozen=True)
 class _Read:
-    """What reading one role's files gave: every path, the sizes read, the findings on the way."""
+    """What reading one role's files gave: every path, the sizes and (bands, bits) read, the
+    findings on the way."""
 
     paths: list[Path]
     sizes: dict[Path, Size]
     findings: list[Finding]
+    samples: dict[Path, tuple[int, int]]
 
 
 def file_facts(path: Path, segmentation: bool = False,
-               colour: Colour | None = None) -> tuple[Size | None, list[Finding]]:
-    """Read one file: its size (None when unreadable) and the findings on the file itself.
+               colour: Colour | None = None) -> tuple[ImageInfo | None, list[Finding]]:
+    """Read one file: its header (None when unreadable) and the findings on the file itself.
 
     Images: header only. Segmentations: also the PNG header and the colour counts. A module
     level function, so worker processes can run it.
     """
     try:
-        size = read_info(path).size
+        info = read_info(path)
     except InputError as problem:
         return None, [error("file.unreadable", path, _reason(path, problem))]
     if not segmentation:
-        return size, []
+        return info, []
     try:
-        return size, _segmentation_file_findings(path, colour)
+        return info, _segmentation_file_findings(path, colour)
     except InputError as problem:  # truncated or damaged pixel data
-        return size, [error("file.unreadable", path, _reason(path, problem))]
+        return info, [error("file.unreadable", path, _reason(path, problem))]
 
 
 def _segmentation_file_findings(path: Path, colour: Colour | None) -> list[Finding]:
@@ -72,7 +74,7 @@ def _quiet_cache() -> None:
 
 
 def _facts_of(paths: list[Path], segmentation: bool, colour: Colour | None,
-              jobs: int) -> Iterator[tuple[Size | None, list[Finding]]]:
+              jobs: int) -> Iterator[tuple[ImageInfo | None, list[Finding]]]:
     """file_facts of every path, in order: in this process, or in ``jobs`` spawned processes."""
     work = functools.partial(file_facts, segmentation=segmentation, colour=colour)
     if jobs <= 1 or len(paths) < 2:
@@ -90,13 +92,15 @@ def _read_sizes(sources: Iterable[Path], progress: Progress | None, segmentation
     findings = [error("file.unreadable", p.path, p.message) for p in found.problems]
     paths = [*found.images, *(p.path for p in found.problems if p.path is not None)]
     sizes: dict[Path, Size] = {}
-    for path, (size, more) in zip(found.images, _facts_of(found.images, segmentation, colour, jobs)):
-        if size is not None:
-            sizes[path] = size
+    samples: dict[Path, tuple[int, int]] = {}
+    for path, (info, more) in zip(found.images, _facts_of(found.images, segmentation, colour, jobs)):
+        if info is not None:
+            sizes[path] = info.size
+            samples[path] = (info.bands, info.bit_depth)
         findings.extend(more)
         if progress is not None:
             progress(path)
-    return _Read(paths, sizes, findings)
+    return _Read(paths, sizes, findings, samples)
 
 
 def _reason(path: Path, problem: InputError) -> str:
@@ -118,7 +122,7 @@ def check_series(images: Iterable[Path], segmentations: Iterable[Path] | None = 
     read = _read_sizes(images, progress)
     if not read.paths:
         raise UsageError("no images found (TIFF, JPEG or PNG) in the given sources")
-    findings = [*read.findings, *naming_findings(read.paths)]
+    findings = [*read.findings, *naming_findings(read.paths), *sample_findings(read.samples)]
     files = [(p, "image") for p in read.paths]
     factor = None
     segs: _Read | None = None
@@ -155,18 +159,21 @@ def _registration(path: Path, images: _Read, segs: _Read | None) -> list[Finding
 
 
 def check_downscaled(folder: Path) -> CheckReport:
-    """Check what ``downscale`` wrote: names, and every output's size under the manifest's factor."""
+    """Check what ``downscale`` wrote: names, one colour model, and every output's size under
+    the manifest's factor."""
     manifest = read_manifest(folder)
     findings: list[Finding] = []
     files: list[tuple[Path, str]] = []
+    samples: dict[Path, tuple[int, int]] = {}
     for record in manifest.images.values():
         path = Path(folder) / record.name
         files.append((path, "image"))
         try:
-            size = read_info(path).size
+            info = read_info(path)
         except InputError as problem:
             findings.append(error("file.unreadable", path, problem.message))
             continue
+        size, samples[path] = info.size, (info.bands, info.bit_depth)
         source = Size(record.source_width, record.source_height)
         if (record.orientation or {}).get("rotate") in (90, 270):  # a quarter turn swaps the sides
             source = Size(source.height, source.width)
@@ -178,5 +185,5 @@ def check_downscaled(folder: Path) -> CheckReport:
             findings.append(error("prop.factor-mismatch", path,
                                   f"{size} is not {source} scaled by the series factor "
                                   f"{manifest.factor:.6g}"))
-    findings += naming_findings([p for p, _ in files])
+    findings += naming_findings([p for p, _ in files]) + sample_findings(samples)
     return CheckReport(tuple(findings), tuple(files), manifest.factor)

@@ -9,8 +9,9 @@ from typing import Annotated, Iterator, Optional, Sequence
 import pyvips
 import typer
 
+from ..colour_model import ColourModel, colour_bands
 from ..downscale import (DESCRIPTOR_NAME, DownscaleSettings, ImageResult, OutputFormat, SeriesPlan,
-                         duplicate_sections, plan_series, with_windows)
+                         duplicate_sections, plan_series, settle_colour_model, with_windows)
 from ..downscale_batch import downscale_series
 from ..errors import UsageError
 from ..outputs import guard_output_dir
@@ -56,6 +57,10 @@ def downscale(
         "--channel", metavar="N|NAME", help="Keep one channel (0-based index, or OME channel name).")] = None,
     channels: Annotated[Optional[str], typer.Option(
         "--channels", metavar="R,G,B", help="Map three channels to red, green, blue, e.g. 2,1,0.")] = None,
+    colour_model: Annotated[ColourModel, typer.Option(
+        "--colour-model", help="Bands of every output: rgb, grey, or auto (RGB when any section "
+        "is colour). One model per series: ilastik needs the same channels in every image.")
+        ] = ColourModel.AUTO,
     registration: Annotated[Optional[Path], typer.Option(
         "--registration", metavar="REG", help="Also write the registration series (QuickNII, "
         "VisuAlign, DeepSlice) to this folder, with the QuickNII series XML.")] = None,
@@ -108,8 +113,9 @@ def downscale(
         DownscaleSettings(factor=plan.factor, format=fmt, quality=quality, method=method,
                           keep_depth=keep_depth, keep_alpha=keep_alpha,
                           normalisation=normalisation, channels=picked,
-                          orientations=plan.orientations),
+                          orientations=plan.orientations, colour_model=colour_model),
         plan, given=given)
+    settings = settle_colour_model(settings, plan.images)
     results = downscale_series(plan, output, settings, sources=sources, overwrite=overwrite,
                                registration=reg_settings, progress_for=image_bar_factory(quiet),
                                workers=workers)
@@ -118,11 +124,29 @@ def downscale(
             and normalisation.mode != "image":
         notes.append(f"intensity window ({normalisation.mode}): "
                      f"{describe_window(settings.windows.series)}")
+    converted = colour_model_note(settings, plan)
+    if converted:
+        notes.append(converted)
     if reg_settings is not None:
         notes.append(f"registration series: {reg_settings.folder} "
                      f"(QuickNII series file: {reg_settings.folder / DESCRIPTOR_NAME})")
     exit_for_verdict(report_downscale(plan, results, output, quiet=quiet,
                                       json_output=json_output, notes=notes))
+
+
+def colour_model_note(settings: DownscaleSettings, plan: SeriesPlan) -> str:
+    """A line saying which sections the series' colour model converts ('' when none)."""
+    rgb = settings.colour_model is ColourModel.RGB
+    changed = [info for info in plan.images
+               if (colour_bands(info, settings.channels) >= 3) != rgb
+               and colour_bands(info, settings.channels) in (1, 3)]
+    if not changed:
+        return ""
+    what = "grey section(s) written as RGB" if rgb else "colour section(s) written as grey"
+    other = "grey" if rgb else "rgb"
+    return (f"colour model {settings.colour_model.value} for the whole series: {len(changed)} "
+            f"{what} ({', '.join(i.name for i in changed[:3])}"
+            f"{', ...' if len(changed) > 3 else ''}); --colour-model {other} to choose the other")
 
 
 def report_downscale(plan: SeriesPlan, results: Iterator[ImageResult], output: Path, *,
