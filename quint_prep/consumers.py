@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from .errors import QuintPrepError
+from .manifest import manifest_path, read_manifest
 from .outputs import atomic_output
 from .registration import Registration
 
@@ -39,9 +41,10 @@ class ConsumerSettings:
 
     colour: tuple[int, int, int]
     background: tuple[int, int, int]
-    factor: float | None
+    factor: float | None  # the image series' downscale factor (original sections -> images)
     warnings: tuple[str, ...]
     folder: str = "FOLDER"
+    masks_factor: float | None = None  # the one --max-size factor applied to the masks
 
     @property
     def nutil_colour(self) -> str:
@@ -58,7 +61,7 @@ class ConsumerSettings:
         return {
             "format": "quint-prep-consumers", "version": 1,
             "object_colour_rgb": list(self.colour), "background_rgb": list(self.background),
-            "factor": self.factor,
+            "factor": self.factor, "masks_factor": self.masks_factor,
             "webnutil": {"object_colour": self.nutil_colour},
             "nutil": {"object_colour": self.nutil_colour},
             "pynutil": {"pixel_id": self.pynutil_pixel_id,
@@ -67,18 +70,24 @@ class ConsumerSettings:
         }
 
     def lines(self) -> list[str]:
-        """The settings as text, one line per tool, then the warnings."""
+        """The settings as text, one line per tool, then the factor and the warnings."""
+        factor = ([f"series factor {self.factor:.6g} (original sections -> images; pixel counts "
+                   "are at this scale)"] if self.factor is not None else [])
+        if self.masks_factor is not None:
+            factor.append(f"masks shrunk by {self.masks_factor:.6g} (--max-size)")
         return [f"WebNutil / Nutil: object colour {self.nutil_colour} (RGB)",
                 f"PyNutil: pixel_id={self.pynutil_pixel_id} (it compares BGR; "
                 f"[{self.nutil_colour}] would count 0 objects)",
-                *(f"warning: {w}" for w in self.warnings)]
+                *factor, *(f"warning: {w}" for w in self.warnings)]
 
 
 def consumer_settings(names: Sequence[str], colour: tuple[int, int, int],
                       background: tuple[int, int, int], factor: float | None = None,
                       registration: Registration | None = None,
-                      folder: str = "FOLDER") -> ConsumerSettings:
-    """Settings for a folder of masks named ``names``, with the warnings that matter."""
+                      folder: str = "FOLDER", masks_factor: float | None = None) -> ConsumerSettings:
+    """Settings for a folder of masks named ``names``, with the warnings that matter.
+
+    ``factor`` is the downscale factor of the image series (``series_factor_of``)."""
     warnings = [f"{n}: 'mask' in the name: Nutil skips this file" for n in names
                 if "mask" in n.lower()]
     numbers: dict[int, list[str]] = {}
@@ -102,7 +111,17 @@ def consumer_settings(names: Sequence[str], colour: tuple[int, int, int],
             if section.nr is not None and section.nr not in numbers:
                 warnings.append(f"{section.filename}: registered section {section.nr} has no "
                                 "mask: PyNutil quantifies nothing for it")
-    return ConsumerSettings(colour, background, factor, tuple(warnings), folder)
+    return ConsumerSettings(colour, background, factor, tuple(warnings), folder, masks_factor)
+
+
+def series_factor_of(folder: Path | None) -> float | None:
+    """The downscale factor recorded in an image folder's manifest (None: no readable one)."""
+    if folder is None or not manifest_path(folder).is_file():
+        return None
+    try:
+        return read_manifest(folder).factor
+    except QuintPrepError:
+        return None
 
 
 def write_consumer_settings(output_dir: Path, settings: ConsumerSettings) -> Path:

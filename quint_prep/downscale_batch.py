@@ -16,7 +16,7 @@ from .errors import QuintPrepError, UsageError
 from .manifest import ImageRecord, Manifest, load_or_new, write_manifest
 from .outputs import guard_output_dir, remove_stale_temporaries, staged_path
 from .parallel import Workers, interrupts_deferred, run_tasks
-from .quicknii import slice_entries, write_descriptor
+from .quicknii import series_name, slice_entries, write_descriptor
 from .registration_series import (RegistrationSettings, registration_factor, registration_image,
                                   registration_size, save_registration_image,
                                   write_registration_image)
@@ -87,7 +87,7 @@ def downscale_series(plan: SeriesPlan, output_dir: Path, settings: DownscaleSett
     """
     settings = settle_colour_model(settings, plan.images)  # one colour model, before writing
     source_list = list(sources) or [i.path for i in plan.images]
-    output_dir = guard_output_dir(output_dir, source_list)
+    output_dir = guard_output_dir(output_dir, (), images=source_list)
     remove_stale_temporaries(output_dir)
     outputs = plan_outputs(plan, output_dir, settings, overwrite=overwrite)
     companion = (RegistrationCompanion(plan, settings, registration, output_dir, source_list,
@@ -122,7 +122,7 @@ class RegistrationCompanion:
     def __init__(self, plan: SeriesPlan, settings: DownscaleSettings,
                  registration: RegistrationSettings, output_dir: Path,
                  sources: Sequence[Path], previous: Manifest) -> None:
-        guard_output_dir(registration.folder, sources)
+        guard_output_dir(registration.folder, (), images=sources)
         if registration.folder.resolve() == output_dir.resolve():
             raise UsageError("the registration folder must differ from the output folder "
                              "(both series keep the same file names)")
@@ -130,7 +130,8 @@ class RegistrationCompanion:
         # QuickNII orders sections by number: refuse unnumbered or duplicate numbers up front.
         slice_entries([(f"{i.stem}.{registration.format.value}", plan.output_size(i))
                        for i in plan.images])
-        self.registration, self.series_name = registration, output_dir.name or "series"
+        self.registration = registration
+        self.series_name = series_name([i.stem for i in plan.images], output_dir.name or "series")
         self.settings = settings
         self.infos = {info.path: info for info in plan.images}
         self.factor = registration_factor(registration.box, [plan.output_size(i) for i in plan.images])

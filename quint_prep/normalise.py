@@ -13,7 +13,7 @@ pyramid; numpy only sees the histograms (at most 65536 bins per channel).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -148,6 +148,7 @@ class IntensityRange:
     window: Window
     saturated: float  # fraction of samples at the format's maximum value
     source: str  # which level the histogram came from
+    bit_depth: int = 8  # of the image's samples: its window is judged among the same depth
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,12 @@ class WindowPlan:
     per_image: dict[str, Window]
     ranges: list[IntensityRange]
     problems: list[InputError]
+    by_depth: dict[int, Window] = field(default_factory=dict)  # the series window per bit depth
+
+    def reference_for(self, intensity: IntensityRange) -> Window | None:
+        """The window an image's own is judged against: that of the series' images of the same
+        bit depth (an 8-bit section is not dim next to 16-bit ones: it has another range)."""
+        return self.by_depth.get(intensity.bit_depth, self.series)
 
     def window_for(self, info: ImageInfo, normalisation: Normalisation) -> Window | None:
         """The window applied to this image, or None when its samples are not windowed."""
@@ -179,6 +186,7 @@ def plan_windows(infos: Sequence[ImageInfo], normalisation: Normalisation,
         return WindowPlan(given or normalisation.fixed, {}, [], [])
     targets = [info for info in infos if normalisation.applies_to(info)]
     histograms: list[np.ndarray] = []
+    depths: dict[int, list[np.ndarray]] = {}
     per_image: dict[str, Window] = {}
     ranges: list[IntensityRange] = []
     problems: list[InputError] = []
@@ -191,12 +199,15 @@ def plan_windows(infos: Sequence[ImageInfo], normalisation: Normalisation,
         window = window_from_histogram(histogram, normalisation.percentiles)
         top = histogram[:, -1].sum() if histogram.shape[1] in (256, 65536) else 0.0
         ranges.append(IntensityRange(info.path, window, float(top / max(histogram.sum(), 1)),
-                                     f"level {histogram_level(info, min_pixels)}"))
+                                     f"level {histogram_level(info, min_pixels)}", info.bit_depth))
         per_image[str(info.path.absolute())] = window  # workers get absolute paths
         histograms.append(histogram)
+        depths.setdefault(info.bit_depth, []).append(histogram)
     series = (window_from_histogram(sum_histograms(histograms), normalisation.percentiles)
               if histograms else None)
-    return WindowPlan(series, per_image, ranges, problems)
+    by_depth = {depth: window_from_histogram(sum_histograms(group), normalisation.percentiles)
+                for depth, group in depths.items()}
+    return WindowPlan(series, per_image, ranges, problems, by_depth)
 
 
 def sum_histograms(histograms: Iterable[np.ndarray]) -> np.ndarray:
@@ -296,7 +307,10 @@ def window_from_manifest(path: Path) -> Window:
 
 
 def intensity_note(intensity: IntensityRange, series: Window | None) -> str:
-    """Why a section stands out from its series ('' when it does not): saturated, dim, bright."""
+    """Why a section stands out from its series ('' when it does not): saturated, dim, bright.
+
+    ``series`` is the reference window: ``WindowPlan.reference_for`` (the sections of the
+    same bit depth)."""
     notes = []
     if intensity.saturated > 0.01:
         notes.append(f"saturated ({intensity.saturated:.1%} at maximum)")

@@ -16,19 +16,21 @@ from .errors import OutputError, UsageError
 TEMP_MARKER = ".quint-prep-tmp-"
 
 
-def guard_output_dir(output_dir: Path, sources: Iterable[Path]) -> Path:
-    """Refuse an output folder that is, or lies inside, a folder the sources come from.
+def guard_output_dir(output_dir: Path, sources: Iterable[Path], *,
+                     images: Iterable[Path] = ()) -> Path:
+    """Refuse an output folder that is, or lies inside, a folder the sources (or ``images``,
+    the section images, named so in the message) come from.
 
     Returns the output folder, created if needed.
     """
     output_dir = Path(output_dir)
     resolved_out = output_dir.resolve()
-    for source in sources:
-        source = Path(source)
+    roles = [(Path(p), "images") for p in images] + [(Path(p), "source") for p in sources]
+    for source, role in roles:
         folder = (source if source.is_dir() else source.parent).resolve()
         if resolved_out == folder:
             raise UsageError(
-                f"output folder {output_dir} is the source folder; choose another, "
+                f"output folder {output_dir} is the {role} folder; choose another, "
                 "e.g. a sibling folder next to it"
             )
         if folder in resolved_out.parents:

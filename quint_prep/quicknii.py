@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import UsageError
-from .naming import parse_section_number
+from .naming import SECTION_PATTERN, parse_section_number
 from .outputs import write_text_atomic
 from .scale import Size
 
@@ -53,6 +53,20 @@ def slice_entries(files: Sequence[tuple[str, Size]]) -> list[SliceEntry]:
     if duplicates:
         raise UsageError(f"section numbers used twice: {', '.join(map(str, duplicates))}")
     return sorted(entries, key=lambda e: e.nr)
+
+
+def series_name(stems: Sequence[str], fallback: str) -> str:
+    """The series' name for the descriptor: the common start of its sections' names before
+    ``_s<digits>`` (``brainA`` for brainA_s001, brainA_s002, ...), else ``fallback``."""
+    heads = [stem[:match.start()] for stem in stems
+             if (match := SECTION_PATTERN.search(stem)) is not None]
+    if not heads:
+        return fallback
+    common = heads[0]
+    for head in heads[1:]:
+        while not head.startswith(common):
+            common = common[:-1]
+    return common.rstrip("_-. ") or fallback
 
 
 def descriptor_xml(name: str, entries: Sequence[SliceEntry]) -> str:

@@ -63,7 +63,13 @@ def scaled_size(size: Size, factor: float) -> Size:
 
 def fit_factor(box: Size, size: Size) -> float:
     """The largest factor (<= 1) that makes one image fit in the box, sides as they are."""
-    return min(1.0, box.width / size.width, box.height / size.height)
+    return min(1.0, needed_factor(box, size))
+
+
+def needed_factor(box: Size, size: Size) -> float:
+    """The factor that makes one image just fit the box, not capped at 1 (above 1: it fits
+    with room to spare). The image with the smallest one limits the series factor."""
+    return min(box.width / size.width, box.height / size.height)
 
 
 def series_factor(box: Size, sizes: Iterable[Size]) -> float:

@@ -138,6 +138,7 @@ def test_interrupted_run_leaves_no_partial_file_and_resumes(tmp_path, cli, sig, 
     _stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert b"interrupted: finished outputs are kept, no partial file is left" in stderr
+    assert b"rerun the same command to continue" in stderr  # what to do next
     time.sleep(0.2)  # terminated workers are gone; nothing may appear after the parent exits
     names = sorted(p.name for p in out.iterdir())
     assert not any(TEMP_MARKER in name for name in names), names

@@ -482,7 +482,7 @@ def test_output_folder_may_not_be_the_images_folder(cli, tmp_path, make_image):
     before = tree_hashes(tmp_path / "images")
     src = save(from_array(labels_array(40, 30, values=(0, 1))), tmp_path / "seg" / "brainA_s001_mask.png")
     result = cli("masks", src, "-o", tmp_path / "images", "--images", tmp_path / "images")
-    assert result.exit_code == 2 and "is the source folder" in result.stderr
+    assert result.exit_code == 2 and "is the images folder" in result.stderr
     assert tree_hashes(tmp_path / "images") == before
 
 

@@ -67,7 +67,8 @@ def reported(command: F) -> F:
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(exit_code_for(error)) from None
         except KeyboardInterrupt:
-            typer.echo("interrupted: finished outputs are kept, no partial file is left", err=True)
+            typer.echo("interrupted: finished outputs are kept, no partial file is left; rerun "
+                       "the same command to continue", err=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except Exception as error:  # noqa: BLE001 - last line of defence, reported not hidden
             if debug:
@@ -204,7 +205,7 @@ def intensity_windows(images: Sequence[Any], percentiles: str) -> WindowPlan:
 def intensity_table(windows: WindowPlan) -> str:
     """Per-image intensity ranges, outliers flagged, and the series window."""
     rows = [[r.path.name, describe_window(r.window), f"{r.saturated:.2%}",
-             intensity_note(r, windows.series) or "ok"] for r in windows.ranges]
+             intensity_note(r, windows.reference_for(r)) or "ok"] for r in windows.ranges]
     lines = [format_table(["name", "window", "saturated", "note"], rows)] if rows else []
     if windows.series is not None:
         lines.append(f"series window: {describe_window(windows.series)}")
@@ -217,5 +218,6 @@ def intensity_json(windows: WindowPlan) -> dict:
     return {
         "series_window": windows.series.to_json() if windows.series else None,
         "images": [{"path": str(r.path), "window": r.window.to_json(), "saturated": r.saturated,
-                    "note": intensity_note(r, windows.series) or None} for r in windows.ranges],
+                    "note": intensity_note(r, windows.reference_for(r)) or None}
+                   for r in windows.ranges],
     }

@@ -9,7 +9,7 @@ import typer
 
 from ..downscale import DESCRIPTOR_NAME, read_series
 from ..errors import EXIT_FAILED, UsageError
-from ..quicknii import write_descriptor
+from ..quicknii import series_name, write_descriptor
 from .common import error_line, reported
 
 
@@ -17,7 +17,8 @@ from .common import error_line, reported
 def descriptor(
     folder: Annotated[Path, typer.Argument(help="Folder of registration images (PNG or JPEG).",
                                            show_default=False)],
-    name: Annotated[Optional[str], typer.Option("--name", help="Series name (default: the folder's name).")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="Series name (default: the sections' common name before _sNNN, "
+                  "else the folder's name).")] = None,
     filename: Annotated[str, typer.Option("--filename", help="File name of the XML in the folder.")] = DESCRIPTOR_NAME,
 ) -> None:
     """Write the QuickNII series file (the XML FileBuilder makes) for a folder of images:
@@ -32,7 +33,8 @@ def descriptor(
         error_line(str(problem))
     if not infos:
         raise UsageError(f"{folder}: no images to describe")
-    path = write_descriptor(folder, name or folder.resolve().name,
+    default = series_name([info.stem for info in infos], folder.resolve().name)
+    path = write_descriptor(folder, name or default,
                             [(info.name, info.size) for info in infos], filename=filename)
     typer.echo(f"wrote {path} ({len(infos)} sections)")
     if problems:

@@ -30,7 +30,7 @@ from .common import (Jobs, JsonOutput, Memory, Quiet, Scheduler, Sources, error_
 @reported
 def downscale(
     sources: Sources,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder (not a source folder).",
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder (not the images folder).",
                                          show_default=False)],
     factor: Annotated[Optional[float], typer.Option(
         "--factor", "-f", help="One factor for every image, 0 < F <= 1 (0.25 = quarter size).")] = None,
@@ -98,7 +98,7 @@ def downscale(
     orientation = Orientation(parse_rotate(rotate), parse_flip(flip))
     plan = plan_series(sources, factor=factor, max_size=box, orientation=orientation,
                        orientation_csv=orientation_csv)
-    guard_output_dir(output, sources)  # a usage error before any per-file line is printed
+    guard_output_dir(output, (), images=sources)  # a usage error before any per-file line
     reg_settings = (RegistrationSettings(registration, size_option(registration_size, "--registration-size"),
                                          registration_format, quality)
                     if registration is not None else None)

@@ -6,7 +6,7 @@ import typer
 
 from ..downscale import plan_series
 from ..errors import EXIT_FAILED
-from ..scale import DEFAULT_MAX_SIZE, factor_for_display, fit_factor
+from ..scale import DEFAULT_MAX_SIZE, factor_for_display, needed_factor
 from .common import (Intensity, JsonOutput, MaxSize, Percentiles, Sources, error_line,
                      format_table, intensity_json, intensity_table, intensity_windows, print_json,
                      reported, size_option)
@@ -25,7 +25,9 @@ def factor(sources: Sources, max_size: MaxSize = DEFAULT_MAX_SIZE,
     """
     box = size_option(max_size)
     plan = plan_series(sources, max_size=box)
-    limiting = min(plan.images, key=lambda info: fit_factor(box, info.size)) if plan.images else None
+    # The largest image relative to the box limits the factor (when it fits, nothing does).
+    limiting = min(plan.images, key=lambda info: needed_factor(box, info.size)) if plan.images else None
+    capped = limiting is not None and needed_factor(box, limiting.size) >= 1.0
     show_intensity = intensity if intensity is not None else any(
         info.sample_format != "uchar" for info in plan.images)
     windows = intensity_windows(plan.images, percentiles) if show_intensity else None
@@ -33,7 +35,8 @@ def factor(sources: Sources, max_size: MaxSize = DEFAULT_MAX_SIZE,
         print_json({
             "factor": plan.factor,
             "max_size": str(box),
-            "limited_by": limiting.name if limiting else None,
+            "limited_by": limiting.name if limiting and not capped else None,
+            "largest": limiting.name if limiting else None,
             "images": [{"name": info.name, "source_width": info.size.width,
                         "source_height": info.size.height,
                         "width": plan.output_size(info).width,
@@ -51,7 +54,11 @@ def factor(sources: Sources, max_size: MaxSize = DEFAULT_MAX_SIZE,
             error_line(str(problem))
         if windows is not None:
             typer.echo(intensity_table(windows))
-        if limiting is not None:
+        if capped:
+            typer.echo(f"factor 1: every image already fits in {box}, none needs shrinking "
+                       f"(the largest, {limiting.name}, is {limiting.size}); quint-prep never "
+                       "enlarges")
+        elif limiting is not None:
             typer.echo(f"factor {factor_for_display(plan.factor):g} fits every image in {box} "
                        f"(limited by {limiting.name}, {limiting.size})")
             typer.echo(f"use it: quint-prep downscale ... --max-size {box} "

@@ -8,9 +8,11 @@ from typing import Annotated, Iterator, Optional
 import pyvips
 import typer
 
-from ..consumers import CONSUMERS_FILE, ConsumerSettings, consumer_settings, write_consumer_settings
+from ..consumers import (CONSUMERS_FILE, ConsumerSettings, consumer_settings, series_factor_of,
+                         write_consumer_settings)
 from ..errors import QuintPrepError, UsageError
 from ..manifest import manifest_path
+from ..outputs import guard_output_dir
 from ..masks import MaskPlan, MaskResult, MaskSettings, SizeMode, convert_masks, plan_masks
 from ..masks_series import SeriesImage, series_from_folder, series_from_manifest
 from ..masks_select import MaskResample, parse_labels
@@ -113,6 +115,7 @@ def masks(
         keep_touching=keep_touching, overwrite=overwrite)
     registered = _registration(registration)
     plan = plan_masks(sources, settings, _series(images, manifest))
+    guard_output_dir(output, sources, images=[images] if images else [])  # name the images folder
     guarded = [*sources, *([images] if images else []),
                *([manifest if manifest.is_dir() else manifest.parent] if manifest else [])]
     results = consume_masks(plan, convert_masks(plan, output, settings, sources=guarded,
@@ -204,13 +207,15 @@ def _totals_line(totals: dict) -> str:
 
 
 def _consumers(results: list[MaskResult], output: Path, settings: MaskSettings, plan: MaskPlan,
-               registration: Registration | None) -> ConsumerSettings | None:
+               registration: Registration | None,
+               series_folder: Path | None = None) -> ConsumerSettings | None:
     """The quantifiers' settings for what was written, saved next to the masks."""
     names = [r.output.name for r in results if r.status != "failed" and r.output]
     if not names:
         return None
-    consumers = consumer_settings(names, settings.colour, settings.background, plan.factor,
-                                  registration, folder=str(output))
+    consumers = consumer_settings(names, settings.colour, settings.background,
+                                  series_factor_of(series_folder), registration,
+                                  folder=str(output), masks_factor=plan.factor)
     write_consumer_settings(output, consumers)
     return consumers
 
@@ -225,7 +230,7 @@ def report_masks(plan: MaskPlan, results: list[MaskResult], output: Path, settin
     verdict: CheckReport | None = None
     if series_folder is not None and any(r.status != "failed" for r in results):
         verdict = check_series([series_folder], [output], colour=settings.colour)
-    consumers = _consumers(results, output, settings, plan, registration)
+    consumers = _consumers(results, output, settings, plan, registration, series_folder)
     written = sum(r.status == "written" for r in results)
     current = sum(r.status == "up-to-date" for r in results)
     failed = len(results) - written - current + len(plan.problems)
