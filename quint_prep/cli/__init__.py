@@ -10,7 +10,7 @@ from .. import __version__
 from . import (check_cmd, descriptor_cmd, downscale_cmd, factor_cmd, inspect_cmd, masks_cmd,
                rename_cmd, run_cmd, sweep_cmd)
 from ..parallel import limit_malloc_arenas
-from .common import sigterm_as_interrupt
+from .common import Command, Group, sigterm_as_interrupt
 
 app = typer.Typer(
     name="quint-prep",
@@ -20,6 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
     add_completion=False,
+    cls=Group,
 )
 
 
@@ -43,15 +44,15 @@ def root(
     context.obj = {"debug": debug}
 
 
-app.command("inspect")(inspect_cmd.inspect)
-app.command("factor")(factor_cmd.factor)
-app.command("downscale")(downscale_cmd.downscale)
-app.command("masks")(masks_cmd.masks)
-app.command("check")(check_cmd.check)
-app.command("rename")(rename_cmd.rename)
-app.command("descriptor")(descriptor_cmd.descriptor)
-app.command("sweep")(sweep_cmd.sweep)
-app.command("run")(run_cmd.run)
+app.command("inspect", cls=Command)(inspect_cmd.inspect)
+app.command("factor", cls=Command)(factor_cmd.factor)
+app.command("downscale", cls=Command)(downscale_cmd.downscale)
+app.command("masks", cls=Command)(masks_cmd.masks)
+app.command("check", cls=Command)(check_cmd.check)
+app.command("rename", cls=Command)(rename_cmd.rename)
+app.command("descriptor", cls=Command)(descriptor_cmd.descriptor)
+app.command("sweep", cls=Command)(sweep_cmd.sweep)
+app.command("run", cls=Command)(run_cmd.run)
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Callable, Iterable, Optional, Sequence, TypeV
 
 import typer
 from tqdm import tqdm
+from typer.core import TyperCommand, TyperGroup
 
 from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, QuintPrepError, UsageError, exit_code_for
 from ..normalise import (WindowPlan, describe_window, intensity_note, parse_normalisation,
@@ -22,7 +23,7 @@ from ..scale import Size, parse_size
 
 Sources = Annotated[list[Path], typer.Argument(
     help="Image files or folders of a series (folders are read one level deep).",
-    show_default=False)]
+    metavar="IMAGES", show_default=False)]
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars; only errors and the summary.")]
 MaxSize = Annotated[str, typer.Option("--max-size", metavar="WxH",
@@ -44,6 +45,46 @@ Scheduler = Annotated[Optional[str], typer.Option(
     "cluster (needs the optional dask extra; workers must see the same paths).", show_default=False)]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _PlainHelp:
+    """Help in the usual terminal style: switches (and --help) without a ``<bool>`` type, and
+    a usage line without typer's braces around required arguments (``IMAGES...``)."""
+
+    params: list[Any]  # typer's own (vendored) click parameters
+
+    def _plain_switches(self) -> None:
+        for param in self.params:
+            if getattr(param, "is_flag", False):
+                param.metavar = ""  # typer shows a metavar instead of the type; empty: nothing
+
+    def get_help_option(self, ctx: Any) -> Any:
+        """The --help option, shown as a plain switch."""
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        """The usage line's pieces, required arguments without braces."""
+        pieces = super().collect_usage_pieces(ctx)  # type: ignore[misc]
+        return [piece.replace("{", "").replace("}", "") for piece in pieces]
+
+
+class Command(_PlainHelp, TyperCommand):
+    """Every quint-prep command (see _PlainHelp)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._plain_switches()
+
+
+class Group(_PlainHelp, TyperGroup):
+    """The quint-prep command group (see _PlainHelp)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._plain_switches()
 
 
 def reported(command: F) -> F:
@@ -171,16 +212,23 @@ def human_bytes(count: int) -> str:
     return f"{count} B"
 
 
+def bars_off(quiet: bool) -> bool:
+    """True when no progress bar is drawn: with --quiet, or when stderr is not a terminal (a
+    redirected log gets the messages, not the cursor codes of a bar)."""
+    return quiet or not sys.stderr.isatty()
+
+
 def series_bar(total: int, quiet: bool, unit: str = "image") -> tqdm:
-    """The progress bar over a series (on stderr; silent with --quiet)."""
-    return tqdm(total=total, unit=unit, disable=quiet, file=sys.stderr, dynamic_ncols=True)
+    """The progress bar over a series (on stderr, on a terminal only; silent with --quiet)."""
+    return tqdm(total=total, unit=unit, disable=bars_off(quiet), file=sys.stderr,
+                dynamic_ncols=True)
 
 
 def image_bar_factory(quiet: bool) -> Callable[[Any], Callable[[float], None] | None]:
     """A factory of per-image progress callbacks for gigapixel images (None when quiet)."""
 
     def make(info: Any) -> Callable[[float], None] | None:
-        if quiet:
+        if bars_off(quiet):
             return None
         bar = tqdm(total=100, desc=info.name, unit="%", leave=False, position=1,
                    file=sys.stderr, dynamic_ncols=True)

@@ -16,9 +16,10 @@ from .common import error_line, reported
 @reported
 def descriptor(
     folder: Annotated[Path, typer.Argument(help="Folder of registration images (PNG or JPEG).",
-                                           show_default=False)],
-    name: Annotated[Optional[str], typer.Option("--name", help="Series name (default: the sections' common name before _sNNN, "
-                  "else the folder's name).")] = None,
+                                           metavar="FOLDER", show_default=False)],
+    name: Annotated[Optional[str], typer.Option(
+        "--name", help="Series name (default: the sections' common name before _sNNN, else "
+        "the folder's name).")] = None,
     filename: Annotated[str, typer.Option("--filename", help="File name of the XML in the folder.")] = DESCRIPTOR_NAME,
 ) -> None:
     """Write the QuickNII series file (the XML FileBuilder makes) for a folder of images:

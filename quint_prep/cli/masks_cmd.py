@@ -26,7 +26,7 @@ from .common import (JsonOutput, Quiet, error_line, exit_for_verdict, format_tab
 
 Segmentations = Annotated[list[Path], typer.Argument(
     help="Segmentation files or folders (ilastik, Cellpose, QuPath, FIJI, coloured PNG/TIFF).",
-    show_default=False)]
+    metavar="SEGMENTATIONS", show_default=False)]
 
 
 def parse_colour(text: str, option: str) -> tuple[int, int, int]:

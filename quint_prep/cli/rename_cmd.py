@@ -31,7 +31,8 @@ def _files(sources: list[Path], order: Optional[Path]) -> list[Path]:
 @reported
 def rename(
     sources: Annotated[Optional[list[Path]], typer.Argument(
-        help="Image files or one folder of a series.", show_default=False)] = None,
+        help="Image files or one folder of a series.", metavar="IMAGES",
+        show_default=False)] = None,
     pattern: Pattern = "{prefix}_s{n:03d}",
     start: Annotated[int, typer.Option("--start", help="Number of the first file.")] = 1,
     step: Annotated[int, typer.Option("--step", help="Increment between files (10 for every "

@@ -26,7 +26,7 @@ from .masks_cmd import consume_masks, report_masks
 @reported
 def run(
     config: Annotated[Path, typer.Argument(help="The series config (TOML), e.g. configs/mouse12.toml.",
-                                           show_default=False)],
+                                           metavar="CONFIG", show_default=False)],
     stage: Annotated[Stage, typer.Option("--stage", help="Run one stage, or all of them in "
                                          "order (downscale, masks, check).")] = Stage.ALL,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be done per image "
@@ -46,6 +46,9 @@ def run(
 
     Command-line options override the config, which overrides the defaults. A rerun only
     redoes what changed (new or modified images, another factor or setting).
+
+    Config keys: every key, its values and its default are documented in configs/example.toml
+    (copy it to start a series) and in docs/run.md.
 
     Example: quint-prep run configs/mouse12.toml --jobs 2
     """
