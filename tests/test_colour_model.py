@@ -134,3 +134,12 @@ def test_config_key_colour_model_refuses_other_values(tmp_path, cli):
                       'colour_model = "cmyk"\n')
     result = cli("run", config)
     assert result.exit_code == 2 and "colour_model" in result.stderr
+
+
+def test_sweep_sample_follows_the_whole_series_model(tmp_path, cli):
+    save(gradient(80, 60), tmp_path / "src" / "brainA_s001.png")  # the one colour section
+    save(gradient(80, 60, bands=1), tmp_path / "src" / "brainA_s002.png")
+    result = cli("sweep", tmp_path / "src", "-o", tmp_path / "sweep", "--factors", "0.5",
+                 "--pick", "s002", "-q")
+    assert result.exit_code == 0, result.output
+    assert _bands_and_depths(tmp_path / "sweep" / "f0.5") == {(3, "uchar")}

@@ -8,7 +8,8 @@ from typing import Annotated, Optional, Sequence
 import pyvips
 import typer
 
-from ..downscale import DownscaleSettings, SeriesPlan, duplicate_sections, plan_series
+from ..downscale import (DownscaleSettings, SeriesPlan, duplicate_sections, plan_series,
+                         settle_colour_model)
 from ..errors import EXIT_FAILED, UsageError
 from ..masks_select import parse_labels
 from ..masks_sources import SourceKind
@@ -143,8 +144,9 @@ def sweep(
     windows = plan_windows(plan.images, normalisation)  # the WHOLE series, as downscale does
     for problem in windows.problems:
         warn(f"intensity window: {problem}")
-    settings = DownscaleSettings(factor=tried[0], method=method, normalisation=normalisation,
-                                 windows=windows)
+    settings = settle_colour_model(  # the WHOLE series' colour model too, not the sample's
+        DownscaleSettings(factor=tried[0], method=method, normalisation=normalisation,
+                          windows=windows), plan.images)
     pyvips.cache_set_max(0)
     done, failed = _run(plan, sample, tried, output, settings, sources, overwrite, segmentations,
                         objects, chosen_region, quiet)
