@@ -7,6 +7,7 @@ commands themselves: a rerun skips every output that is up to date (see ``resume
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Iterator
@@ -22,7 +23,10 @@ from .series_check import check_series
 from .downscale import DownscaleSettings, ImageResult, SeriesPlan, plan_series, with_windows
 from .downscale_batch import OutputPlan, downscale_series, plan_outputs
 from .errors import UsageError
+from .normalise import window_from_manifest
 from .parallel import Workers
+from .quicknii import slice_entries
+from .registration_series import RegistrationSettings, registration_factor
 from .series import discover
 
 
@@ -62,8 +66,10 @@ def workers_for(config: SeriesConfig, scheduler: str | None = None, *,
 # --- downscale ---------------------------------------------------------------------------
 
 def plan_downscale(config: SeriesConfig) -> SeriesPlan:
-    """Read the series' headers and settle its one factor (config factor or max_size)."""
-    return plan_series(config.image_sources(), factor=config.factor, max_size=config.max_size)
+    """Read the series' headers and settle its one factor (config factor or max_size) and
+    the orientation of every section (``rotate``, ``flip``, the ``orientation`` CSV)."""
+    return plan_series(config.image_sources(), factor=config.factor, max_size=config.max_size,
+                       orientation=config.series_orientation, orientation_csv=config.orientation)
 
 
 def dry_run_downscale(config: SeriesConfig, plan: SeriesPlan, *,
@@ -77,12 +83,37 @@ def run_downscale(config: SeriesConfig, plan: SeriesPlan, workers: Workers, *,
                   overwrite: bool = False) -> Iterator[ImageResult]:
     """Downscale the series into ``config.output``; yields one result per image."""
     return downscale_series(plan, config.output, downscale_settings(config, plan),
-                            sources=config.image_sources(), overwrite=overwrite, workers=workers)
+                            sources=config.image_sources(), overwrite=overwrite,
+                            registration=config.registration_settings, workers=workers)
+
+
+@dataclass(frozen=True)
+class RegistrationPlan:
+    """The registration series a downscale stage would make alongside the series."""
+
+    settings: RegistrationSettings
+    factor: float  # of the segmentation-size images
+    images: int
+
+
+def plan_registration(config: SeriesConfig, plan: SeriesPlan) -> RegistrationPlan | None:
+    """The registration series of ``registration = "DIR"`` (None when the config asks for
+    none), writing nothing; UsageError when QuickNII could not order the sections (unnumbered
+    or duplicate section numbers), as the run refuses them."""
+    settings = config.registration_settings
+    if settings is None or not plan.images:
+        return None
+    sizes = [plan.output_size(info) for info in plan.images]
+    slice_entries([(f"{i.stem}.{settings.format.value}", size) for i, size in zip(plan.images, sizes)])
+    return RegistrationPlan(settings, registration_factor(settings.box, sizes), len(sizes))
 
 
 def downscale_settings(config: SeriesConfig, plan: SeriesPlan) -> DownscaleSettings:
-    """The config's downscale settings with the series' intensity window, as downscale does."""
-    return with_windows(config.downscale_settings(plan.factor), plan)
+    """The config's downscale settings with the series' intensity window, as downscale does
+    (the window recorded in ``normalise_from`` when the config names one)."""
+    given = window_from_manifest(config.normalise_from) if config.normalise_from else None
+    return with_windows(config.downscale_settings(plan.factor, plan.orientations), plan,
+                        given=given)
 
 
 # --- masks and check ------------------------------------------------------------------------
@@ -129,8 +160,9 @@ def run_check(config: SeriesConfig) -> CheckReport:
 
 def input_paths(config: SeriesConfig) -> list[Path]:
     """Every file and folder a run reads: the config, the image folder and images, the
-    segmentations folder and files, the registration. A change to any of them (or a file
-    added to a folder) means the series must be brought up to date."""
+    segmentations folder and files, the orientation CSV, the manifest named by
+    ``normalise_from``, the registration. A change to any of them (or a file added to a
+    folder) means the series must be brought up to date."""
     paths = [config.path.absolute()]
     image_folder = config.images.parent if config.images_is_glob else config.images
     paths.append(image_folder)
@@ -139,8 +171,8 @@ def input_paths(config: SeriesConfig) -> list[Path]:
         paths.append(config.segmentations)
         paths.extend(sorted(p for p in config.segmentations.iterdir()
                             if p.is_file() and not p.name.startswith(".")))
-    if config.check.registration is not None:
-        paths.append(config.check.registration)
+    paths.extend(p for p in (config.orientation, config.normalise_from, config.check.registration)
+                 if p is not None)
     return paths
 
 

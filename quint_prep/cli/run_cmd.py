@@ -8,11 +8,11 @@ from typing import Annotated, Callable, Optional
 import typer
 
 from ..config import SeriesConfig, resolve
-from ..downscale import SeriesPlan
+from ..downscale import DESCRIPTOR_NAME, SeriesPlan
 from ..errors import EXIT_FAILED
 from ..parallel import Workers
 from ..runner import (Stage, dry_run_downscale, make_dependencies, masks_settings,
-                      plan_downscale, plan_masks_stage, run_check, run_downscale, run_masks,
+                      plan_downscale, plan_masks_stage, plan_registration, run_check, run_downscale, run_masks,
                       stages_to_run, workers_for)
 from .common import (Jobs, JsonOutput, Memory, Quiet, Scheduler, error_line, format_table,
                      print_json, reported, warn, workers_option)
@@ -20,7 +20,7 @@ from . import sweep_cmd
 from ..masks_sources import SourceKind
 from ..scale import DEFAULT_MAX_SIZE, parse_size
 from .check_cmd import report_text
-from .downscale_cmd import report_downscale
+from .downscale_cmd import registration_note, report_downscale
 from .masks_cmd import consume_masks, report_masks
 
 
@@ -83,8 +83,10 @@ def _downscale_stage(settings: SeriesConfig, workers: Workers, *, dry_run: bool,
     plan = plan_downscale(settings)
     if dry_run:
         return _print_dry_run(settings, plan, overwrite, json_output)
+    notes = [registration_note(settings.registration)] if settings.registration else []
     return report_downscale(plan, run_downscale(settings, plan, workers, overwrite=overwrite),
-                            settings.output, quiet=quiet, json_output=json_output, show_json=False)
+                            settings.output, quiet=quiet, json_output=json_output, show_json=False,
+                            notes=notes)
 
 
 def _masks_stage(settings: SeriesConfig, workers: Workers, *, dry_run: bool, overwrite: bool,
@@ -133,7 +135,8 @@ def _sweep_stage(settings: SeriesConfig, workers: Workers, *, dry_run: bool, ove
             labels=",".join(map(str, settings.labels)) if settings.labels else None,
             object_colour=",".join(map(str, settings.object_colour)) if settings.object_colour else None,
             source=None if settings.source == "auto" else SourceKind(settings.source),
-            max_size=str(box), method=settings.method, overwrite=overwrite, quiet=quiet,
+            max_size=str(box), method=settings.method, normalise=settings.normalise,
+            percentiles=",".join(map(str, settings.percentiles)), overwrite=overwrite, quiet=quiet,
             json_output=json_output)
     except typer.Exit as done:
         return {"output": str(settings.sweep_output), "counts": {"failed": int(done.exit_code != 0)}}
@@ -149,9 +152,10 @@ STAGES: dict[Stage, Callable[..., dict]] = {
 def _print_dry_run(settings: SeriesConfig, plan: SeriesPlan, overwrite: bool,
                    json_output: bool) -> dict:
     outputs = dry_run_downscale(settings, plan, overwrite=overwrite)
+    registration = plan_registration(settings, plan)
     for problem in plan.problems:
         error_line(str(problem))
-    rows = [[e.info.name, e.output.name, str(e.target), e.decision.status, e.decision.reason]
+    rows = [[e.info.name, e.output.name, str(e.oriented), e.decision.status, e.decision.reason]
             for e in outputs.entries]
     counts: dict[str, int] = {}
     for entry in outputs.entries:
@@ -161,8 +165,16 @@ def _print_dry_run(settings: SeriesConfig, plan: SeriesPlan, overwrite: bool,
             typer.echo(format_table(["source", "output", "size", "status", "why"], rows))
         summary = ", ".join(f"{n} {status}" for status, n in counts.items()) or "no images"
         typer.echo(f"factor {plan.factor:.6g}: would write to {settings.output}: {summary}")
+        if registration is not None:
+            folder = registration.settings.folder
+            typer.echo(f"registration series: {registration.images} image(s) at factor "
+                       f"{registration.factor:.6g} of these (box {registration.settings.box}) "
+                       f"into {folder}, QuickNII series file {folder / DESCRIPTOR_NAME}")
     return {"factor": plan.factor, "output": str(settings.output), "counts": counts,
+            "registration": None if registration is None else {
+                "folder": str(registration.settings.folder), "factor": registration.factor,
+                "images": registration.images},
             "images": [{"source": str(e.info.path), "output": str(e.output),
-                        "width": e.target.width, "height": e.target.height,
+                        "width": e.oriented.width, "height": e.oriented.height,
                         "status": e.decision.status, "reason": e.decision.reason}
                        for e in outputs.entries]}
