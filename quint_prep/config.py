@@ -245,6 +245,14 @@ def _path_checks(config: dict[str, Any], problems: list[str]) -> None:
             problems.append(f"{key}: no such file {config[key]}")
 
 
+def _refuse(problems: list[str], path: Path) -> None:
+    """One UsageError that lists every problem (none: nothing to refuse)."""
+    if problems:
+        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+        raise UsageError(f"invalid config ({count}):\n" + "\n".join(f"  {p}" for p in problems),
+                         path)
+
+
 def resolve(path: Path, cli: Mapping[str, object] | None = None) -> SeriesConfig:
     """Read a series config and choose every value: CLI options (``cli``, None = not given)
     over the file over DEFAULTS. Raises one UsageError listing every problem."""
@@ -260,18 +268,14 @@ def resolve(path: Path, cli: Mapping[str, object] | None = None) -> SeriesConfig
     given = {key: value for key, value in (cli or {}).items() if value is not None}
     values.update(_check_table(given, TOP_LEVEL, "--", problems))
     _cross_checks(values, problems)
-    if problems:
-        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
-        raise UsageError(f"invalid config ({count}):\n" + "\n".join(f"  {p}" for p in problems),
-                         path)
+    _refuse(problems, path)
     folder = path.parent.absolute()
     config = {**DEFAULTS, **values}
     for key in PATH_KEYS:
         if config[key] is not None:
             config[key] = _absolute(config[key], folder)
     _path_checks(config, problems)
-    if problems:
-        raise UsageError("invalid config:\n" + "\n".join(f"  {p}" for p in problems), path)
+    _refuse(problems, path)
     registration = check.get("registration")
     return _series_config(path, config, CheckConfig(
         registration=_absolute(registration, folder) if registration else None))

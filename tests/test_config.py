@@ -108,6 +108,26 @@ BAD = {
     "check-not-table": ("check = 3", "check: must be a table ([check]), not an integer"),
     "check-unknown": ("[check]\nregistratoin = 'r.json'", "check.registratoin: unknown key (did you mean registration?)"),
 }
+BAD.update({  # the keys of the other downscale options (issue 14)
+    "normalise": ('normalise = "loud"', "normalise: 'loud' is not one of series, image, none, fixed:LO,HI"),
+    "normalise-fixed": ('normalise = "fixed:9,1"', "normalise: 'fixed:9,1': LO must be below HI"),
+    "percentiles": ("percentiles = [99, 1]", "percentiles: '99,1': need 0 <= LOW < HIGH <= 100"),
+    "percentiles-three": ("percentiles = [1, 2, 3]", "percentiles: [1, 2, 3] is not two numbers"),
+    "channel-three": ('channel = "2,1,0"', "channel: '2,1,0' is not one channel; for three give channels"),
+    "channel-negative": ("channel = -1", "channel: -1 is less than 0"),
+    "channels-two": ("channels = [1, 0]", "channels: '1,0' is not three channels (red, green, blue)"),
+    "channel-and-channels": ("channel = 1\nchannels = [2, 1, 0]", "channel: give channel (one) or channels (three), not both"),
+    "rotate": ("rotate = 45", "rotate: rotation '45' is not 0, 90, 180 or 270 (degrees clockwise)"),
+    "rotate-type": ("rotate = 9.0", "rotate: must be one of 0, 90, 180, 270, not a number"),
+    "flip": ('flip = "diagonal"', "flip: 'diagonal' is not one of horizontal, vertical, none"),
+    "registration-size": ('registration = "../reg"\nregistration_size = "big"', "registration_size: size 'big' is not WIDTHxHEIGHT"),
+    "registration-format": ('registration = "../reg"\nregistration_format = "tif"', "registration_format: 'tif' is not one of png, jpg"),
+    "registration-size-alone": ('registration_size = "800x600"', 'registration_size: only used with registration = "DIR"'),
+    "registration-is-output": ('registration = "prepared"', "registration: must differ from output"),
+    "registration-in-images": ('registration = "scans/reg"', "scans/reg is or lies inside the images folder"),
+    "orientation-missing": ('orientation = "turns.csv"', "orientation: no such file "),
+    "normalise-from-missing": ('normalise_from = "x/quint-prep.json"', "normalise_from: no such file "),
+})
 
 
 @pytest.mark.parametrize("case", BAD, ids=list(BAD))
@@ -242,37 +262,3 @@ orientation = "turns.csv"
     assert (plain.channels, plain.flip, plain.rotate, plain.registration_settings) == (
         ("2",), None, 0, None)
     assert (plain.normalise, plain.percentiles, plain.orientation) == ("auto", (0.1, 99.9), None)
-
-
-BAD_DOWNSCALE = {
-    "normalise": ('normalise = "loud"', "normalise: 'loud' is not one of series, image, none, fixed:LO,HI"),
-    "normalise-fixed": ('normalise = "fixed:9,1"', "normalise: 'fixed:9,1': LO must be below HI"),
-    "percentiles": ("percentiles = [99, 1]", "percentiles: '99,1': need 0 <= LOW < HIGH <= 100"),
-    "percentiles-three": ("percentiles = [1, 2, 3]", "percentiles: [1, 2, 3] is not two numbers"),
-    "channel-three": ('channel = "2,1,0"', "channel: '2,1,0' is not one channel; for three give channels"),
-    "channel-negative": ("channel = -1", "channel: -1 is less than 0"),
-    "channels-two": ("channels = [1, 0]", "channels: '1,0' is not three channels (red, green, blue)"),
-    "channel-and-channels": ("channel = 1\nchannels = [2, 1, 0]", "channel: give channel (one) or channels (three), not both"),
-    "rotate": ("rotate = 45", "rotate: rotation '45' is not 0, 90, 180 or 270 (degrees clockwise)"),
-    "rotate-type": ("rotate = 9.0", "rotate: must be one of 0, 90, 180, 270, not a number"),
-    "flip": ('flip = "diagonal"', "flip: 'diagonal' is not one of horizontal, vertical, none"),
-    "registration-size": ('registration = "../reg"\nregistration_size = "big"', "registration_size: size 'big' is not WIDTHxHEIGHT"),
-    "registration-format": ('registration = "../reg"\nregistration_format = "tif"', "registration_format: 'tif' is not one of png, jpg"),
-    "registration-size-alone": ('registration_size = "800x600"', 'registration_size: only used with registration = "DIR"'),
-    "registration-is-output": ('registration = "prepared"', "registration: must differ from output"),
-    "registration-in-images": ('registration = "scans/reg"', "registration: "),
-    "orientation-missing": ('orientation = "turns.csv"', "orientation: no such file "),
-    "normalise-from-missing": ('normalise_from = "x/quint-prep.json"', "normalise_from: no such file "),
-}
-
-
-@pytest.mark.parametrize("case", BAD_DOWNSCALE, ids=list(BAD_DOWNSCALE))
-def test_bad_downscale_value_names_its_key(tmp_path, case):
-    extra, message = BAD_DOWNSCALE[case]
-    path = write(tmp_path, MINIMAL + extra + "\n")
-    with pytest.raises(UsageError) as caught:
-        resolve(path)
-    assert caught.value.path == path
-    lines = str(caught.value).splitlines()
-    assert len(lines) == 2 and lines[0].startswith(f"{path}: invalid config"), lines
-    assert lines[1].startswith(f"  {message}"), lines
