@@ -168,3 +168,13 @@ def test_dry_run_says_a_foreign_file_would_be_refused(tmp_path, cli):
             "quint-prep; pass --overwrite to replace it") in result.stdout
     assert f"error: {tmp_path / 'scans/m_s001.png'}: m_s001.png exists and was not" in result.stderr
     assert cli("run", config, "--dry-run", "--overwrite").exit_code == 0
+
+
+def test_a_failing_verdict_of_the_downscale_stage_fails_the_run(tmp_path, cli):
+    """Two sections with one number: downscale writes both, its check says FAIL: exit 1."""
+    config = new_series(tmp_path, sections=(1,))
+    save(gradient(200, 100), tmp_path / "scans/other_s001.png")
+    result = cli("run", config, "-q", "--stage", "downscale")
+    assert "check: FAIL" in result.stdout
+    assert result.exit_code == 1
+    assert result.stdout.rstrip().splitlines()[-1] == "== m: downscale failed: exit 1"
