@@ -153,11 +153,16 @@ def sigterm_as_interrupt() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
+def verdict_failed(document: dict) -> bool:
+    """True when a command (or a run stage) failed a file, or the check verdict it printed
+    found errors (warnings alone pass)."""
+    return bool(document.get("counts", {}).get("failed")) or (
+        document.get("check") or {}).get("ok") is False
+
+
 def exit_for_verdict(document: dict) -> None:
-    """Exit 1 when a stage failed files or its printed check verdict has errors (warnings
-    alone pass), so a Makefile or a batch script sees what the user reads."""
-    check = document.get("check") or {}
-    if document.get("counts", {}).get("failed") or check.get("ok") is False:
+    """Exit 1 when ``verdict_failed``, so a Makefile or a batch script sees what the user reads."""
+    if verdict_failed(document):
         raise typer.Exit(EXIT_FAILED)
 
 

@@ -128,8 +128,7 @@ def downscale(
     if converted:
         notes.append(converted)
     if reg_settings is not None:
-        notes.append(f"registration series: {reg_settings.folder} "
-                     f"(QuickNII series file: {reg_settings.folder / DESCRIPTOR_NAME})")
+        notes.append(registration_note(reg_settings.folder))
     exit_for_verdict(report_downscale(plan, results, output, quiet=quiet,
                                       json_output=json_output, notes=notes))
 
@@ -147,6 +146,11 @@ def colour_model_note(settings: DownscaleSettings, plan: SeriesPlan) -> str:
     return (f"colour model {settings.colour_model.value} for the whole series: {len(changed)} "
             f"{what} ({', '.join(i.name for i in changed[:3])}"
             f"{', ...' if len(changed) > 3 else ''}); --colour-model {other} to choose the other")
+
+
+def registration_note(folder: Path) -> str:
+    """Where the registration series and its QuickNII series file are (a summary line)."""
+    return f"registration series: {folder} (QuickNII series file: {folder / DESCRIPTOR_NAME})"
 
 
 def report_downscale(plan: SeriesPlan, results: Iterator[ImageResult], output: Path, *,
