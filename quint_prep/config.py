@@ -25,6 +25,7 @@ from .masks_sources import SourceKind
 from .resample import Method
 from .scale import Size, parse_size
 from .series import IMAGE_SUFFIXES, UNSUPPORTED_SUFFIXES
+from .slides import SLIDE_SUFFIXES
 
 RGB = tuple[int, int, int]
 # Names the masks command (issue 3) uses for its input kinds and label-safe resampling.
@@ -94,7 +95,7 @@ class SeriesConfig:
             return [self.images]
         matches = [Path(p) for p in sorted(glob.glob(str(self.images)))]
         found = [p for p in matches if p.is_file() and not p.name.startswith(".")
-                 and p.suffix.lower() in IMAGE_SUFFIXES | set(UNSUPPORTED_SUFFIXES)]
+                 and p.suffix.lower() in IMAGE_SUFFIXES | SLIDE_SUFFIXES | set(UNSUPPORTED_SUFFIXES)]
         if not found:
             raise UsageError(f"images: the pattern {self.images} matches no image", self.path)
         return found

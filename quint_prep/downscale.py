@@ -20,6 +20,7 @@ from .parallel import run_interruptibly
 from .resample import Method, downscale_pipeline
 from .scale import Size, check_factor, scaled_size, series_factor
 from .series import ImageInfo, discover, file_notes, read_info, vips_reason
+from .slides.tiffstream import stream_error
 
 DESCRIPTOR_NAME = "quicknii-series.xml"
 PROGRESS_MEGAPIXELS = 100.0  # images larger than this report progress while they are written
@@ -232,11 +233,11 @@ def _oriented(image: pyvips.Image, orientation: Orientation, scratch: Path,
 
 
 def _with_resolution(image: pyvips.Image, info: ImageInfo, target: Size) -> pyvips.Image:
-    if info.microns_per_pixel is None:
+    if info.pixel_size is None:
         return image
-    scale = target.width / info.size.width
-    source = pyvips.Image.new_from_file(str(info.path))
-    return image.copy(xres=source.xres * scale, yres=source.yres * scale)
+    scale_x, scale_y = target.width / info.size.width, target.height / info.size.height
+    return image.copy(xres=1000.0 / info.pixel_size[0] * scale_x,
+                      yres=1000.0 / info.pixel_size[1] * scale_y)
 
 
 def downscale_one(info: ImageInfo, output: Path, target: Size, settings: DownscaleSettings,
@@ -247,6 +248,7 @@ def downscale_one(info: ImageInfo, output: Path, target: Size, settings: Downsca
     decoded or the output cannot be written.
     """
     orientation = settings.orientations.for_stem(info.stem)
+    made: list[pyvips.Image] = []
 
     def build() -> tuple[pyvips.Image, str]:
         image, plan = downscale_pipeline(info, target, settings.method,
@@ -255,6 +257,7 @@ def downscale_one(info: ImageInfo, output: Path, target: Size, settings: Downsca
                                          window=settings.window_for(info),
                                          channels=settings.channels)
         image = _with_resolution(image, info, target)
+        made.append(image)
         if on_progress is not None:
             image.set_progress(True)
             image.signal_connect("eval", lambda _image, progress: on_progress(progress.percent / 100))
@@ -266,6 +269,7 @@ def downscale_one(info: ImageInfo, output: Path, target: Size, settings: Downsca
                                                                           orientation),
                                      kill=lambda built: built[0].set_kill(True))
     except pyvips.Error as error:
-        raise InputError(f"failed while decoding or writing: {vips_reason(error)}", info.path) from error
+        raise (stream_error(made[0]) if made else None) or InputError(
+            f"failed while decoding or writing: {vips_reason(error)}", info.path) from error
     except OSError as error:
         raise InputError(f"cannot write {output.name}: {error.strerror}", info.path) from error
