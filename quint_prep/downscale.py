@@ -19,7 +19,8 @@ from .outputs import atomic_output, temporary_path
 from .parallel import run_interruptibly
 from .resample import Method, downscale_pipeline
 from .scale import Size, check_factor, scaled_size, series_factor
-from .series import ImageInfo, discover, file_notes, read_info, vips_reason
+from .plan_sources import is_plan_file, plan_infos, plan_orientations
+from .series import Discovery, ImageInfo, discover, file_notes, read_info, vips_reason
 from .slides.tiffstream import stream_error
 
 DESCRIPTOR_NAME = "quicknii-series.xml"
@@ -114,9 +115,14 @@ def with_windows(settings: DownscaleSettings, plan: SeriesPlan,
 
 
 def read_series(sources: Iterable[Path]) -> tuple[list[ImageInfo], list[InputError], list[Path]]:
-    """Discover the images among the sources and read every header; collect failures."""
-    found = discover(sources)
-    infos: list[ImageInfo] = []
+    """Discover the images among the sources and read every header; collect failures.
+
+    A section plan (``sections.csv``) among the sources gives one image per row."""
+    sources = list(sources)
+    plans = [Path(s) for s in sources if is_plan_file(s)]
+    found = discover([s for s in sources if Path(s) not in plans]) if len(plans) < len(sources) \
+        else Discovery([])
+    infos: list[ImageInfo] = [info for plan in plans for info in plan_infos(plan)]
     problems = list(found.problems)
     for path in found.images:
         try:
@@ -140,8 +146,9 @@ def plan_series(sources: Iterable[Path], *, factor: float | None = None,
         if problems:
             return SeriesPlan([], problems, skipped, factor or 1.0, max_size)
         raise UsageError("no images found (TIFF, JPEG or PNG) in the given sources")
-    per_section = (read_orientation_csv(orientation_csv, [i.stem for i in infos])
-                   if orientation_csv else {})
+    per_section = plan_orientations(infos)
+    per_section.update(read_orientation_csv(orientation_csv, [i.stem for i in infos])
+                       if orientation_csv else {})
     orientations = OrientationPlan(orientation, per_section)
     if max_size is not None:
         factor = series_factor(max_size, [orientations.for_stem(i.stem).size(i.size) for i in infos])

@@ -57,6 +57,7 @@ class ImageRecord:
     load: str
     window: dict | None = None  # intensity window applied to this image ({"low": [...], "high": [...]})
     orientation: dict | None = None  # {"rotate": 90, "flip": "horizontal"} when turned
+    box: dict | None = None  # a plan row: {"x", "y", "width", "height", "scene"} cut from source
 
 
 @dataclass

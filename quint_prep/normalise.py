@@ -126,6 +126,8 @@ def image_histogram(info: ImageInfo, channels: Sequence[str] | None = None,
         )
     level = histogram_level(info, min_pixels)
     image = open_source(info, **level_options(info, level))
+    if info.crop is not None:  # a plan row: the histogram of its box only
+        image = info.crop.on(image)
     image = select_channels(image, channels, info.path)
     if image.hasalpha() and image.bands in (2, 4):
         image = image.extract_band(0, n=image.bands - 1)

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
+
+import pyvips
 
 from .errors import QuintPrepError, UsageError
 from .naming import SECTION_PATTERN, name_issues
@@ -57,6 +60,33 @@ class Box:
     def to_json(self) -> dict:
         """JSON form (manifest)."""
         return {"x": self.x, "y": self.y, "width": self.width, "height": self.height}
+
+
+@dataclass(frozen=True)
+class Crop:
+    """A section cut out of a slide: its box in level-0 pixels of the slide (or scene), the
+    slide's level-0 size, and how the section is turned."""
+
+    box: Box
+    full: Size
+    orientation: Orientation = Orientation()
+
+    def size_on(self, level: Size) -> Size:
+        """The box's size on a reduced level (or shrink-on-load image) of ``level`` size."""
+        rx, ry = level.width / self.full.width, level.height / self.full.height
+        return Size(max(1, round(self.box.width * rx)), max(1, round(self.box.height * ry)))
+
+    def on(self, image: pyvips.Image) -> pyvips.Image:
+        """Cut the box out of the slide opened at any level (coordinates scaled to it)."""
+        rx, ry = image.width / self.full.width, image.height / self.full.height
+        left, top = math.floor(self.box.x * rx), math.floor(self.box.y * ry)
+        right = min(image.width, max(left + 1, math.ceil(self.box.right * rx)))
+        bottom = min(image.height, max(top + 1, math.ceil(self.box.bottom * ry)))
+        return image.crop(left, top, right - left, bottom - top)
+
+    def to_json(self) -> dict:
+        """JSON form (manifest)."""
+        return self.box.to_json()
 
 
 @dataclass(frozen=True)

@@ -167,6 +167,8 @@ def downscale_pipeline(info: ImageInfo, target: Size, method: Method, *, keep_de
     plan = plan_load(info, target)
     # A cut-off or undecodable file is an error, not an image with a grey tail or garbage.
     image = open_source(info, fail_on=DECODE_FAIL_ON, **plan.options)
+    if info.crop is not None:  # a plan row: its box, on the level that was opened
+        image = info.crop.on(image)
     image = select_channels(image, channels, info.path)
     image = to_displayable(image, keep_alpha)
     image = RESAMPLERS[method](image, target)

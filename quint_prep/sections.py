@@ -22,7 +22,8 @@ from .plan import (Box, Order, PlanRow, number_width, reading_order, section_nam
                    section_numbers)
 from .resample import plan_load
 from .scale import Size
-from .series import DECODE_FAIL_ON, ImageInfo, discover, open_image, read_info, vips_reason
+from .series import DECODE_FAIL_ON, ImageInfo, discover, open_source, read_info, vips_reason
+from .slides.tiffstream import stream_error
 from .tissue import Background, Detection, detect_tissue
 
 DETECT_SIDE = 2048  # px: longer side of the image tissue is detected on
@@ -81,14 +82,16 @@ def small_image(info: ImageInfo, side: int = DETECT_SIDE) -> SmallImage:
     ratio = max(1.0, max(info.size.width, info.size.height) / side)
     target = Size(max(1, math.ceil(info.size.width / ratio)), max(1, math.ceil(info.size.height / ratio)))
     load = plan_load(info, target)
+    opened = None
     try:
-        image = open_image(info.path, access=info.access, fail_on=DECODE_FAIL_ON, **load.options)
+        image = opened = open_source(info, fail_on=DECODE_FAIL_ON, **load.options)
         step = max(1, int(min(image.width / target.width, image.height / target.height)))
         if step > 1:
             image = image.shrink(step, step)
         image = image.copy_memory()
     except pyvips.Error as error:
-        raise InputError(f"cannot read the slide: {vips_reason(error)}", info.path) from error
+        raise (stream_error(opened) if opened is not None else None) or InputError(f"cannot read the slide: {vips_reason(error)}",
+                                                 info.path) from error
     scale = (info.size.width / image.width, info.size.height / image.height)
     return SmallImage(image, scale, load.description)
 
@@ -140,7 +143,7 @@ def find_on_slide(info: ImageInfo, settings: DetectSettings) -> SlideSections:
         tissue.append(round(region.tissue * small.scale[0] * small.scale[1]))
     order = reading_order(boxes, settings.order, settings.reverse)
     notes = () if boxes else ("no tissue found (try --background, --min-area)",)
-    return SlideSections(info.path, None, info.size, info.microns_per_pixel,
+    return SlideSections(info.path, info.scene, info.size, info.microns_per_pixel,
                          tuple(boxes[i] for i in order), tuple(tissue[i] for i in order), small,
                          found.background, notes)
 
@@ -155,9 +158,16 @@ def find_sections(slides: Sequence[Path], settings: DetectSettings
         raise UsageError("no slides found (TIFF, SVS, NDPI, JPEG or PNG) in the given sources")
     for path in found.images:
         try:
-            yield find_on_slide(read_info(path), settings)
+            info = read_info(path)
+            scenes = [read_info(path, scene.index) for scene in info.scenes] or [info]
         except QuintPrepError as error:
             yield error
+            continue
+        for scene in scenes:  # scenes in scene order, boxes in each scene's pixels
+            try:
+                yield find_on_slide(scene, settings)
+            except QuintPrepError as error:
+                yield error
 
 
 def plan_rows(slides: Sequence[SlideSections], prefix: str, start: int = 1,

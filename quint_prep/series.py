@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import pyvips
 
@@ -14,6 +14,9 @@ from .errors import InputError, UsageError
 from .naming import SectionNumber, parse_section_number
 from .scale import Size
 from .slides import SLIDE_SUFFIXES
+
+if TYPE_CHECKING:
+    from .plan import Crop
 
 IMAGE_SUFFIXES = {".tif", ".tiff", ".btf", ".tf8", ".jpg", ".jpeg", ".png"}  # read by libvips
 # Scanner files (slides.SLIDE_SUFFIXES: .czi, .svs, .ndpi, .mrxs, ...) go to vendor libraries.
@@ -67,6 +70,8 @@ class ImageInfo:
     scenes: tuple = ()  # slides.Scene of each scene of a multi-scene file (CZI)
     scene: int | None = None  # the scene this info describes (None: the whole file)
     associated: tuple[str, ...] = ()  # label/macro/thumbnail pictures of a slide (never used)
+    crop: Crop | None = None  # a box cut out of the file: a row of a section plan (sections.csv)
+    label: str | None = None  # the section's name when it is a plan row (else the file's stem)
 
     @property
     def misnamed(self) -> bool:
@@ -79,13 +84,13 @@ class ImageInfo:
 
     @property
     def name(self) -> str:
-        """The file name."""
-        return self.path.name
+        """The file name (a plan row: its section name)."""
+        return self.label or self.path.name
 
     @property
     def stem(self) -> str:
         """The file name without its extension: the section's identity in QUINT."""
-        return self.path.stem
+        return self.label or self.path.stem
 
     @property
     def section(self) -> SectionNumber | None:

@@ -38,6 +38,8 @@ def write_slide(path: Path, *, dark: bool = False, pyramid: bool = True,
     return path
 
 
-def colour_of(section: SlideSection) -> tuple[int, int, int]:
-    """The section's mean colour as drawn (the texture averages about 0.925 of it)."""
-    return tuple(round(c * 0.925) for c in section.colour)  # type: ignore[return-value]
+def nearest_section(rgb, sections: list[SlideSection] | None = None) -> int:
+    """Index of the section whose colour (texture averages 0.85 of it) is nearest to ``rgb``."""
+    chosen = sections if sections is not None else BRIGHTFIELD
+    distances = [sum((a - 0.85 * b) ** 2 for a, b in zip(rgb, s.colour)) for s in chosen]
+    return distances.index(min(distances))
