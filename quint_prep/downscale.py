@@ -20,6 +20,7 @@ from .parallel import run_interruptibly
 from .resample import Method, downscale_pipeline
 from .scale import Size, check_factor, scaled_size, series_factor
 from .plan_sources import is_plan_file, plan_infos, plan_orientations
+from .sections import DetectSettings, trim_series
 from .series import Discovery, ImageInfo, discover, file_notes, read_info, vips_reason
 from .slides.tiffstream import stream_error
 
@@ -134,14 +135,19 @@ def read_series(sources: Iterable[Path]) -> tuple[list[ImageInfo], list[InputErr
 
 def plan_series(sources: Iterable[Path], *, factor: float | None = None,
                 max_size: Size | None = None, orientation: Orientation = Orientation(),
-                orientation_csv: Path | None = None) -> SeriesPlan:
+                orientation_csv: Path | None = None,
+                trim: DetectSettings | None = None) -> SeriesPlan:
     """Read a series and settle its one factor: the given one, or the one that fits max_size.
 
     The box applies to the sections as oriented (a 90-degree turn swaps width and height).
+    With ``trim`` each image is first cut to its tissue box (``sections.trim_series``).
     """
     if (factor is None) == (max_size is None):
         raise UsageError("give exactly one of --factor or --max-size")
     infos, problems, skipped = read_series(sources)
+    if trim is not None:
+        infos, cut_problems = trim_series(infos, trim)
+        problems = problems + cut_problems
     if not infos:
         if problems:
             return SeriesPlan([], problems, skipped, factor or 1.0, max_size)

@@ -10,7 +10,7 @@ numbered across the series (``plan.reading_order``, ``plan.section_numbers``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -20,6 +20,7 @@ from .errors import InputError, QuintPrepError, UsageError
 from .orientation import Orientation
 from .plan import (Box, Order, PlanRow, number_width, reading_order, section_name,
                    section_numbers)
+from .plan_sources import crop_info
 from .resample import plan_load
 from .scale import Size
 from .series import DECODE_FAIL_ON, ImageInfo, discover, open_source, read_info, vips_reason
@@ -184,3 +185,38 @@ def plan_rows(slides: Sequence[SlideSections], prefix: str, start: int = 1,
             rows.append(PlanRow(number, section_name(prefix, number, digits), found.slide,
                                 found.scene, box, tissue, mm2, found.pixel_size_um, Orientation()))
     return rows
+
+
+def tissue_box(info: ImageInfo, settings: DetectSettings) -> Box | None:
+    """The box around all the tissue of one image (a single section), with the margin, in
+    level-0 pixels; None when no tissue is found."""
+    found = find_on_slide(info, settings)
+    if not found.boxes:
+        return None
+    left = min(b.x for b in found.boxes)
+    top = min(b.y for b in found.boxes)
+    return Box(left, top, max(b.right for b in found.boxes) - left,
+               max(b.bottom for b in found.boxes) - top)
+
+
+def trim_series(infos: Sequence[ImageInfo], settings: DetectSettings
+                ) -> tuple[list[ImageInfo], list[InputError]]:
+    """Each image cut to its tissue box (``downscale --trim``); an image where no tissue is
+    found stays whole, plan rows are kept as planned, an unreadable image becomes its error."""
+    trimmed: list[ImageInfo] = []
+    problems: list[InputError] = []
+    for info in infos:
+        if info.crop is not None:
+            trimmed.append(info)
+            continue
+        try:
+            box = tissue_box(info, settings)
+        except InputError as error:
+            problems.append(error)
+            continue
+        if box is None:
+            trimmed.append(info)
+            continue
+        row = PlanRow(0, info.stem, info.path, info.scene, box)
+        trimmed.append(replace(crop_info(info, row), label=None))
+    return trimmed, problems

@@ -127,3 +127,26 @@ def test_registration_series_from_a_plan(cli, plan, tmp_path):
         colour = read_array(tmp_path / "reg" / name).reshape(-1, 3)
         inside = colour[np.abs(colour.astype(int) - 238).max(axis=1) > 40]
         assert nearest_section(inside.mean(axis=0)) == index
+
+
+def test_trim_cuts_each_image_to_its_tissue(cli, tmp_path):
+    from quint_prep.plan import Box
+    from quint_prep.scale import Size
+    from quint_prep.synthetic_slides import SlideSection, slide_image
+
+    folder = tmp_path / "src"
+    folder.mkdir()
+    section = SlideSection(Box(300, 200, 500, 400), (200, 60, 60), tear=6)
+    slide_image(Size(1200, 900), [section], dust=[(1100, 800, 3)]).write_to_file(
+        str(folder / "m_s001.png"))
+    slide_image(Size(1000, 800), [], seed=1).write_to_file(str(folder / "m_s002.png"))
+    result = cli("downscale", folder, "-o", tmp_path / "out", "--factor", "0.5", "--trim")
+    assert result.exit_code == 0, result.output
+    trimmed = read_array(tmp_path / "out" / "m_s001.png")
+    height, width = trimmed.shape[:2]
+    assert 250 <= width <= 270 and 200 <= height <= 220  # 500x400 + 2% margin, halved
+    assert nearest_section(centre_colour(tmp_path / "out" / "m_s001.png"), [section]) == 0
+    # no tissue: the image stays whole
+    assert read_array(tmp_path / "out" / "m_s002.png").shape[:2] == (400, 500)
+    record = json.loads((tmp_path / "out" / "quint-prep.json").read_text())["images"][0]
+    assert record["box"]["width"] >= 500 and record["source_width"] == record["box"]["width"]

@@ -20,6 +20,7 @@ from ..orientation import Orientation, parse_flip, parse_rotate
 from ..registration_series import RegistrationFormat, RegistrationSettings
 from ..resample import Method
 from ..scale import factor_for_display
+from ..sections import DetectSettings
 from ..series_check import check_downscaled
 from .common import (Jobs, JsonOutput, Memory, Quiet, Scheduler, Sources, error_line,
                      image_bar_factory, print_json, reported, series_bar, size_option, warn,
@@ -70,6 +71,8 @@ def downscale(
     orientation_csv: Annotated[Optional[Path], typer.Option(
         "--orientation", metavar="FILE.csv", help="Per-section orientation: columns name,rotate,flip "
         "(name = image stem); unlisted sections keep --rotate/--flip.")] = None,
+    trim: Annotated[bool, typer.Option("--trim", help="Cut each image to its tissue box plus a "
+                                       "margin first (the detection of 'sections').")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Rewrite outputs even when up to date, "
                                             "and replace files quint-prep did not write.")] = False,
     jobs: Jobs = None,
@@ -92,7 +95,7 @@ def downscale(
     box = size_option(max_size) if max_size is not None else None
     orientation = Orientation(parse_rotate(rotate), parse_flip(flip))
     plan = plan_series(sources, factor=factor, max_size=box, orientation=orientation,
-                       orientation_csv=orientation_csv)
+                       orientation_csv=orientation_csv, trim=DetectSettings() if trim else None)
     guard_output_dir(output, sources)  # a usage error before any per-file line is printed
     reg_settings = (RegistrationSettings(registration, size_option(registration_size, "--registration-size"),
                                          registration_format, quality)
