@@ -47,3 +47,13 @@ def plan_orientations(infos: Iterable[ImageInfo]) -> dict[str, Orientation]:
     """The rotate/flip a plan gives its sections (by section name), for the orientation plan."""
     return {info.stem: info.crop.orientation for info in infos
             if info.crop is not None and not info.crop.orientation.is_identity}
+
+
+def plan_slides(sources: Iterable[Path]) -> list[Path]:
+    """The slides the plans among ``sources`` cut from (absolute, each once), for make."""
+    slides: dict[Path, None] = {}
+    for source in sources:
+        if is_plan_file(source):
+            for row in read_plan(source):
+                slides.setdefault(row.slide.absolute(), None)
+    return list(slides)

@@ -18,6 +18,7 @@ from .masks import MaskPlan, MaskResult, MaskSettings, convert_masks, plan_masks
 from .masks_select import MaskResample
 from .masks_series import series_from_manifest
 from .masks_sources import SourceKind
+from .plan_sources import plan_slides
 from .series_check import check_series
 from .downscale import DownscaleSettings, ImageResult, SeriesPlan, plan_series, with_windows
 from .downscale_batch import OutputPlan, downscale_series, plan_outputs
@@ -135,6 +136,7 @@ def input_paths(config: SeriesConfig) -> list[Path]:
     image_folder = config.images.parent if config.images_is_glob else config.images
     paths.append(image_folder)
     paths.extend(p.absolute() for p in discover(config.image_sources()).images)
+    paths.extend(plan_slides(config.image_sources()))  # a section plan: the slides it cuts
     if config.segmentations is not None and config.segmentations.is_dir():
         paths.append(config.segmentations)
         paths.extend(sorted(p for p in config.segmentations.iterdir()

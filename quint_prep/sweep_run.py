@@ -231,11 +231,13 @@ def sweep_section(info: ImageInfo, outputs: list[FactorOutput], factors: Sequenc
                         problems, notes)
 
 
-def collect_outputs(results: Iterable[tuple[float, ImageResult]]) -> dict[Path, list[FactorOutput]]:
-    """Group the downscale results by source, in factor order."""
-    grouped: dict[Path, list[FactorOutput]] = {}
+def collect_outputs(results: Iterable[tuple[float, ImageResult]]) -> dict[str, list[FactorOutput]]:
+    """Group the downscale results by section (the output stem: sections of a plan share
+    one slide file), in factor order."""
+    grouped: dict[str, list[FactorOutput]] = {}
     for factor, result in results:
-        grouped.setdefault(result.source, []).append(FactorOutput(factor, result))
+        key = result.output.stem if result.output is not None else result.source.stem
+        grouped.setdefault(key, []).append(FactorOutput(factor, result))
     return grouped
 
 

@@ -150,3 +150,26 @@ def test_trim_cuts_each_image_to_its_tissue(cli, tmp_path):
     assert read_array(tmp_path / "out" / "m_s002.png").shape[:2] == (400, 500)
     record = json.loads((tmp_path / "out" / "quint-prep.json").read_text())["images"][0]
     assert record["box"]["width"] >= 500 and record["source_width"] == record["box"]["width"]
+
+
+def test_run_config_takes_a_plan_as_its_images(cli, plan, slide, tmp_path):
+    config = tmp_path / "configs" / "m12.toml"
+    config.parent.mkdir()
+    config.write_text('name = "m12"\nimages = "../plan/sections.csv"\noutput = "../prepared"\n'
+                      'factor = 0.25\n')
+    result = cli("run", config, "-q")
+    assert result.exit_code == 0, result.output
+    assert "factor 0.25: 6 written" in result.stdout
+    assert len(list((tmp_path / "prepared").glob("m12_s*.png"))) == 6
+    deps = cli("run", config, "--make-deps", "stamp")
+    assert deps.exit_code == 0, deps.output
+    assert str(plan.absolute()) in deps.stdout and str(slide.absolute()) in deps.stdout
+
+
+def test_sweep_takes_a_plan(cli, plan, tmp_path):
+    result = cli("sweep", plan, "-o", tmp_path / "sweep", "--factors", "0.25,0.125", "-q")
+    assert result.exit_code == 0, result.output
+    sampled = sorted(p.stem for p in (tmp_path / "sweep" / "f0.25").glob("*.png"))
+    assert len(sampled) == 3 and all(name.startswith("m12_s") for name in sampled)
+    page = (tmp_path / "sweep" / "index.html").read_text()
+    assert all(name in page for name in sampled)

@@ -207,7 +207,7 @@ def _run(plan: SeriesPlan, sample: list[ImageInfo], tried: tuple[float, ...], ou
     done: list[SectionSweep] = []
     with series_bar(len(sample), quiet, unit="section") as bar:
         for info in sample:
-            section = sweep_section(info, grouped.get(info.path, []), tried, region,
+            section = sweep_section(info, grouped.get(info.stem, []), tried, region,
                                     masks.get(info.stem), objects)
             for problem in section.problems:
                 error_line(problem)
