@@ -21,7 +21,7 @@ from ..registration_series import RegistrationFormat, RegistrationSettings
 from ..resample import Method
 from ..scale import factor_for_display
 from ..series_check import check_downscaled
-from .common import (Jobs, JsonOutput, Memory, Quiet, Scheduler, Sources, error_line,
+from .common import (Jobs, JsonOutput, Memory, Quiet, SceneOption, Scheduler, Sources, error_line,
                      image_bar_factory, print_json, reported, series_bar, size_option, warn,
                      workers_option)
 
@@ -72,6 +72,7 @@ def downscale(
         "(name = image stem); unlisted sections keep --rotate/--flip.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Rewrite outputs even when up to date, "
                                             "and replace files quint-prep did not write.")] = False,
+    scene: SceneOption = None,
     jobs: Jobs = None,
     memory: Memory = None,
     scheduler: Scheduler = None,
@@ -92,7 +93,7 @@ def downscale(
     box = size_option(max_size) if max_size is not None else None
     orientation = Orientation(parse_rotate(rotate), parse_flip(flip))
     plan = plan_series(sources, factor=factor, max_size=box, orientation=orientation,
-                       orientation_csv=orientation_csv)
+                       orientation_csv=orientation_csv, scene=scene)
     guard_output_dir(output, sources)  # a usage error before any per-file line is printed
     reg_settings = (RegistrationSettings(registration, size_option(registration_size, "--registration-size"),
                                          registration_format, quality)
