@@ -115,10 +115,13 @@ def with_windows(settings: DownscaleSettings, plan: SeriesPlan,
     return replace(settings, windows=windows)
 
 
-def read_series(sources: Iterable[Path]) -> tuple[list[ImageInfo], list[InputError], list[Path]]:
+def read_series(sources: Iterable[Path], scene: int | None = None,
+                ) -> tuple[list[ImageInfo], list[InputError], list[Path]]:
     """Discover the images among the sources and read every header; collect failures.
 
-    A section plan (``sections.csv``) among the sources gives one image per row."""
+    ``scene`` picks that scene of every multi-scene file (CZI); None reads whole files.
+    A section plan (``sections.csv``) among the sources gives one image per row.
+    """
     sources = list(sources)
     plans = [Path(s) for s in sources if is_plan_file(s)]
     found = discover([s for s in sources if Path(s) not in plans]) if len(plans) < len(sources) \
@@ -127,24 +130,38 @@ def read_series(sources: Iterable[Path]) -> tuple[list[ImageInfo], list[InputErr
     problems = list(found.problems)
     for path in found.images:
         try:
-            infos.append(read_info(path))
+            infos.append(read_info(path, scene))
         except InputError as error:
             problems.append(error)
     return infos, problems, found.skipped
 
 
+def refuse_multi_scene(info: ImageInfo) -> InputError | None:
+    """A multi-scene file read whole is not one section: the error that says what to do."""
+    if not info.scenes or info.scene is not None:
+        return None
+    listed = "; ".join(f"{s.index}: {s.size} at {s.position[0]},{s.position[1]}" for s in info.scenes)
+    return InputError(f"{len(info.scenes)} scenes ({listed}) and no scene chosen: give --scene N "
+                      "for one section, or cut the sections out of the slide with "
+                      "`quint-prep sections`", info.path)
+
+
 def plan_series(sources: Iterable[Path], *, factor: float | None = None,
                 max_size: Size | None = None, orientation: Orientation = Orientation(),
-                orientation_csv: Path | None = None,
+                orientation_csv: Path | None = None, scene: int | None = None,
                 trim: DetectSettings | None = None) -> SeriesPlan:
     """Read a series and settle its one factor: the given one, or the one that fits max_size.
 
     The box applies to the sections as oriented (a 90-degree turn swaps width and height).
-    With ``trim`` each image is first cut to its tissue box (``sections.trim_series``).
+    A multi-scene file without ``scene`` is refused (``refuse_multi_scene``). With ``trim``
+    each image is first cut to its tissue box (``sections.trim_series``).
     """
     if (factor is None) == (max_size is None):
         raise UsageError("give exactly one of --factor or --max-size")
-    infos, problems, skipped = read_series(sources)
+    infos, problems, skipped = read_series(sources, scene)
+    refused = [(info, refuse_multi_scene(info)) for info in infos]
+    problems += [error for _, error in refused if error is not None]
+    infos = [info for info, error in refused if error is None]
     if trim is not None:
         infos, cut_problems = trim_series(infos, trim)
         problems = problems + cut_problems
@@ -278,9 +295,12 @@ def downscale_one(info: ImageInfo, output: Path, target: Size, settings: Downsca
 
     try:
         with atomic_output(output) as temporary:
-            return run_interruptibly(build, lambda built: _save_described(built, temporary, settings,
-                                                                          orientation),
-                                     kill=lambda built: built[0].set_kill(True))
+            described = run_interruptibly(build, lambda built: _save_described(
+                built, temporary, settings, orientation), kill=lambda built: built[0].set_kill(True))
+            failed = stream_error(made[0]) if made else None
+            if failed is not None:  # a vendor read failed: libvips went on, the output is bad
+                raise failed
+            return described
     except pyvips.Error as error:
         raise (stream_error(made[0]) if made else None) or InputError(
             f"failed while decoding or writing: {vips_reason(error)}", info.path) from error

@@ -161,7 +161,7 @@ class RegistrationCompanion:
         source has no level small enough (then the segmentation output is used)."""
         orientation = self.settings.orientations.for_stem(info.stem)
         unoriented = orientation.size(size)  # a quarter turn swaps the sides back
-        if not {"page", "subifd"} & set(plan_load(info, unoriented).options):
+        if not {"page", "subifd", "level"} & set(plan_load(info, unoriented).options):
             return False
         image, _ = downscale_pipeline(info, unoriented, self.settings.method,
                                       window=self.settings.window_for(info),
@@ -213,8 +213,21 @@ def _record(entry: PlannedOutput, load: str, manifest: Manifest, seconds: float,
         source_mtime_ns=stat.st_mtime_ns, source_width=info.size.width,
         source_height=info.size.height, width=entry.oriented.width, height=entry.oriented.height,
         load=load, window=window.to_json() if window else None,
-        orientation=None if orientation.is_identity else orientation.to_json(), box=_box(info))
+        orientation=None if orientation.is_identity else orientation.to_json(),
+        scene=info.scene, **output_pixel_size(info, entry.oriented, orientation), box=_box(info))
     return ImageResult(status="written", load=load, seconds=seconds, **_base(entry))
+
+
+def output_pixel_size(info: ImageInfo, oriented: Size, orientation: Orientation) -> dict:
+    """Manifest fields: the source's µm/px and the output's (source size / factor), or None."""
+    if info.pixel_size is None:
+        return {"source_um_per_px": None, "um_per_px": None}
+    unoriented = orientation.size(oriented)  # a quarter turn swaps the sides back
+    width, height = unoriented.width, unoriented.height
+    x, y = info.pixel_size
+    return {"source_um_per_px": [round(x, 6), round(y, 6)],
+            "um_per_px": [round(x * info.size.width / width, 6),
+                          round(y * info.size.height / height, 6)]}
 
 
 def _failed(entry: PlannedOutput, message: str, manifest: Manifest) -> ImageResult:

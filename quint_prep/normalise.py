@@ -134,6 +134,9 @@ def image_histogram(info: ImageInfo, channels: Sequence[str] | None = None,
     try:
         found = image.hist_find()
         counts = np.asarray(found.numpy(), dtype=np.float64)
+        failed = stream_error(image)  # a vendor read failed: libvips went on with zeros
+        if failed is not None:
+            raise failed
     except pyvips.Error as error:
         raise stream_error(image) or InputError(
             f"cannot read pixels for the histogram: {vips_reason(error)}", info.path) from error
