@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import pyvips
 
 from quint_prep.plan import Box, Order
 from quint_prep.scale import Size
@@ -32,14 +33,15 @@ def holds(outer: Box, inner: Box) -> bool:
 
 
 def test_otsu_splits_two_populations():
-    values = np.r_[np.full(1000, 0.1), np.full(500, 0.7)]
-    assert 0.1 < otsu(values) <= 0.7
+    counts = np.zeros(256)
+    counts[25], counts[180] = 1000, 500
+    assert 25 < otsu(counts) <= 180
 
 
 def test_closing_joins_close_fragments_only():
-    mask = np.zeros((20, 40), bool)
-    mask[5:15, 2:10] = mask[5:15, 13:20] = mask[5:15, 30:38] = True  # gaps of 3 and 10 px
-    closed = close(mask, 2)
+    mask = np.zeros((20, 40), np.uint8)
+    mask[5:15, 2:10] = mask[5:15, 13:20] = mask[5:15, 30:38] = 255  # gaps of 3 and 10 px
+    closed = close(pyvips.Image.new_from_array(mask), 2).numpy()
     assert closed[10, 11] and closed[10, 12]  # the 3 px gap is bridged
     assert not closed[10, 25]  # the 10 px gap is not
 
