@@ -36,7 +36,7 @@ MASK_RESAMPLE = tuple(mode.value for mode in MaskResample)
 MASKS_FOLDER = "segmentations"  # masks go to OUTPUT/segmentations
 
 DEFAULTS: dict[str, Any] = {
-    "format": "png", "quality": 90, "method": "area", "keep_depth": False, "keep_alpha": False,
+    "format": "png", "quality": 90, "method": "area", "keep_depth": False, "keep_alpha": False, "trim": False,
     "colour": (255, 0, 0), "background": (0, 0, 0), "source": "auto", "labels": None,
     "object_colour": None, "resample": "area", "jobs": None, "memory": None,
     "segmentations": None, "factor": None, "max_size": None,
@@ -91,6 +91,7 @@ class SeriesConfig:
     rotate: int  # clockwise degrees, after flip
     flip: str | None  # horizontal or vertical, before rotate
     orientation: Path | None  # per-section CSV: name,rotate,flip
+    trim: bool = False  # cut each image to its tissue box first (downscale --trim)
 
     @property
     def masks_output(self) -> Path:
@@ -149,7 +150,7 @@ TOP_LEVEL: dict[str, Callable[[object], Any]] = {
     "name": v.string, "images": v.string, "segmentations": v.string, "output": v.string,
     "factor": v.factor, "max_size": v.size, "format": v.choice(*(f.value for f in OutputFormat)),
     "quality": v.integer(1, 100), "method": v.choice(*(m.value for m in Method)),
-    "keep_depth": v.boolean, "keep_alpha": v.boolean, "colour": v.colour, "background": v.colour,
+    "keep_depth": v.boolean, "keep_alpha": v.boolean, "trim": v.boolean, "colour": v.colour, "background": v.colour,
     "source": v.choice(*MASK_SOURCES), "labels": v.labels, "object_colour": v.colour,
     "resample": v.choice(*MASK_RESAMPLE), "jobs": v.integer(1), "memory": v.memory,
     "normalise": v.normalise, "percentiles": v.percentiles, "normalise_from": v.string,
@@ -298,4 +299,5 @@ def _series_config(path: Path, config: dict[str, Any], check: CheckConfig) -> Se
         channels=config["channel"] or config["channels"], registration=config["registration"],
         registration_size=config["registration_size"],
         registration_format=RegistrationFormat(config["registration_format"]),
-        rotate=config["rotate"], flip=config["flip"], orientation=config["orientation"])
+        rotate=config["rotate"], flip=config["flip"], orientation=config["orientation"],
+        trim=config["trim"])

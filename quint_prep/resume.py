@@ -77,6 +77,6 @@ def decide(*, output_name: str, output_exists: bool, record: Recorded | None,
         return Decision(WRITE, "changed", "made from another source file")
     if (record.source_bytes, record.source_mtime_ns) != (source.size, source.mtime_ns):
         return Decision(WRITE, "changed", "source modified since (size or time differs)")
-    if record.box != box:
+    if getattr(record, "box", None) != box:  # mask records have no box
         return Decision(WRITE, "changed", "the section's box in the plan differs")
     return Decision(SKIP, "up to date", "same source, factor and settings")

@@ -21,6 +21,7 @@ from .masks_select import MaskResample
 from .masks_series import SeriesImage, series_from_manifest
 from .masks_sources import SourceKind
 from .plan_sources import plan_slides
+from .sections import DetectSettings
 from .series_check import check_series
 from .downscale import (DownscaleSettings, ImageResult, SeriesPlan, output_name, plan_series,
                         with_windows)
@@ -75,7 +76,8 @@ def plan_downscale(config: SeriesConfig) -> SeriesPlan:
     """Read the series' headers and settle its one factor (config factor or max_size) and
     the orientation of every section (``rotate``, ``flip``, the ``orientation`` CSV)."""
     return plan_series(config.image_sources(), factor=config.factor, max_size=config.max_size,
-                       orientation=config.series_orientation, orientation_csv=config.orientation)
+                       orientation=config.series_orientation, orientation_csv=config.orientation,
+                       trim=DetectSettings() if config.trim else None)
 
 
 def dry_run_downscale(config: SeriesConfig, plan: SeriesPlan, *,
