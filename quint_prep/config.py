@@ -20,7 +20,8 @@ from typing import Any, Callable, Mapping
 from .downscale import DownscaleSettings, OutputFormat
 from .errors import QuintPrepError, UsageError
 from .parallel import parse_memory
-from .masks_select import MaskResample
+from .masks_labels import LabelsTable, label_rule, labels_table, read_labels_table
+from .masks_select import MaskResample, parse_labels
 from .masks_sources import SourceKind
 from .resample import Method
 from .scale import Size, parse_size
@@ -72,6 +73,8 @@ class SeriesConfig:
     jobs: int | None  # None: 1 locally, every worker thread on a Dask cluster
     memory: int | None  # bytes
     check: CheckConfig
+    instance_ids: tuple[int, ...] | None = None  # instance ids kept in instance-label files
+    labels_table: LabelsTable = LabelsTable()  # labels per file or tool ([labels] or labels_table)
 
     @property
     def masks_output(self) -> Path:
@@ -196,6 +199,16 @@ def _labels(value: object) -> tuple[int, ...]:
     return tuple(numbers)
 
 
+def _label_values(value: object) -> tuple[int, ...]:
+    text = ",".join(map(str, value)) if isinstance(value, list) else value
+    if not isinstance(text, (str, int)) or isinstance(text, bool):
+        raise _Bad(f'must be label values: "2-5" or [2, 3], not {_kind(value)}')
+    try:
+        return parse_labels(str(text))
+    except ValueError as error:
+        raise _Bad(str(error)) from None
+
+
 TOP_LEVEL: dict[str, Callable[[object], Any]] = {
     "name": _string, "images": _string, "segmentations": _string, "output": _string,
     "factor": _factor, "max_size": _size, "format": _choice(*(f.value for f in OutputFormat)),
@@ -203,6 +216,7 @@ TOP_LEVEL: dict[str, Callable[[object], Any]] = {
     "keep_depth": _boolean, "keep_alpha": _boolean, "colour": _colour, "background": _colour,
     "source": _choice(*MASK_SOURCES), "labels": _labels, "object_colour": _colour,
     "resample": _choice(*MASK_RESAMPLE), "jobs": _integer(1), "memory": _memory,
+    "instance_ids": _label_values, "labels_table": _string,
 }
 CHECK_KEYS: dict[str, Callable[[object], Any]] = {"registration": _string}
 REQUIRED = ("name", "images", "output")
@@ -286,6 +300,7 @@ def resolve(path: Path, cli: Mapping[str, object] | None = None) -> SeriesConfig
     document = read_toml(path)
     problems: list[str] = []
     table = document.pop("check", {})
+    per_file = document.pop("labels") if isinstance(document.get("labels"), dict) else None
     values = _check_table(document, TOP_LEVEL, "", problems)
     if not isinstance(table, dict):
         problems.append(f"check: must be a table ([check]), not {_kind(table)}")
@@ -294,6 +309,9 @@ def resolve(path: Path, cli: Mapping[str, object] | None = None) -> SeriesConfig
     given = {k: v for k, v in (cli or {}).items() if v is not None}
     values.update(_check_table(given, TOP_LEVEL, "--", problems))
     _cross_checks(values, problems)
+    rows = _labels_rows(per_file, problems)
+    if rows is not None and "labels_table" in values:
+        problems.append("labels_table: give a [labels] table or labels_table = \"FILE.csv\", not both")
     if problems:
         count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
         raise UsageError(f"invalid config ({count}):\n" + "\n".join(f"  {p}" for p in problems),
@@ -307,6 +325,7 @@ def resolve(path: Path, cli: Mapping[str, object] | None = None) -> SeriesConfig
     if problems:
         raise UsageError("invalid config:\n" + "\n".join(f"  {p}" for p in problems), path)
     registration = check.get("registration")
+    table = rows if rows is not None else _labels_csv(values.get("labels_table"), folder, path)
     return SeriesConfig(
         path=path, name=config["name"], images=config["images"], output=config["output"],
         factor=config["factor"], max_size=config["max_size"],
@@ -316,4 +335,32 @@ def resolve(path: Path, cli: Mapping[str, object] | None = None) -> SeriesConfig
         colour=config["colour"], background=config["background"], source=config["source"],
         labels=config["labels"], object_colour=config["object_colour"],
         resample=config["resample"], jobs=config["jobs"], memory=config["memory"],
-        check=CheckConfig(registration=_absolute(registration, folder) if registration else None))
+        check=CheckConfig(registration=_absolute(registration, folder) if registration else None),
+        instance_ids=config.get("instance_ids"), labels_table=table)
+
+
+def _labels_rows(table: dict | None, problems: list[str]) -> LabelsTable | None:
+    """The ``[labels]`` table (``"name" = "2"`` rows, see masks_labels), problems listed."""
+    if table is None:
+        return None
+    rows = []
+    for name, value in table.items():
+        try:
+            rows.append(label_rule(name, value, f"labels.{name}"))
+        except QuintPrepError as error:
+            problems.append(error.message)
+    try:
+        return labels_table(rows)
+    except QuintPrepError as error:
+        problems.append(error.message)
+        return None
+
+
+def _labels_csv(text: str | None, folder: Path, config: Path) -> LabelsTable:
+    """The ``labels_table = "FILE.csv"`` CSV (relative to the config's folder)."""
+    if text is None:
+        return LabelsTable()
+    try:
+        return read_labels_table(_absolute(text, folder))
+    except QuintPrepError as error:
+        raise UsageError(f"invalid config:\n  labels_table: {error}", config) from None

@@ -131,6 +131,8 @@ def _sweep_stage(settings: SeriesConfig, workers: Workers, *, dry_run: bool, ove
             sources=settings.image_sources(), output=settings.sweep_output,
             segmentations=[settings.segmentations] if settings.segmentations else None,
             labels=",".join(map(str, settings.labels)) if settings.labels else None,
+            instance_ids=",".join(map(str, settings.instance_ids)) if settings.instance_ids else None,
+            labels_table=settings.labels_table,
             object_colour=",".join(map(str, settings.object_colour)) if settings.object_colour else None,
             source=None if settings.source == "auto" else SourceKind(settings.source),
             max_size=str(box), method=settings.method, overwrite=overwrite, quiet=quiet,

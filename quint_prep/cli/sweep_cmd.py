@@ -10,7 +10,7 @@ import typer
 
 from ..downscale import DownscaleSettings, SeriesPlan, duplicate_sections, plan_series
 from ..errors import EXIT_FAILED, UsageError
-from ..masks_select import parse_labels
+from ..masks_labels import LabelsTable, blanket_notes
 from ..masks_sources import SourceKind
 from ..normalise import parse_normalisation, plan_windows
 from ..outputs import guard_output_dir, remove_stale_temporaries
@@ -24,17 +24,16 @@ from ..sweep_run import (ObjectSettings, SectionSweep, collect_outputs, match_se
                          sweep_section, write_factors)
 from .common import (JsonOutput, Quiet, Sources, error_line, format_table, print_json, reported,
                      series_bar, size_option, warn)
-from .masks_cmd import parse_colour
+from .masks_cmd import InstanceIds, LabelsTableOption, labels_option, parse_colour, table_option
 
 
 def _objects(labels: str | None, object_colour: str | None, source: SourceKind | None,
-             invert: bool) -> ObjectSettings:
-    try:
-        values = parse_labels(labels) if labels is not None else None
-    except ValueError as error:
-        raise UsageError(f"--labels: {error}") from None
+             invert: bool, instance_ids: str | None,
+             labels_table: Path | LabelsTable | None) -> ObjectSettings:
     colour = parse_colour(object_colour, "--object-colour") if object_colour else None
-    return ObjectSettings(values, colour, source, invert)
+    table = labels_table if isinstance(labels_table, LabelsTable) else table_option(labels_table)
+    return ObjectSettings(labels_option(labels), colour, source, invert,
+                          labels_option(instance_ids, "--instance-ids"), table)
 
 
 def _ratio_cell(value: float | None) -> str:
@@ -80,7 +79,10 @@ def sweep(
         "--segmentations", metavar="SEG", help="Full-resolution segmentations (files or folders, "
         "anything `masks` reads): count objects at every factor.")] = None,
     labels: Annotated[Optional[str], typer.Option(
-        "--labels", help="Label values that are objects (as in `masks`).")] = None,
+        "--labels", help="Class label values that are objects in class-label files (as in "
+        "`masks`).")] = None,
+    instance_ids: InstanceIds = None,
+    labels_table: LabelsTableOption = None,
     object_colour: Annotated[Optional[str], typer.Option(
         "--object-colour", metavar="R,G,B", help="Object colour in coloured segmentations.")] = None,
     source: Annotated[Optional[SourceKind], typer.Option(
@@ -126,7 +128,7 @@ def sweep(
     picks = parse_picks(pick) if pick is not None else None
     chosen_region = parse_region(region) if region is not None else None
     box = size_option(max_size)
-    objects = _objects(labels, object_colour, source, invert)
+    objects = _objects(labels, object_colour, source, invert, instance_ids, labels_table)
     normalisation = parse_normalisation(normalise, percentiles)
     guard_output_dir(output, [*sources, *(segmentations or [])])
     remove_stale_temporaries(output)  # sheets a killed run left half-written
@@ -203,6 +205,8 @@ def _run(plan: SeriesPlan, sample: list[ImageInfo], tried: tuple[float, ...], ou
         masks, problems = match_segmentations(segmentations, plan.images, sample, objects.source)
     for problem in problems:
         error_line(str(problem))
+    for note in blanket_notes(list(masks.values()), objects.selection()) if segmentations else ():
+        warn(note)
     failed += len(problems)
     done: list[SectionSweep] = []
     with series_bar(len(sample), quiet, unit="section") as bar:
@@ -220,6 +224,7 @@ def _run(plan: SeriesPlan, sample: list[ImageInfo], tried: tuple[float, ...], ou
 def _warnings(done: Sequence[SectionSweep], tried: Sequence[float],
               segmentations: list[Path] | None, min_object_um: float | None) -> list[str]:
     notes = [note for section in done for note in section.notes]
+    notes += [f"{s.mask.name}: {j.message}" for s in done if s.mask for j in s.judgements]
     if segmentations:
         missing = [s.info.name for s in done if s.mask is None]
         if missing:
