@@ -90,6 +90,17 @@ class SectionSweep:
     notes: list[str] = field(default_factory=list)
     judgements: list[Judgement] = field(default_factory=list)  # of the mask at full resolution
 
+    @property
+    def left_out(self) -> str | None:
+        """Why this section's mask is left out of the recommendation (None: it is used)."""
+        reasons = [j.message for j in self.judgements if j.excludes]
+        return f"{self.mask.name if self.mask else 'mask'}: {reasons[0]}" if reasons else None
+
+    @property
+    def mask_size(self) -> Size | None:
+        """The size of the segmentation compared (None without counts)."""
+        return self.comparisons[0].full_size if self.comparisons else None
+
 
 def write_factors(plan: SeriesPlan, sample: Sequence[ImageInfo], factors: Sequence[float],
                   output_dir: Path, settings: DownscaleSettings, sources: Sequence[Path],

@@ -17,9 +17,9 @@ from ..outputs import guard_output_dir, remove_stale_temporaries
 from ..resample import Method
 from ..scale import DEFAULT_MAX_SIZE
 from ..series import ImageInfo
-from ..sweep import (DEFAULT_SECTIONS, Recommendation, Region, parse_factors, parse_picks, parse_region, pick_sample,
-                     recommend, small_object_warnings)
-from ..sweep_page import recommendation_text, sweep_json, write_report
+from ..sweep import (DEFAULT_SECTIONS, Recommendation, Region, mask_scale, parse_factors, parse_picks,
+                     parse_region, pick_sample, recommend, small_object_warnings)
+from ..sweep_page import NO_OBJECTS_NOTE, recommendation_text, sweep_json, write_report
 from ..sweep_run import (ObjectSettings, SectionSweep, collect_outputs, match_segmentations,
                          sweep_section, write_factors)
 from .common import (JsonOutput, Quiet, Sources, error_line, format_table, print_json, reported,
@@ -37,7 +37,7 @@ def _objects(labels: str | None, object_colour: str | None, source: SourceKind |
 
 
 def _ratio_cell(value: float | None) -> str:
-    return "" if value is None else f"{value:.1%}"
+    return "n/a" if value is None else f"{value:.1%}"
 
 
 def _objects_table(sections: Sequence[SectionSweep]) -> str:
@@ -150,9 +150,8 @@ def sweep(
     pyvips.cache_set_max(0)
     done, failed = _run(plan, sample, tried, output, settings, sources, overwrite, segmentations,
                         objects, chosen_region, quiet)
-    comparisons = [c for s in done for c in s.comparisons]
-    recommendation = recommend(tried, [i.size for i in plan.images], box,
-                               comparisons if segmentations else None, keep_objects, area_tolerance)
+    recommendation = _recommendation(done, tried, [i.size for i in plan.images], box,
+                                     bool(segmentations), keep_objects, area_tolerance)
     warnings = _warnings(done, tried, segmentations, min_object_um)
     for note in warnings:
         warn(note)
@@ -167,13 +166,31 @@ def sweep(
         raise typer.Exit(EXIT_FAILED)
 
 
+def _recommendation(done: Sequence[SectionSweep], tried: Sequence[float], sizes: list,
+                    box: object, measured: bool, keep_objects: float,
+                    area_tolerance: float) -> Recommendation:
+    """The recommendation from the sections whose masks are usable (masks_judge), at the
+    segmentations' scale."""
+    used = [s for s in done if s.left_out is None]
+    scale = mask_scale([(s.info.size, s.mask_size) for s in used if s.mask_size is not None])
+    return recommend(tried, sizes, box,  # type: ignore[arg-type]
+                     [c for s in used for c in s.comparisons] if measured else None,
+                     keep_objects, area_tolerance,
+                     left_out=[f"{s.info.name}: {s.left_out}" for s in done if s.left_out],
+                     scale=scale)
+
+
 def _print_summary(output: Path, done: Sequence[SectionSweep], recommendation: Recommendation,
                    csv_written: bool) -> None:
     typer.echo(_factor_table(done))
     if any(s.comparisons for s in done):
         typer.echo("")
         typer.echo(_objects_table(done))
+        if any(s.full is not None and s.full.objects == 0 for s in done):
+            typer.echo(NO_OBJECTS_NOTE)
     typer.echo("")
+    for reason in recommendation.left_out:
+        typer.echo(f"left out of the recommendation: {reason}")
     typer.echo(recommendation_text(recommendation))
     typer.echo(f"page: {output / 'index.html'}"
                + (f"  objects: {output / 'objects.csv'}" if csv_written else ""))
@@ -224,7 +241,9 @@ def _run(plan: SeriesPlan, sample: list[ImageInfo], tried: tuple[float, ...], ou
 def _warnings(done: Sequence[SectionSweep], tried: Sequence[float],
               segmentations: list[Path] | None, min_object_um: float | None) -> list[str]:
     notes = [note for section in done for note in section.notes]
-    notes += [f"{s.mask.name}: {j.message}" for s in done if s.mask for j in s.judgements]
+    # judgements that leave a section out are told with the recommendation instead
+    notes += [f"{s.mask.name}: {j.message}" for s in done if s.mask for j in s.judgements
+              if not j.excludes]
     if segmentations:
         missing = [s.info.name for s in done if s.mask is None]
         if missing:
