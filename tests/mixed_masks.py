@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 from conftest import from_array, save
+from test_masks import write_palette_png as palette_png
 
 W, H = 60, 40
 CELLS = 20
@@ -30,22 +29,6 @@ def cells(count: int = CELLS) -> np.ndarray:
         y, x = 2 + (i // 10) * 6, 2 + (i % 10) * 6
         array[y:y + 3, x:x + 3] = i + 1
     return array
-
-
-def palette_png(path: Path, indices: np.ndarray, palette: list[tuple[int, int, int]]) -> Path:
-    """An exact 8-bit indexed PNG written by hand (as QuPath's LabeledImageServer writes)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    height, width = indices.shape
-    raw = b"".join(b"\x00" + indices[row].astype(np.uint8).tobytes() for row in range(height))
-    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 3, 0, 0, 0))
-    data += chunk(b"PLTE", bytes(np.array(palette, dtype=np.uint8).ravel()))
-    data += chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path
 
 
 def mixed_folder(folder: Path) -> dict[str, tuple[Path, np.ndarray]]:

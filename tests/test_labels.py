@@ -17,6 +17,7 @@ from quint_prep.masks_judge import Concern, MaskFacts, judge_mask
 from quint_prep.masks_labels import (LabelChoice, LabelRole, LabelSelection, choose_labels,
                                      read_labels_table)
 from quint_prep.masks_sources import read_mask_file
+from quint_prep.runner import masks_settings
 
 
 def masks_json(cli, *args):
@@ -215,7 +216,9 @@ def test_config_labels_table_and_instance_ids(tmp_path):
                                                                         ("ilastik", (2, 3))]
     (tmp_path / "labels.csv").write_text("name,labels\ncellpose,1-9\n")
     path.write_text(base + 'labels_table = "labels.csv"\n')
-    assert resolve(path).labels_table.rules[0].labels == tuple(range(1, 10))
+    config = resolve(path)
+    assert config.labels_table.rules[0].labels == tuple(range(1, 10))
+    assert masks_settings(config).labels_table == config.labels_table  # the masks stage gets it
     path.write_text(base + 'labels_table = "labels.csv"\n[labels]\nx = "1"\n')
     with pytest.raises(UsageError, match="not both"):
         resolve(path)
