@@ -19,7 +19,8 @@ from typing import Any, Callable, Mapping
 from . import config_values as v
 from .config_values import RGB, Bad
 from .downscale import DownscaleSettings, OutputFormat
-from .errors import UsageError
+from .errors import QuintPrepError, UsageError
+from .masks_labels import LabelsTable, label_rule, labels_table, read_labels_table
 from .masks_select import MaskResample
 from .masks_sources import SourceKind
 from .normalise import Normalisation, parse_normalisation
@@ -91,6 +92,8 @@ class SeriesConfig:
     rotate: int  # clockwise degrees, after flip
     flip: str | None  # horizontal or vertical, before rotate
     orientation: Path | None  # per-section CSV: name,rotate,flip
+    instance_ids: tuple[int, ...] | None = None  # instance ids kept in instance-label files
+    labels_table: LabelsTable = LabelsTable()  # labels per file or tool ([labels] or labels_table)
     trim: bool = False  # cut each image to its tissue box first (downscale --trim)
 
     @property
@@ -157,6 +160,7 @@ TOP_LEVEL: dict[str, Callable[[object], Any]] = {
     "channel": v.channel, "channels": v.channels, "registration": v.string,
     "registration_size": v.size, "registration_format": v.choice(*(f.value for f in RegistrationFormat)),
     "rotate": v.rotate, "flip": v.flip, "orientation": v.string,
+    "instance_ids": v.labels, "labels_table": v.string,
 }
 CHECK_KEYS: dict[str, Callable[[object], Any]] = {"registration": v.string}
 REQUIRED = ("name", "images", "output")
@@ -262,6 +266,7 @@ def resolve(path: Path, cli: Mapping[str, object] | None = None) -> SeriesConfig
     document = read_toml(path)
     problems: list[str] = []
     table = document.pop("check", {})
+    per_file = document.pop("labels") if isinstance(document.get("labels"), dict) else None
     values = _check_table(document, TOP_LEVEL, "", problems)
     if not isinstance(table, dict):
         problems.append(f"check: must be a table ([check]), not {v.kind(table)}")
@@ -270,6 +275,9 @@ def resolve(path: Path, cli: Mapping[str, object] | None = None) -> SeriesConfig
     given = {key: value for key, value in (cli or {}).items() if value is not None}
     values.update(_check_table(given, TOP_LEVEL, "--", problems))
     _cross_checks(values, problems)
+    rows = _labels_rows(per_file, problems)
+    if rows is not None and "labels_table" in values:
+        problems.append("labels_table: give a [labels] table or labels_table = \"FILE.csv\", not both")
     _refuse(problems, path)
     folder = path.parent.absolute()
     config = {**DEFAULTS, **values}
@@ -279,11 +287,13 @@ def resolve(path: Path, cli: Mapping[str, object] | None = None) -> SeriesConfig
     _path_checks(config, problems)
     _refuse(problems, path)
     registration = check.get("registration")
+    table = rows if rows is not None else _labels_csv(values.get("labels_table"), folder, path)
     return _series_config(path, config, CheckConfig(
-        registration=_absolute(registration, folder) if registration else None))
+        registration=_absolute(registration, folder) if registration else None), table)
 
 
-def _series_config(path: Path, config: dict[str, Any], check: CheckConfig) -> SeriesConfig:
+def _series_config(path: Path, config: dict[str, Any], check: CheckConfig,
+                   table: LabelsTable) -> SeriesConfig:
     """The frozen config from the checked values (with DEFAULTS filled in)."""
     return SeriesConfig(
         path=path, name=config["name"], images=config["images"], output=config["output"],
@@ -300,4 +310,32 @@ def _series_config(path: Path, config: dict[str, Any], check: CheckConfig) -> Se
         registration_size=config["registration_size"],
         registration_format=RegistrationFormat(config["registration_format"]),
         rotate=config["rotate"], flip=config["flip"], orientation=config["orientation"],
-        trim=config["trim"])
+        instance_ids=config.get("instance_ids"), labels_table=table, trim=config["trim"])
+
+
+def _labels_rows(table: dict | None, problems: list[str]) -> LabelsTable | None:
+    """The ``[labels]`` table (``"name" = "2"`` rows, see masks_labels), problems listed."""
+    if table is None:
+        return None
+    rows = []
+    for name, value in table.items():
+        try:
+            rows.append(label_rule(name, value, f"labels.{name}"))
+        except QuintPrepError as error:
+            problems.append(error.message)
+    try:
+        return labels_table(rows)
+    except QuintPrepError as error:
+        problems.append(error.message)
+        return None
+
+
+def _labels_csv(text: str | None, folder: Path, config: Path) -> LabelsTable:
+    """The ``labels_table = "FILE.csv"`` CSV (relative to the config's folder)."""
+    if text is None:
+        return LabelsTable()
+    try:
+        return read_labels_table(_absolute(text, folder))
+    except QuintPrepError as error:
+        _refuse([f"labels_table: {error}"], config)
+        raise

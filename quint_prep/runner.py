@@ -130,7 +130,8 @@ def masks_settings(config: SeriesConfig, *, overwrite: bool = False) -> MaskSett
     """The masks settings a config asks for (as ``quint-prep masks`` would take them)."""
     return MaskSettings(
         colour=config.colour, background=config.background, labels=config.labels,
-        object_colour=config.object_colour,
+        object_colour=config.object_colour, instance_ids=config.instance_ids,
+        labels_table=config.labels_table,
         source=None if config.source == "auto" else SourceKind(config.source),
         resample=MaskResample(config.resample), overwrite=overwrite)
 
