@@ -20,7 +20,8 @@ from . import config_values as v
 from .config_values import RGB, Bad
 from .colour_model import ColourModel
 from .downscale import DownscaleSettings, OutputFormat
-from .errors import UsageError
+from .errors import QuintPrepError, UsageError
+from .masks_labels import LabelsTable, label_rule, labels_table, read_labels_table
 from .masks_select import MaskResample
 from .masks_sources import SourceKind
 from .normalise import Normalisation, parse_normalisation
@@ -29,6 +30,7 @@ from .registration_series import DEFAULT_REGISTRATION_BOX, RegistrationFormat, R
 from .resample import Method
 from .scale import Size
 from .series import IMAGE_SUFFIXES, UNSUPPORTED_SUFFIXES
+from .slides import SLIDE_SUFFIXES
 
 # Names the masks command (issue 3) uses for its input kinds and label-safe resampling.
 MASK_SOURCES = ("auto", *(kind.value for kind in SourceKind))
@@ -36,7 +38,7 @@ MASK_RESAMPLE = tuple(mode.value for mode in MaskResample)
 MASKS_FOLDER = "segmentations"  # masks go to OUTPUT/segmentations
 
 DEFAULTS: dict[str, Any] = {
-    "format": "png", "quality": 90, "method": "area", "keep_depth": False, "keep_alpha": False,
+    "format": "png", "quality": 90, "method": "area", "keep_depth": False, "keep_alpha": False, "trim": False,
     "colour": (255, 0, 0), "background": (0, 0, 0), "source": "auto", "labels": None,
     "object_colour": None, "resample": "area", "jobs": None, "memory": None,
     "segmentations": None, "factor": None, "max_size": None,
@@ -93,6 +95,9 @@ class SeriesConfig:
     flip: str | None  # horizontal or vertical, before rotate
     orientation: Path | None  # per-section CSV: name,rotate,flip
     colour_model: ColourModel = ColourModel.AUTO  # as --colour-model: one model per series
+    instance_ids: tuple[int, ...] | None = None  # instance ids kept in instance-label files
+    labels_table: LabelsTable = LabelsTable()  # labels per file or tool ([labels] or labels_table)
+    trim: bool = False  # cut each image to its tissue box first (downscale --trim)
 
     @property
     def masks_output(self) -> Path:
@@ -115,7 +120,7 @@ class SeriesConfig:
             return [self.images]
         matches = [Path(p) for p in sorted(glob.glob(str(self.images)))]
         found = [p for p in matches if p.is_file() and not p.name.startswith(".")
-                 and p.suffix.lower() in IMAGE_SUFFIXES | set(UNSUPPORTED_SUFFIXES)]
+                 and p.suffix.lower() in IMAGE_SUFFIXES | SLIDE_SUFFIXES | set(UNSUPPORTED_SUFFIXES)]
         if not found:
             raise UsageError(f"images: the pattern {self.images} matches no image", self.path)
         return found
@@ -152,7 +157,7 @@ TOP_LEVEL: dict[str, Callable[[object], Any]] = {
     "name": v.string, "images": v.string, "segmentations": v.string, "output": v.string,
     "factor": v.factor, "max_size": v.size, "format": v.choice(*(f.value for f in OutputFormat)),
     "quality": v.integer(1, 100), "method": v.choice(*(m.value for m in Method)),
-    "keep_depth": v.boolean, "keep_alpha": v.boolean, "colour": v.colour, "background": v.colour,
+    "keep_depth": v.boolean, "keep_alpha": v.boolean, "trim": v.boolean, "colour": v.colour, "background": v.colour,
     "source": v.choice(*MASK_SOURCES), "labels": v.labels, "object_colour": v.colour,
     "resample": v.choice(*MASK_RESAMPLE), "jobs": v.integer(1), "memory": v.memory,
     "normalise": v.normalise, "percentiles": v.percentiles, "normalise_from": v.string,
@@ -160,6 +165,7 @@ TOP_LEVEL: dict[str, Callable[[object], Any]] = {
     "registration_size": v.size, "registration_format": v.choice(*(f.value for f in RegistrationFormat)),
     "rotate": v.rotate, "flip": v.flip, "orientation": v.string,
     "colour_model": v.choice(*(m.value for m in ColourModel)),
+    "instance_ids": v.labels, "labels_table": v.string,
 }
 CHECK_KEYS: dict[str, Callable[[object], Any]] = {"registration": v.string}
 REQUIRED = ("name", "images", "output")
@@ -265,6 +271,7 @@ def resolve(path: Path, cli: Mapping[str, object] | None = None) -> SeriesConfig
     document = read_toml(path)
     problems: list[str] = []
     table = document.pop("check", {})
+    per_file = document.pop("labels") if isinstance(document.get("labels"), dict) else None
     values = _check_table(document, TOP_LEVEL, "", problems)
     if not isinstance(table, dict):
         problems.append(f"check: must be a table ([check]), not {v.kind(table)}")
@@ -273,6 +280,9 @@ def resolve(path: Path, cli: Mapping[str, object] | None = None) -> SeriesConfig
     given = {key: value for key, value in (cli or {}).items() if value is not None}
     values.update(_check_table(given, TOP_LEVEL, "--", problems))
     _cross_checks(values, problems)
+    rows = _labels_rows(per_file, problems)
+    if rows is not None and "labels_table" in values:
+        problems.append("labels_table: give a [labels] table or labels_table = \"FILE.csv\", not both")
     _refuse(problems, path)
     folder = path.parent.absolute()
     config = {**DEFAULTS, **values}
@@ -282,11 +292,13 @@ def resolve(path: Path, cli: Mapping[str, object] | None = None) -> SeriesConfig
     _path_checks(config, problems)
     _refuse(problems, path)
     registration = check.get("registration")
+    table = rows if rows is not None else _labels_csv(values.get("labels_table"), folder, path)
     return _series_config(path, config, CheckConfig(
-        registration=_absolute(registration, folder) if registration else None))
+        registration=_absolute(registration, folder) if registration else None), table)
 
 
-def _series_config(path: Path, config: dict[str, Any], check: CheckConfig) -> SeriesConfig:
+def _series_config(path: Path, config: dict[str, Any], check: CheckConfig,
+                   table: LabelsTable) -> SeriesConfig:
     """The frozen config from the checked values (with DEFAULTS filled in)."""
     return SeriesConfig(
         path=path, name=config["name"], images=config["images"], output=config["output"],
@@ -303,4 +315,33 @@ def _series_config(path: Path, config: dict[str, Any], check: CheckConfig) -> Se
         registration_size=config["registration_size"],
         registration_format=RegistrationFormat(config["registration_format"]),
         rotate=config["rotate"], flip=config["flip"], orientation=config["orientation"],
-        colour_model=ColourModel(config["colour_model"]))
+        colour_model=ColourModel(config["colour_model"]),
+        instance_ids=config.get("instance_ids"), labels_table=table, trim=config["trim"])
+
+
+def _labels_rows(table: dict | None, problems: list[str]) -> LabelsTable | None:
+    """The ``[labels]`` table (``"name" = "2"`` rows, see masks_labels), problems listed."""
+    if table is None:
+        return None
+    rows = []
+    for name, value in table.items():
+        try:
+            rows.append(label_rule(name, value, f"labels.{name}"))
+        except QuintPrepError as error:
+            problems.append(error.message)
+    try:
+        return labels_table(rows)
+    except QuintPrepError as error:
+        problems.append(error.message)
+        return None
+
+
+def _labels_csv(text: str | None, folder: Path, config: Path) -> LabelsTable:
+    """The ``labels_table = "FILE.csv"`` CSV (relative to the config's folder)."""
+    if text is None:
+        return LabelsTable()
+    try:
+        return read_labels_table(_absolute(text, folder))
+    except QuintPrepError as error:
+        _refuse([f"labels_table: {error}"], config)
+        raise

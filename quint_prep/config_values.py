@@ -9,6 +9,7 @@ import math
 from typing import Any, Callable
 
 from .errors import QuintPrepError
+from .masks_select import parse_labels
 from .normalise import parse_channels, parse_normalisation
 from .orientation import FLIPS, ROTATIONS, parse_flip, parse_rotate
 from .parallel import parse_memory
@@ -117,11 +118,17 @@ def colour(value: object) -> RGB:
 
 
 def labels(value: object) -> tuple[int, ...]:
-    """Distinct label values >= 0: [2, 3] or "2,3"."""
-    numbers = _numbers(value, 'label values: [2, 3] or "2,3"')
-    if not numbers or any(n < 0 for n in numbers) or len(set(numbers)) != len(numbers):
-        raise Bad(f"{value!r}: give one or more distinct label values >= 0")
-    return tuple(numbers)
+    """Label values >= 0 in the one syntax of --labels: "2,3", "2-5", 2 or [2, 3]."""
+    if isinstance(value, list) and all(isinstance(n, int) and not isinstance(n, bool) for n in value):
+        text = ",".join(map(str, value))
+    elif isinstance(value, (str, int)) and not isinstance(value, bool):
+        text = str(value)
+    else:
+        raise Bad(f'must be label values: "2,3", "2-5" or [2, 3], not {kind(value)}')
+    try:
+        return parse_labels(text)
+    except ValueError as error:
+        raise Bad(str(error)) from None
 
 
 def normalise(value: object) -> str:

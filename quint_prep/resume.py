@@ -56,7 +56,7 @@ class Decision:
 
 def decide(*, output_name: str, output_exists: bool, record: Recorded | None,
            source: SourceStamp | None, same_settings: bool, overwrite: bool = False,
-           clashes: Sequence[str] = ()) -> Decision:
+           clashes: Sequence[str] = (), box: dict | None = None) -> Decision:
     """Decide whether one output must be written (see the module doc for "up to date")."""
     if clashes:
         return Decision(FAIL, "refused", f"output {output_name} would also come from "
@@ -77,4 +77,6 @@ def decide(*, output_name: str, output_exists: bool, record: Recorded | None,
         return Decision(WRITE, "changed", "made from another source file")
     if (record.source_bytes, record.source_mtime_ns) != (source.size, source.mtime_ns):
         return Decision(WRITE, "changed", "source modified since (size or time differs)")
+    if getattr(record, "box", None) != box:  # mask records have no box
+        return Decision(WRITE, "changed", "the section's box in the plan differs")
     return Decision(SKIP, "up to date", "same source, factor and settings")

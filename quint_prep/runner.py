@@ -20,6 +20,8 @@ from .masks_manifest import load_record
 from .masks_select import MaskResample
 from .masks_series import SeriesImage, series_from_manifest
 from .masks_sources import SourceKind
+from .plan_sources import plan_slides
+from .sections import DetectSettings
 from .series_check import check_series
 from .downscale import (DownscaleSettings, ImageResult, SeriesPlan, output_name, plan_series,
                         with_windows)
@@ -74,7 +76,8 @@ def plan_downscale(config: SeriesConfig) -> SeriesPlan:
     """Read the series' headers and settle its one factor (config factor or max_size) and
     the orientation of every section (``rotate``, ``flip``, the ``orientation`` CSV)."""
     return plan_series(config.image_sources(), factor=config.factor, max_size=config.max_size,
-                       orientation=config.series_orientation, orientation_csv=config.orientation)
+                       orientation=config.series_orientation, orientation_csv=config.orientation,
+                       trim=DetectSettings() if config.trim else None)
 
 
 def dry_run_downscale(config: SeriesConfig, plan: SeriesPlan, *,
@@ -127,7 +130,8 @@ def masks_settings(config: SeriesConfig, *, overwrite: bool = False) -> MaskSett
     """The masks settings a config asks for (as ``quint-prep masks`` would take them)."""
     return MaskSettings(
         colour=config.colour, background=config.background, labels=config.labels,
-        object_colour=config.object_colour,
+        object_colour=config.object_colour, instance_ids=config.instance_ids,
+        labels_table=config.labels_table,
         source=None if config.source == "auto" else SourceKind(config.source),
         resample=MaskResample(config.resample), overwrite=overwrite)
 
@@ -218,6 +222,7 @@ def input_paths(config: SeriesConfig) -> list[Path]:
     image_folder = config.images.parent if config.images_is_glob else config.images
     paths.append(image_folder)
     paths.extend(p.absolute() for p in discover(config.image_sources()).images)
+    paths.extend(plan_slides(config.image_sources()))  # a section plan: the slides it cuts
     if config.segmentations is not None and config.segmentations.is_dir():
         paths.append(config.segmentations)
         paths.extend(sorted(p for p in config.segmentations.iterdir()

@@ -100,7 +100,7 @@ BAD = {
     "colour-range": ("colour = [256, 0, 0]", "colour: [256, 0, 0] is not three numbers 0-255"),
     "colour-text": ('colour = "red"', "colour: 'red' is not an RGB colour"),
     "colour-same": ("background = [255, 0, 0]", "background: objects and background would both be"),
-    "labels-empty": ("labels = []", "labels: []: give one or more distinct label values >= 0"),
+    "labels-empty": ("labels = []", "labels: '' is not a list of label values like 2,3 or 2-4"),
     "labels-both": ('labels = [1]\nobject_colour = "0,0,255"', "labels: give labels or object_colour, not both"),
     "memory": ('memory = "lots"', "memory: memory 'lots' is not a size such as 8G"),
     "keep-alpha-jpg": ('format = "jpg"\nkeep_alpha = true', "keep_alpha: JPEG holds neither"),
@@ -206,6 +206,7 @@ CLI_ONLY = {
     "--scheduler": "a cluster address of one run; the config's jobs/memory describe this machine",
     "--quiet": "terminal output of one run",
     "--json": "terminal output of one run",
+    "--scene": "one scene of one multi-scene file; a series of scenes is cut with a sections plan",
 }
 # Options whose config key is not simply the flag with `_` for `-`.
 RENAMED = {"sources": "images"}  # the positional SOURCES are the config's `images`
@@ -262,3 +263,11 @@ orientation = "turns.csv"
     assert (plain.channels, plain.flip, plain.rotate, plain.registration_settings) == (
         ("2",), None, 0, None)
     assert (plain.normalise, plain.percentiles, plain.orientation) == ("auto", (0.1, 99.9), None)
+
+
+@pytest.mark.parametrize("value", ['"2-4"', '"2,3,4"', "[2, 3, 4]"], ids=["range", "text", "array"])
+def test_labels_take_the_syntax_of_the_command_line(tmp_path, value):
+    """One label syntax: the config takes what --labels takes, ranges included."""
+    config = resolve(write(tmp_path, f'name = "m"\nimages = "scans"\noutput = "out"\nfactor = 0.5\n'
+                                     f'labels = {value}\ninstance_ids = {value}\n'))
+    assert config.labels == config.instance_ids == (2, 3, 4)

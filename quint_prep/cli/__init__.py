@@ -8,7 +8,7 @@ import typer
 
 from .. import __version__
 from . import (check_cmd, descriptor_cmd, downscale_cmd, factor_cmd, inspect_cmd, masks_cmd,
-               rename_cmd, run_cmd, sweep_cmd)
+               rename_cmd, run_cmd, sections_cmd, sweep_cmd)
 from ..parallel import limit_malloc_arenas
 from .common import Command, Group, sigterm_as_interrupt
 
@@ -51,6 +51,7 @@ app.command("masks", cls=Command)(masks_cmd.masks)
 app.command("check", cls=Command)(check_cmd.check)
 app.command("rename", cls=Command)(rename_cmd.rename)
 app.command("descriptor", cls=Command)(descriptor_cmd.descriptor)
+app.command("sections", cls=Command)(sections_cmd.sections)
 app.command("sweep", cls=Command)(sweep_cmd.sweep)
 app.command("run", cls=Command)(run_cmd.run)
 

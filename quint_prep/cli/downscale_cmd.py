@@ -21,8 +21,9 @@ from ..orientation import Orientation, parse_flip, parse_rotate
 from ..registration_series import RegistrationFormat, RegistrationSettings
 from ..resample import Method
 from ..scale import factor_for_display
+from ..sections import DetectSettings
 from ..series_check import check_downscaled
-from .common import (Jobs, JsonOutput, Memory, Quiet, Scheduler, Sources, error_line,
+from .common import (Jobs, JsonOutput, Memory, Quiet, SceneOption, Scheduler, Sources, error_line,
                      exit_for_verdict, image_bar_factory, print_json, reported, series_bar,
                      size_option, warn, workers_option)
 
@@ -75,8 +76,11 @@ def downscale(
     orientation_csv: Annotated[Optional[Path], typer.Option(
         "--orientation", metavar="FILE.csv", help="Per-section orientation: columns name,rotate,flip "
         "(name = image stem); unlisted sections keep --rotate/--flip.")] = None,
+    trim: Annotated[bool, typer.Option("--trim", help="Cut each image to its tissue box plus a "
+                                       "margin first (the detection of 'sections').")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Rewrite outputs even when up to date, "
                                             "and replace files quint-prep did not write.")] = False,
+    scene: SceneOption = None,
     jobs: Jobs = None,
     memory: Memory = None,
     scheduler: Scheduler = None,
@@ -97,7 +101,8 @@ def downscale(
     box = size_option(max_size) if max_size is not None else None
     orientation = Orientation(parse_rotate(rotate), parse_flip(flip))
     plan = plan_series(sources, factor=factor, max_size=box, orientation=orientation,
-                       orientation_csv=orientation_csv)
+                       orientation_csv=orientation_csv, scene=scene,
+                       trim=DetectSettings() if trim else None)
     guard_output_dir(output, (), images=sources)  # a usage error before any per-file line
     reg_settings = (RegistrationSettings(registration, size_option(registration_size, "--registration-size"),
                                          registration_format, quality)
