@@ -20,7 +20,7 @@ from ..scale import Size
 from . import Level, Scene, Slide, check_scene, missing_library
 from .tiffstream import TiffStream, stream_image
 
-CACHE_BYTES = 64 * 1024**2  # libCZI subblock cache: a tile row of typical subblocks
+CACHE_BYTES = 128 * 1024**2  # libCZI's decoded-subblock cache: subblocks cut by a tile row
 PIXEL_TYPES = {"Gray8": (1, np.uint8), "Gray16": (1, np.uint16), "Gray32Float": (1, np.float32),
                "Bgr24": (3, np.uint8), "Bgr48": (3, np.uint16)}
 FORMATS = {np.dtype(np.uint8): "uchar", np.dtype(np.uint16): "ushort", np.dtype(np.float32): "float"}

@@ -22,7 +22,6 @@ import pyvips
 
 from . import TILE_SIZE as TILE
 
-CACHED_TILES = 4
 _TYPES = {"SHORT": 3, "LONG8": 16, "ASCII": 2}
 BlockReader = Callable[[int, int, int, int], np.ndarray]  # (x, y, w, h) -> h x w x bands array
 
@@ -113,7 +112,8 @@ class TiffStream:
             block = full
         data = np.ascontiguousarray(block).astype(self.dtype.newbyteorder("<"), copy=False).tobytes()
         self._cache[index] = data
-        if len(self._cache) > CACHED_TILES:
+        if len(self._cache) > self.across + 1:  # one row of tiles: libvips reads a few lines
+            # at a time across the whole width, so a row is asked for many times over
             self._cache.popitem(last=False)
         return data
 
