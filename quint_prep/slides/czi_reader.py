@@ -2,7 +2,7 @@
 
 Pixels are read at full resolution in tiles (``CziReader.read`` with ``zoom`` left at 1: its
 zoom subsamples, 5 grey levels off an area-correct reduction) and reduced by libvips.
-Brightfield ``Bgr24``/``Bgr48`` is stored B,G,R and is turned into R,G,B here; areas no tile
+Brightfield ``Bgr24``/``Bgr48`` is stored B,G,R and is turned into R,G,B here (by libvips); areas no tile
 covers are white for brightfield and 0 for fluorescence. A CZI pyramid is not used (level 0
 only): the downscale still decodes every pixel once.
 """
@@ -20,7 +20,9 @@ from ..scale import Size
 from . import Level, Scene, Slide, check_scene, missing_library
 from .tiffstream import TiffStream, stream_image
 
-CACHE_BYTES = 128 * 1024**2  # libCZI's decoded-subblock cache: subblocks cut by a tile row
+# libCZI's cache of decoded subblocks holds one row of subblocks across the image, so each is
+# decoded once although the 512 px tile rows libvips asks for cut it several times.
+MIN_CACHE, MAX_CACHE = 32 * 1024**2, 256 * 1024**2
 PIXEL_TYPES = {"Gray8": (1, np.uint8), "Gray16": (1, np.uint16), "Gray32Float": (1, np.float32),
                "Bgr24": (3, np.uint8), "Bgr48": (3, np.uint16)}
 FORMATS = {np.dtype(np.uint8): "uchar", np.dtype(np.uint16): "ushort", np.dtype(np.float32): "float"}
@@ -54,6 +56,23 @@ def _channel_names(metadata: dict, count: int) -> tuple[str, ...]:
     except (KeyError, TypeError):
         names = []
     return tuple((names + [""] * count)[:count])
+
+
+def _row_cache_bytes(reader) -> int:
+    """Bytes of one row of full-resolution subblocks across the file (within the bounds)."""
+    tallest = [0]
+
+    def visit(_index: int, info) -> bool:
+        if abs(info.get_zoom() - 1.0) < 1e-3:
+            tallest[0] = max(tallest[0], int(info.logicalRect.h))
+        return True
+
+    reader.enumerate_subblocks(visit)
+    width = reader.total_bounding_rectangle.w
+    per_pixel = max(PIXEL_TYPES.get(t, (1, np.uint16))[0] * np.dtype(PIXEL_TYPES.get(
+        t, (1, np.uint16))[1]).itemsize for t in reader.pixel_types.values())
+    wanted = int(width * tallest[0] * per_pixel * 1.1)
+    return max(MIN_CACHE, min(MAX_CACHE, wanted))
 
 
 class CziSlide(Slide):
@@ -98,7 +117,9 @@ class CziSlide(Slide):
             raise missing_library(path, "pylibCZIrw", error) from error
         stack = contextlib.ExitStack()
         try:
-            options = czi.CacheOptions(type=czi.CacheType.Standard, max_memory_usage=CACHE_BYTES)
+            with czi.open_czi(str(path)) as probe:
+                cache = _row_cache_bytes(probe)
+            options = czi.CacheOptions(type=czi.CacheType.Standard, max_memory_usage=cache)
             reader = stack.enter_context(czi.open_czi(str(path), cache_options=options))
             return cls(path, reader, stack, scene)
         except InputError:
@@ -112,9 +133,8 @@ class CziSlide(Slide):
         roi = (self._origin[0] + x, self._origin[1] + y, w, h)
         try:
             if self._colour:
-                bgr = self._reader.read(roi=roi, plane={"C": self._planes[0]}, scene=self.scene,
-                                        background_pixel=(1.0, 1.0, 1.0))
-                return bgr[..., ::-1]
+                return self._reader.read(roi=roi, plane={"C": self._planes[0]}, scene=self.scene,
+                                         background_pixel=(1.0, 1.0, 1.0))  # B,G,R
             planes = [self._reader.read(roi=roi, plane={"C": c}, scene=self.scene)[..., 0]
                       for c in self._planes]
             return np.stack(planes, axis=-1)
@@ -129,7 +149,10 @@ class CziSlide(Slide):
                             description=ome_channels(self.channels) if not self._colour else "")
         stream.owner = self  # the reader stays open while any image made from it lives
         image = stream_image(stream)
-        return image if self._colour else image.copy(interpretation="multiband")
+        if not self._colour:
+            return image.copy(interpretation="multiband")
+        # Tiles are stored B,G,R: libvips swaps the bands (cheaper than a strided numpy copy).
+        return image[2].bandjoin([image[1], image[0]]).copy(interpretation=self.interpretation)
 
     def close(self) -> None:
         """Close the CZI file."""
