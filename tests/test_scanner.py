@@ -165,3 +165,14 @@ def test_sweep_table_shows_the_czi_pixel_size(tmp_path, cli):
     assert result.exit_code == 0, result.output
     rows = [line.split() for line in result.stdout.splitlines() if line.startswith("w_s001.czi")]
     assert [row[4] for row in rows] == ["1", "2"]  # um/px at 0.5 and 0.25 of 0.5 um/px
+
+
+def test_a_missing_vendor_library_names_the_package(tmp_path, cli, monkeypatch):
+    src = tmp_path / "src"
+    src.mkdir()
+    write_czi_rgb(src / "x_s001.czi", textured_section(256, 256))
+    monkeypatch.setitem(__import__("sys").modules, "pylibCZIrw", None)  # import fails
+    result = cli("inspect", src)
+    assert result.exit_code == 1
+    assert "x_s001.czi: cannot load pylibCZIrw" in result.stderr
+    assert "pip install pylibCZIrw" in result.stderr
