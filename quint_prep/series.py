@@ -349,6 +349,17 @@ def refuse_impossible(path: Path, image: pyvips.Image) -> None:
             "non-interlaced (e.g. as TIFF)", path)
 
 
+def source_bytes(path: Path) -> int:
+    """The file's size; InputError when it cannot be read or is empty."""
+    try:
+        file_bytes = path.stat().st_size
+    except OSError as error:
+        raise InputError(f"cannot read: {error.strerror}", path) from error
+    if file_bytes == 0:
+        raise InputError("empty file (0 bytes)", path)
+    return file_bytes
+
+
 def read_info(path: Path, scene: int | None = None) -> ImageInfo:
     """Read one image's header (and its pyramid levels' headers) without decoding pixels.
 
@@ -360,12 +371,7 @@ def read_info(path: Path, scene: int | None = None) -> ImageInfo:
         return slide_info(path, scene)
     if scene not in (None, 0):
         raise InputError(f"no scene {scene}: the file has one image (scene 0)", path)
-    try:
-        file_bytes = path.stat().st_size
-    except OSError as error:
-        raise InputError(f"cannot read: {error.strerror}", path) from error
-    if file_bytes == 0:
-        raise InputError("empty file (0 bytes)", path)
+    file_bytes = source_bytes(path)
     head = open_image(path)
     loader = str(_field(head, "vips-loader", ""))
     refuse_impossible(path, head)
