@@ -10,13 +10,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Protocol, Sequence
 
-from .manifest import ImageRecord
 
 WRITE = "write"
 SKIP = "skip"
 FAIL = "fail"
+
+
+class Recorded(Protocol):
+    """What a manifest entry (an image's or a mask's) recorded about its source."""
+
+    source: str
+    source_bytes: int
+    source_mtime_ns: int
 
 
 @dataclass(frozen=True)
@@ -47,7 +54,7 @@ class Decision:
     reason: str
 
 
-def decide(*, output_name: str, output_exists: bool, record: ImageRecord | None,
+def decide(*, output_name: str, output_exists: bool, record: Recorded | None,
            source: SourceStamp | None, same_settings: bool, overwrite: bool = False,
            clashes: Sequence[str] = ()) -> Decision:
     """Decide whether one output must be written (see the module doc for "up to date")."""

@@ -8,19 +8,23 @@ containing `...` is a placeholder (`quint-prep --debug COMMAND ...`) and is skip
 shell would pass it (`make_context`, which converts values but never runs the command), so an
 unknown option, a bad choice or a missing argument fails with the file, the line and click's
 message. `docs/notes-*.md` (notes of work in progress) are checked for command lines but are
-not command pages.
+not command pages. The "## Options" block of every command page is what `make docs` generates
+from the command line now (quint_prep/cli/doc_options.py).
 """
 
 from __future__ import annotations
 
+import copy
 import shlex
 from pathlib import Path
+from typing import Annotated
 
 import pytest
 import typer
 from typer.exceptions import TyperException
 
 from quint_prep.cli import app
+from quint_prep.cli.doc_options import BEGIN, END, options_table, with_table
 
 ROOT = Path(__file__).parent.parent
 DOCS = ROOT / "docs"
@@ -139,3 +143,33 @@ def test_a_wrong_command_line_is_reported_with_file_line_and_reason():
     assert problems[1].startswith("page.md:6:") and "'blur' is not one of" in problems[1]
     assert problems[2].startswith("page.md:8:") and "No such command 'frobnicate'" in problems[2]
     assert problems[3].startswith("page.md:9:") and "Missing argument" in problems[3]
+
+
+def stale_options(name: str, command=None) -> str | None:
+    """Why docs/<name>.md's options block is not what the generator makes of ``command``."""
+    page = (DOCS / f"{name}.md").read_text()
+    if BEGIN not in page or END not in page:
+        return f"docs/{name}.md has no {BEGIN} ... {END} block (add them, then run make docs)"
+    if with_table(page, options_table(name, command)) != page:
+        return (f"docs/{name}.md: the options table differs from `quint-prep {name} --help`; "
+                "run make docs")
+    return None
+
+
+def test_every_command_page_shows_the_options_the_command_has():
+    problems = [problem for name in sorted(cli_group().commands)
+                if (problem := stale_options(name)) is not None]
+    assert not problems, "\n".join(problems)
+
+
+def test_an_option_added_to_a_command_makes_its_page_stale():
+    extra = typer.Typer()
+
+    @extra.command()
+    def added(new: Annotated[int, typer.Option("--new-thing", help="Added today.")] = 3) -> None:
+        """A one-option command whose option is grafted onto factor."""
+
+    factor = copy.copy(cli_group().commands["factor"])
+    factor.params = [*factor.params, typer.main.get_command(extra).params[0]]
+    assert "| `--new-thing` | `N` | Added today. | `3` |" in options_table("factor", factor)
+    assert "run make docs" in stale_options("factor", factor)

@@ -271,7 +271,8 @@ def test_json_summary_and_small_object_warning(tmp_path, cli):
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     assert document["recommendation"] == {"factor": 0.5, "mode": "area",
-                                          "reason": document["recommendation"]["reason"]}
+                                          "reason": document["recommendation"]["reason"],
+                                          "mask_scale": 1.0, "image_factor": 0.5, "left_out": []}
     (section,) = document["sections"]
     assert section["name"] == "brain_s002.tif" and section["segmentation"].endswith("brain_s002_mask.png")
     assert [o["microns_per_pixel"] for o in section["outputs"]] == pytest.approx([1.0, 4.0])

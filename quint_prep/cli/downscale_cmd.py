@@ -120,12 +120,16 @@ def downscale(
         notes.append(f"intensity window ({normalisation.mode}): "
                      f"{describe_window(settings.windows.series)}")
     if reg_settings is not None:
-        notes.append(f"registration series: {reg_settings.folder} "
-                     f"(QuickNII series file: {reg_settings.folder / DESCRIPTOR_NAME})")
+        notes.append(registration_note(reg_settings.folder))
     document = report_downscale(plan, results, output, quiet=quiet, json_output=json_output,
                                 notes=notes)
     if document["counts"]["failed"]:
         raise typer.Exit(EXIT_FAILED)
+
+
+def registration_note(folder: Path) -> str:
+    """Where the registration series and its QuickNII series file are (a summary line)."""
+    return f"registration series: {folder} (QuickNII series file: {folder / DESCRIPTOR_NAME})"
 
 
 def report_downscale(plan: SeriesPlan, results: Iterator[ImageResult], output: Path, *,

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from ..downscale import read_series
 from ..errors import EXIT_FAILED
-from .common import (Intensity, JsonOutput, Percentiles, Sources, error_line, format_table,
-                     human_bytes, intensity_json, intensity_table, intensity_windows, print_json,
-                     reported)
+from .common import (JsonOutput, Percentiles, Sources, error_line, format_table, human_bytes,
+                     intensity_json, intensity_table, intensity_windows, print_json, reported)
+
+# Not common.Intensity: inspect reads only headers unless asked, whatever the bit depth.
+Intensity = Annotated[bool, typer.Option(
+    "--intensity/--no-intensity", help="Show each image's intensity range and the series window "
+    "(reads pixel histograms from a reduced level).")]
 
 
 @reported
