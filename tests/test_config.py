@@ -206,6 +206,8 @@ CLI_ONLY = {
     "--scheduler": "a cluster address of one run; the config's jobs/memory describe this machine",
     "--quiet": "terminal output of one run",
     "--json": "terminal output of one run",
+    "--scene": "not yet a config key (issue 16 added it to downscale only); a series config "
+               "names whole files",
 }
 # Options whose config key is not simply the flag with `_` for `-`.
 RENAMED = {"sources": "images"}  # the positional SOURCES are the config's `images`
