@@ -13,6 +13,7 @@ from .damage import truncation_reason, unreadable_reason
 from .errors import InputError, UsageError
 from .naming import SectionNumber, parse_section_number
 from .scale import Size
+from .pixel_size import recorded_pixel_size
 from .slides import SLIDE_SUFFIXES
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ IMAGE_SUFFIXES = {".tif", ".tiff", ".btf", ".tf8", ".jpg", ".jpeg", ".png"}  # r
 # Scanner files (slides.SLIDE_SUFFIXES: .czi, .svs, .ndpi, .mrxs, ...) go to vendor libraries.
 # Formats a user may meet whose loaders pyvips-binary does not carry.
 UNSUPPORTED_SUFFIXES = {
+    ".vsi": "Olympus VSI",  # no pip library reads it here yet (slideio claims it; not wired in)
     ".jp2": "JPEG 2000",
     ".j2k": "JPEG 2000",
     ".jpx": "JPEG 2000",
@@ -352,6 +354,17 @@ def refuse_impossible(path: Path, image: pyvips.Image) -> None:
             "non-interlaced (e.g. as TIFF)", path)
 
 
+def source_bytes(path: Path) -> int:
+    """The file's size; InputError when it cannot be read or is empty."""
+    try:
+        file_bytes = path.stat().st_size
+    except OSError as error:
+        raise InputError(f"cannot read: {error.strerror}", path) from error
+    if file_bytes == 0:
+        raise InputError("empty file (0 bytes)", path)
+    return file_bytes
+
+
 def read_info(path: Path, scene: int | None = None) -> ImageInfo:
     """Read one image's header (and its pyramid levels' headers) without decoding pixels.
 
@@ -363,12 +376,7 @@ def read_info(path: Path, scene: int | None = None) -> ImageInfo:
         return slide_info(path, scene)
     if scene not in (None, 0):
         raise InputError(f"no scene {scene}: the file has one image (scene 0)", path)
-    try:
-        file_bytes = path.stat().st_size
-    except OSError as error:
-        raise InputError(f"cannot read: {error.strerror}", path) from error
-    if file_bytes == 0:
-        raise InputError("empty file (0 bytes)", path)
+    file_bytes = source_bytes(path)
     head = open_image(path)
     loader = str(_field(head, "vips-loader", ""))
     refuse_impossible(path, head)
@@ -400,33 +408,6 @@ def read_info(path: Path, scene: int | None = None) -> ImageInfo:
         channel_names=tuple(channel_names(head)),
         pixel_size=recorded_pixel_size(head),
     )
-
-
-_OME_SIZE = re.compile(r"<(?:\w+:)?Pixels\b[^>]*>", re.S)
-_UM = {"µm": 1.0, "um": 1.0, "\u00b5m": 1.0, "nm": 1e-3, "mm": 1e3, "cm": 1e4, "m": 1e6}
-
-
-def recorded_pixel_size(image: pyvips.Image) -> tuple[float, float] | None:
-    """µm/px (x, y) from OME-XML ``PhysicalSizeX/Y`` or the TIFF resolution tags, else None.
-
-    libvips reports 1 px/mm (or less) when a file records no resolution: that is unknown.
-    """
-    description = str(_field(image, "image-description", "") or "")
-    pixels = _OME_SIZE.search(description) if "<OME" in description else None
-    if pixels:
-        attributes = dict(re.findall(r'(\w+)="([^"]*)"', pixels.group(0)))
-        try:
-            x = float(attributes["PhysicalSizeX"]) * _UM.get(attributes.get("PhysicalSizeXUnit", "µm"), 1.0)
-            y = float(attributes.get("PhysicalSizeY", x)) * _UM.get(
-                attributes.get("PhysicalSizeYUnit", "µm"), 1.0)
-            if x > 0 and y > 0:
-                return (x, y)
-        except (KeyError, ValueError):
-            pass
-    xres, yres = float(_field(image, "xres", 0.0) or 0.0), float(_field(image, "yres", 0.0) or 0.0)
-    if xres > 1.0 and yres > 1.0:
-        return (1000.0 / xres, 1000.0 / yres)
-    return None
 
 
 def level_options(info: ImageInfo, index: int) -> dict:

@@ -149,3 +149,30 @@ def test_truncated_czi_and_damaged_svs_tile_one_clear_line_each(tmp_path, cli):
     assert "Traceback" not in result.output
     assert not (tmp_path / "out/d_s002.png").exists()
     assert {p.name: p.read_bytes() for p in src.iterdir()} == before
+
+
+def test_czi_pyramid_layers_from_subblock_zooms():
+    from quint_prep.slides.czi_reader import pyramid_zooms
+    assert pyramid_zooms([1.0, 0.5, 0.50001, 0.25, 1.0, 0.125]) == (0.5, 0.25, 0.125)
+    assert pyramid_zooms([1.0, 1.0]) == ()
+
+
+def test_sweep_table_shows_the_czi_pixel_size(tmp_path, cli):
+    src = tmp_path / "src"
+    src.mkdir()
+    write_czi_rgb(src / "w_s001.czi", textured_section(1024, 768), mpp=0.5)
+    result = cli("sweep", src, "-o", tmp_path / "sweep", "--factors", "0.5,0.25", "-q")
+    assert result.exit_code == 0, result.output
+    rows = [line.split() for line in result.stdout.splitlines() if line.startswith("w_s001.czi")]
+    assert [row[4] for row in rows] == ["1", "2"]  # um/px at 0.5 and 0.25 of 0.5 um/px
+
+
+def test_a_missing_vendor_library_names_the_package(tmp_path, cli, monkeypatch):
+    src = tmp_path / "src"
+    src.mkdir()
+    write_czi_rgb(src / "x_s001.czi", textured_section(256, 256))
+    monkeypatch.setitem(__import__("sys").modules, "pylibCZIrw", None)  # import fails
+    result = cli("inspect", src)
+    assert result.exit_code == 1
+    assert "x_s001.czi: cannot load pylibCZIrw" in result.stderr
+    assert "pip install pylibCZIrw" in result.stderr

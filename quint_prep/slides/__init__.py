@@ -39,8 +39,7 @@ from ..scale import Size
 # Suffix -> reader module (imported lazily) for files libvips cannot read itself.
 CZI_SUFFIXES = {".czi"}
 OPENSLIDE_SUFFIXES = {".svs", ".ndpi", ".mrxs", ".scn", ".bif", ".vms", ".vmu", ".dcm"}
-SLIDEIO_SUFFIXES = {".vsi"}
-SLIDE_SUFFIXES = CZI_SUFFIXES | OPENSLIDE_SUFFIXES | SLIDEIO_SUFFIXES
+SLIDE_SUFFIXES = CZI_SUFFIXES | OPENSLIDE_SUFFIXES  # .vsi: see series.UNSUPPORTED_SUFFIXES
 TILE_SIZE = 512  # px: tiles of the virtual TIFF a vendor level is streamed through
 
 
@@ -123,9 +122,6 @@ def open_slide(path: Path, scene: int | None = None) -> Slide:
     if suffix in OPENSLIDE_SUFFIXES:
         from .openslide_reader import OpenSlideSlide
         return OpenSlideSlide.open(path, scene)
-    if suffix in SLIDEIO_SUFFIXES:
-        from .slideio_reader import SlideioSlide
-        return SlideioSlide.open(path, scene)
     from .vips_reader import VipsSlide
     return VipsSlide.open(path, scene)
 

@@ -2,9 +2,10 @@
 
 Pixels are read at full resolution in tiles (``CziReader.read`` with ``zoom`` left at 1: its
 zoom subsamples, 5 grey levels off an area-correct reduction) and reduced by libvips.
-Brightfield ``Bgr24``/``Bgr48`` is stored B,G,R and is turned into R,G,B here; areas no tile
-covers are white for brightfield and 0 for fluorescence. A CZI pyramid is not used (level 0
-only): the downscale still decodes every pixel once.
+Brightfield ``Bgr24``/``Bgr48`` is stored B,G,R and is turned into R,G,B here (by libvips); areas no tile
+covers are white for brightfield and 0 for fluorescence. Stored pyramid layers (found in the
+subblock directory) are levels, read at their own zoom (a copy, not a subsampling); the files
+the tests can write have none, so that path rests on libCZI.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from ..scale import Size
 from . import Level, Scene, Slide, check_scene, missing_library
 from .tiffstream import TiffStream, stream_image
 
-CACHE_BYTES = 64 * 1024**2  # libCZI subblock cache: a tile row of typical subblocks
+# libCZI's cache of decoded subblocks holds one row of subblocks across the image, so each is
+# decoded once although the 512 px tile rows libvips asks for cut it several times.
+MIN_CACHE, MAX_CACHE = 32 * 1024**2, 256 * 1024**2
 PIXEL_TYPES = {"Gray8": (1, np.uint8), "Gray16": (1, np.uint16), "Gray32Float": (1, np.float32),
                "Bgr24": (3, np.uint8), "Bgr48": (3, np.uint16)}
 FORMATS = {np.dtype(np.uint8): "uchar", np.dtype(np.uint16): "ushort", np.dtype(np.float32): "float"}
@@ -56,10 +59,47 @@ def _channel_names(metadata: dict, count: int) -> tuple[str, ...]:
     return tuple((names + [""] * count)[:count])
 
 
+def pyramid_zooms(zooms: list[float]) -> tuple[float, ...]:
+    """The stored pyramid layers (zoom < 1, largest first) among the subblocks' zooms."""
+    return tuple(sorted({round(z, 4) for z in zooms if 0 < z < 0.99}, reverse=True))
+
+
+def _survey(reader) -> tuple[int, tuple[float, ...]]:
+    """From the subblock directory (no pixels): the cache that holds one row of full-resolution
+    subblocks across the file, and the zooms of the stored pyramid layers."""
+    tallest, zooms = [0], []
+
+    def visit(_index: int, info) -> bool:
+        zoom = float(info.get_zoom())
+        if abs(zoom - 1.0) < 1e-3:
+            tallest[0] = max(tallest[0], int(info.logicalRect.h))
+        else:
+            zooms.append(zoom)
+        return True
+
+    reader.enumerate_subblocks(visit)
+    width = reader.total_bounding_rectangle.w
+    per_pixel = max(PIXEL_TYPES.get(t, (1, np.uint16))[0] * np.dtype(PIXEL_TYPES.get(
+        t, (1, np.uint16))[1]).itemsize for t in reader.pixel_types.values())
+    wanted = int(width * tallest[0] * per_pixel * 1.1)
+    return max(MIN_CACHE, min(MAX_CACHE, wanted)), pyramid_zooms(zooms)
+
+
+def _fit(block: np.ndarray, w: int, h: int, fill: float) -> np.ndarray:
+    """Crop or pad (with ``fill``) a block read at a zoom to exactly h x w (rounding)."""
+    if block.shape[0] == h and block.shape[1] == w:
+        return block
+    out = np.full((h, w) + block.shape[2:], fill, dtype=block.dtype)
+    rows, columns = min(h, block.shape[0]), min(w, block.shape[1])
+    out[:rows, :columns] = block[:rows, :columns]
+    return out
+
+
 class CziSlide(Slide):
     """One CZI file (or one scene of it)."""
 
-    def __init__(self, path: Path, reader, stack: contextlib.ExitStack, scene: int | None) -> None:
+    def __init__(self, path: Path, reader, stack: contextlib.ExitStack, scene: int | None,
+                 zooms: tuple[float, ...] = ()) -> None:
         self.path, self._reader, self._stack = path, reader, stack
         self.format = "czi"
         types = reader.pixel_types
@@ -87,7 +127,11 @@ class CziSlide(Slide):
         self.scene = scene if self.scenes else None
         box = rects[scene] if self.scene is not None else reader.total_bounding_rectangle
         self._origin = (box.x, box.y)
-        self.levels = (Level(Size(box.w, box.h), 1.0),)
+        # Stored pyramid layers are read with libCZI's zoom set to the layer's own zoom, so it
+        # copies that layer's pixels instead of subsampling level 0.
+        self._zooms = (1.0,) + zooms
+        self.levels = tuple(Level(Size(max(1, round(box.w * z)), max(1, round(box.h * z))), 1 / z)
+                            for z in self._zooms)
 
     @classmethod
     def open(cls, path: Path, scene: int | None = None) -> "CziSlide":
@@ -98,9 +142,11 @@ class CziSlide(Slide):
             raise missing_library(path, "pylibCZIrw", error) from error
         stack = contextlib.ExitStack()
         try:
-            options = czi.CacheOptions(type=czi.CacheType.Standard, max_memory_usage=CACHE_BYTES)
+            with czi.open_czi(str(path)) as probe:
+                cache, zooms = _survey(probe)
+            options = czi.CacheOptions(type=czi.CacheType.Standard, max_memory_usage=cache)
             reader = stack.enter_context(czi.open_czi(str(path), cache_options=options))
-            return cls(path, reader, stack, scene)
+            return cls(path, reader, stack, scene, zooms)
         except InputError:
             stack.close()
             raise
@@ -108,28 +154,35 @@ class CziSlide(Slide):
             stack.close()
             raise InputError(f"cannot read CZI: {_czi_reason(error)}", path) from error
 
-    def _block(self, x: int, y: int, w: int, h: int) -> np.ndarray:
-        roi = (self._origin[0] + x, self._origin[1] + y, w, h)
+    def _block(self, level: int, x: int, y: int, w: int, h: int) -> np.ndarray:
+        zoom = self._zooms[level]
+        roi = (self._origin[0] + round(x / zoom), self._origin[1] + round(y / zoom),
+               max(1, round(w / zoom)), max(1, round(h / zoom)))
+        at = {} if level == 0 else {"zoom": zoom}
         try:
             if self._colour:
                 bgr = self._reader.read(roi=roi, plane={"C": self._planes[0]}, scene=self.scene,
-                                        background_pixel=(1.0, 1.0, 1.0))
-                return bgr[..., ::-1]
-            planes = [self._reader.read(roi=roi, plane={"C": c}, scene=self.scene)[..., 0]
-                      for c in self._planes]
+                                        background_pixel=(1.0, 1.0, 1.0), **at)  # B,G,R
+                return _fit(bgr, w, h, np.iinfo(self._dtype).max)
+            planes = [_fit(self._reader.read(roi=roi, plane={"C": c}, scene=self.scene, **at)[..., 0],
+                           w, h, 0) for c in self._planes]
             return np.stack(planes, axis=-1)
         except Exception as error:
             raise InputError(f"cannot read CZI pixels at {w}x{h}+{roi[0]}+{roi[1]}: "
                              f"{_czi_reason(error)}", self.path) from error
 
     def level_image(self, level: int = 0) -> pyvips.Image:
-        """Level 0 (of the scene) as a lazy image whose tiles libCZI decodes on demand."""
+        """A level (of the scene) as a lazy image whose tiles libCZI decodes on demand."""
         size = self.levels[level].size
-        stream = TiffStream(size.width, size.height, self.bands, self._dtype, self._block,
+        stream = TiffStream(size.width, size.height, self.bands, self._dtype,
+                            lambda x, y, w, h: self._block(level, x, y, w, h),
                             description=ome_channels(self.channels) if not self._colour else "")
         stream.owner = self  # the reader stays open while any image made from it lives
         image = stream_image(stream)
-        return image if self._colour else image.copy(interpretation="multiband")
+        if not self._colour:
+            return image.copy(interpretation="multiband")
+        # Tiles are stored B,G,R: libvips swaps the bands (cheaper than a strided numpy copy).
+        return image[2].bandjoin([image[1], image[0]]).copy(interpretation=self.interpretation)
 
     def close(self) -> None:
         """Close the CZI file."""

@@ -6,20 +6,14 @@ from pathlib import Path
 
 import pyvips
 
-from ..errors import InputError
 from ..scale import Size
-from ..series import ImageInfo
+from ..series import ImageInfo, source_bytes
 from . import TILE_SIZE, Slide, open_slide
 
 
 def slide_info(path: Path, scene: int | None = None) -> ImageInfo:
     """The header of a scanner file (one scene of it when ``scene`` is given), no pixels read."""
-    try:
-        file_bytes = path.stat().st_size
-    except OSError as error:
-        raise InputError(f"cannot read: {error.strerror}", path) from error
-    if file_bytes == 0:
-        raise InputError("empty file (0 bytes)", path)
+    file_bytes = source_bytes(path)
     slide = open_slide(path, scene)
     try:
         return info_of(slide, file_bytes)

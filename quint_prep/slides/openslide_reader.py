@@ -23,12 +23,13 @@ def _reason(error: Exception) -> str:
     return " ".join(str(error).split())[:200] or type(error).__name__
 
 
-def _flatten_white(rgba: np.ndarray) -> np.ndarray:
-    """RGBA (straight alpha) onto white, as uint8 RGB."""
+def _flatten_white(region) -> np.ndarray:
+    """A PIL RGBA region (straight alpha) onto white, as uint8 RGB (opaque ones by PIL alone)."""
+    if region.getchannel("A").getextrema()[0] == 255:
+        return np.asarray(region.convert("RGB"))
+    rgba = np.asarray(region)
     rgb = rgba[..., :3].astype(np.uint16)
     alpha = rgba[..., 3:4].astype(np.uint16)
-    if bool((alpha == 255).all()):
-        return rgba[..., :3]
     return ((rgb * alpha + 255 * (255 - alpha) + 127) // 255).astype(np.uint8)
 
 
@@ -82,7 +83,7 @@ class OpenSlideSlide(Slide):
             except Exception as error:
                 raise InputError(f"cannot read slide pixels at level {level}, {w}x{h}+{x}+{y}: "
                                  f"{_reason(error)}", self.path) from error
-            return _flatten_white(np.asarray(region))
+            return _flatten_white(region)
         return block
 
     def level_image(self, level: int = 0) -> pyvips.Image:

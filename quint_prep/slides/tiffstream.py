@@ -22,7 +22,6 @@ import pyvips
 
 from . import TILE_SIZE as TILE
 
-CACHED_TILES = 4
 _TYPES = {"SHORT": 3, "LONG8": 16, "ASCII": 2}
 BlockReader = Callable[[int, int, int, int], np.ndarray]  # (x, y, w, h) -> h x w x bands array
 
@@ -61,7 +60,7 @@ class TiffStream:
         self.position = 0
         self.error: BaseException | None = None
         self.owner: object = None  # the vendor handle the reads need, kept alive with the image
-        self._cache: OrderedDict[int, bytes] = OrderedDict()
+        self._cache: OrderedDict[int, memoryview] = OrderedDict()
 
     def _header(self, description: str) -> bytes:
         """Header, IFD and tables; built twice, since the tile offsets follow the header."""
@@ -97,7 +96,7 @@ class TiffStream:
             blob += b"\0" * (offset - len(blob)) + external[offset]
         return bytes(blob)
 
-    def _tile(self, index: int) -> bytes:
+    def _tile(self, index: int) -> memoryview:
         cached = self._cache.get(index)
         if cached is not None:
             self._cache.move_to_end(index)
@@ -111,13 +110,15 @@ class TiffStream:
             full = np.zeros((self.tile, self.tile, self.bands), dtype=self.dtype)
             full[:h, :w] = block
             block = full
-        data = np.ascontiguousarray(block).astype(self.dtype.newbyteorder("<"), copy=False).tobytes()
+        data = memoryview(np.ascontiguousarray(block.astype(self.dtype.newbyteorder("<"), copy=False))
+                          ).cast("B")
         self._cache[index] = data
-        if len(self._cache) > CACHED_TILES:
+        if len(self._cache) > self.across + 1:  # one row of tiles: libvips reads a few lines
+            # at a time across the whole width, so a row is asked for many times over
             self._cache.popitem(last=False)
         return data
 
-    def read(self, length: int) -> bytes:
+    def read(self, length: int) -> bytes | memoryview:
         """Up to ``length`` bytes from the current position (b"" at the end or after an error)."""
         if self.error is not None or self.position >= self.size:
             return b""

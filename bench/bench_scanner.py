@@ -1,0 +1,116 @@
+"""Scanner-file budgets (issue 16): a 40000 x 30000 CZI and SVS downscaled by 0.25 within 1.3x
+the time of decoding the same file's full-resolution pixels with its own library, and under
+400 MB peak RSS. Each case runs in its own process (bench/measure.py); files are made once in
+bench/cache/scanner/ with pylibCZIrw (zstd subblocks of 1024 px) and tifffile (Aperio SVS,
+256 px JPEG tiles, level 0 only: the worst case, no pyramid to skip pixels with).
+
+Usage: python bench/bench_scanner.py [WIDTH HEIGHT]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from measure import run_measured  # noqa: E402
+
+CACHE = Path(__file__).parent / "cache" / "scanner"
+TIME_RATIO, PEAK_MB = 1.3, 400.0
+BLOCK = 1024  # CZI subblock side (Axioscan camera frames are 1-2.5 kpx)
+
+
+def _block(x: int, y: int, width: int, height: int, w: int, h: int) -> np.ndarray:
+    """A textured RGB block: glass near white, a pink section in the middle of the slide."""
+    rng = np.random.default_rng(x * 7 + y)
+    block = np.full((h, w, 3), 236, np.uint8)
+    inside = (width // 5 < x + w // 2 < 4 * width // 5) and (height // 5 < y + h // 2 < 4 * height // 5)
+    if inside:
+        block[:] = (200, 120, 150)
+    return (block.astype(np.int16) + rng.integers(-20, 21, (h, w, 1))).clip(0, 255).astype(np.uint8)
+
+
+def make_czi(path: Path, width: int, height: int) -> None:
+    from pylibCZIrw import czi
+    with czi.create_czi(str(path), exist_ok=True, compression_options="zstd1:ExplicitLevel=1") as out:
+        for y in range(0, height, BLOCK):
+            for x in range(0, width, BLOCK):
+                w, h = min(BLOCK, width - x), min(BLOCK, height - y)
+                out.write(data=np.ascontiguousarray(_block(x, y, width, height, w, h)[..., ::-1]),
+                          plane={"C": 0}, location=(x, y))
+        out.write_metadata(document_name="bench", scale_x=0.25e-6, scale_y=0.25e-6)
+
+
+def make_svs(path: Path, width: int, height: int) -> None:
+    import tifffile
+    tile = 256
+    base = _block(BLOCK, BLOCK, 4 * BLOCK, 4 * BLOCK, BLOCK, BLOCK)
+    glass = _block(0, 0, 4 * BLOCK, 4 * BLOCK, BLOCK, BLOCK)
+
+    def tiles():
+        for y in range(0, height, tile):
+            for x in range(0, width, tile):
+                source = base if (width // 5 < x < 4 * width // 5 and height // 5 < y < 4 * height // 5) else glass
+                yield source[y % BLOCK:y % BLOCK + tile, x % BLOCK:x % BLOCK + tile]
+    description = (f"Aperio Image Library v12.0.15\r\n{width}x{height} [0,0 {width}x{height}] "
+                   f"({tile}x{tile}) JPEG/RGB Q=90|AppMag = 40|MPP = 0.25")
+    with tifffile.TiffWriter(path, bigtiff=True) as out:
+        out.write(tiles(), shape=(height, width, 3), dtype=np.uint8, tile=(tile, tile),
+                  compression="jpeg", photometric="rgb", description=description, metadata=None)
+
+
+DECODE_CZI = """
+import sys
+from pylibCZIrw import czi
+with czi.open_czi(sys.argv[1]) as r:
+    box = r.total_bounding_rectangle
+    for y in range(box.y, box.y + box.h, 2048):
+        for x in range(box.x, box.x + box.w, 2048):
+            r.read(roi=(x, y, min(2048, box.x + box.w - x), min(2048, box.y + box.h - y)), plane={"C": 0})
+"""
+DECODE_SVS = """
+import sys, openslide
+s = openslide.OpenSlide(sys.argv[1])
+w, h = s.dimensions
+for y in range(0, h, 2048):
+    for x in range(0, w, 2048):
+        s.read_region((x, y), 0, (min(2048, w - x), min(2048, h - y)))
+"""
+
+
+def main() -> int:
+    width, height = (int(sys.argv[1]), int(sys.argv[2])) if len(sys.argv) == 3 else (40000, 30000)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    python = sys.executable
+    quint = str(Path(python).parent / "quint-prep")
+    import pyvips
+    print(f"libvips {pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}, {width}x{height}, factor 0.25")
+    failed = 0
+    for kind, make, decode in (("czi", make_czi, DECODE_CZI), ("svs", make_svs, DECODE_SVS)):
+        folder = CACHE / f"{kind}-{width}x{height}"
+        source = folder / f"slide_s001.{kind}"
+        if not source.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            partial = CACHE / f"partial.{kind}"  # renamed when whole: a cut-off run is redone
+            make(partial, width, height)
+            partial.rename(source)
+        base = run_measured([python, "-c", decode, str(source)], 1800, CACHE / f"{kind}-decode.log")
+        out = CACHE / f"out-{kind}"
+        down = run_measured([quint, "downscale", str(folder), "-o", str(out), "-f", "0.25", "-q",
+                             "--overwrite"], 1800, CACHE / f"{kind}-downscale.log")
+        ratio = down.seconds / base.seconds if base.ok and down.ok else float("nan")
+        cpu_ratio = down.cpu_seconds / base.cpu_seconds if base.ok and down.ok else float("nan")
+        verdict = "ok" if ratio <= TIME_RATIO and down.peak_mb < PEAK_MB else "OVER BUDGET"
+        failed += verdict != "ok"
+        print(f"{kind}: decode {base.seconds:.1f} s (CPU {base.cpu_seconds:.1f} s) "
+              f"{base.peak_mb:.0f} MB ({base.status}); downscale {down.seconds:.1f} s "
+              f"(CPU {down.cpu_seconds:.1f} s) {down.peak_mb:.0f} MB ({down.status}); wall ratio "
+              f"{ratio:.2f} (budget {TIME_RATIO}), CPU ratio {cpu_ratio:.2f}, peak budget "
+              f"{PEAK_MB:.0f} MB: {verdict}; others' CPU {base.others_cpu + down.others_cpu:.0f} s")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
