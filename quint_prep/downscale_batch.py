@@ -12,6 +12,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 from .downscale import (DESCRIPTOR_NAME, PROGRESS_MEGAPIXELS, DownscaleSettings, ImageResult,
                         SeriesPlan, downscale_one, image_warnings, output_name)
 from .errors import QuintPrepError, UsageError
+from .folder_lock import folder_lock
 from .manifest import ImageRecord, Manifest, load_or_new, write_manifest
 from .outputs import guard_output_dir, remove_stale_temporaries, staged_path
 from .parallel import Workers, interrupts_deferred, run_tasks
@@ -85,6 +86,18 @@ def downscale_series(plan: SeriesPlan, output_dir: Path, settings: DownscaleSett
     """
     source_list = list(sources) or [i.path for i in plan.images]
     output_dir = guard_output_dir(output_dir, source_list)
+    folders = [output_dir, *([guard_output_dir(registration.folder, source_list)]
+                             if registration is not None else [])]
+    with folder_lock(*folders):  # one writer per folder (see folder_lock)
+        yield from _downscale_locked(plan, output_dir, settings, source_list, overwrite,
+                                     registration, progress_for, workers)
+
+
+def _downscale_locked(plan: SeriesPlan, output_dir: Path, settings: DownscaleSettings,
+                      source_list: Sequence[Path], overwrite: bool,
+                      registration: RegistrationSettings | None,
+                      progress_for: Callable[[ImageInfo], Callable[[float], None] | None] | None,
+                      workers: Workers | None) -> Iterator[ImageResult]:
     remove_stale_temporaries(output_dir)
     outputs = plan_outputs(plan, output_dir, settings, overwrite=overwrite)
     companion = (RegistrationCompanion(plan, settings, registration, output_dir, source_list,

@@ -20,6 +20,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 import pyvips
 
 from .errors import InputError, QuintPrepError, UsageError
+from .folder_lock import folder_lock
 from .masks_counts import MaskCounts, count_mask, count_warnings
 from .masks_flatten import FlattenOptions, flatten
 from .masks_manifest import MaskRecord, MasksRecord, load_record, save_record
@@ -267,6 +268,13 @@ def convert_masks(plan: MaskPlan, output_dir: Path, settings: MaskSettings, *,
     The manifest is written even when the run is interrupted.
     """
     output_dir = guard_output_dir(output_dir, list(sources) or [j.mask.path for j in plan.jobs])
+    with folder_lock(output_dir):  # one writer per folder (see folder_lock)
+        yield from _convert_locked(plan, output_dir, settings, progress_for)
+
+
+def _convert_locked(plan: MaskPlan, output_dir: Path, settings: MaskSettings,
+                    progress_for: Callable[[ImageInfo], Progress | None] | None,
+                    ) -> Iterator[MaskResult]:
     remove_stale_temporaries(output_dir)
     record = load_record(output_dir, plan.factor)
     try:

@@ -15,6 +15,7 @@ import typer
 from tqdm import tqdm
 
 from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, QuintPrepError, UsageError, exit_code_for
+from ..folder_lock import LockHolder, folder_lock
 from ..normalise import (WindowPlan, describe_window, intensity_note, parse_normalisation,
                          plan_windows)
 from ..parallel import Workers, parse_memory
@@ -42,6 +43,10 @@ Memory = Annotated[Optional[str], typer.Option(
 Scheduler = Annotated[Optional[str], typer.Option(
     "--scheduler", metavar="tcp://HOST:PORT", help="Run the images on this Dask distributed "
     "cluster (needs the optional dask extra; workers must see the same paths).", show_default=False)]
+
+Wait = Annotated[bool, typer.Option(
+    "--wait", help="When another run is writing into the output folder, wait until it ends "
+    "(default: exit 1 at once).")]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -109,6 +114,16 @@ def sigterm_as_interrupt() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
+
+
+def writing(*folders: Path, wait: bool = False) -> Any:
+    """Hold the writer lock of the output folders for a command's work (call after
+    ``guard_output_dir``); with --wait, say once on stderr whom it waits for."""
+
+    def waiting(folder: Path, holder: LockHolder) -> None:
+        typer.echo(f"waiting: {folder} is being written by {holder.describe()}", err=True)
+
+    return folder_lock(*folders, wait=wait, on_wait=waiting)
 
 
 def warn(message: str) -> None:

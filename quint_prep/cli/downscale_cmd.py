@@ -21,9 +21,9 @@ from ..registration_series import RegistrationFormat, RegistrationSettings
 from ..resample import Method
 from ..scale import factor_for_display
 from ..series_check import check_downscaled
-from .common import (Jobs, JsonOutput, Memory, Quiet, Scheduler, Sources, error_line,
+from .common import (Jobs, JsonOutput, Memory, Quiet, Scheduler, Sources, Wait, error_line,
                      image_bar_factory, print_json, reported, series_bar, size_option, warn,
-                     workers_option)
+                     workers_option, writing)
 
 
 @reported
@@ -75,6 +75,7 @@ def downscale(
     jobs: Jobs = None,
     memory: Memory = None,
     scheduler: Scheduler = None,
+    wait: Wait = False,
     quiet: Quiet = False,
     json_output: JsonOutput = False,
 ) -> None:
@@ -121,8 +122,10 @@ def downscale(
     if reg_settings is not None:
         notes.append(f"registration series: {reg_settings.folder} "
                      f"(QuickNII series file: {reg_settings.folder / DESCRIPTOR_NAME})")
-    document = report_downscale(plan, results, output, quiet=quiet, json_output=json_output,
-                                notes=notes)
+    folders = [output, *([guard_output_dir(registration, sources)] if registration else [])]
+    with writing(*folders, wait=wait):
+        document = report_downscale(plan, results, output, quiet=quiet, json_output=json_output,
+                                    notes=notes)
     if document["counts"]["failed"]:
         raise typer.Exit(EXIT_FAILED)
 

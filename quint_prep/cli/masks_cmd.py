@@ -11,6 +11,7 @@ import typer
 from ..consumers import CONSUMERS_FILE, ConsumerSettings, consumer_settings, write_consumer_settings
 from ..errors import EXIT_FAILED, QuintPrepError, UsageError
 from ..manifest import manifest_path
+from ..outputs import guard_output_dir
 from ..masks import MaskPlan, MaskResult, MaskSettings, SizeMode, convert_masks, plan_masks
 from ..masks_series import SeriesImage, series_from_folder, series_from_manifest
 from ..masks_select import MaskResample, parse_labels
@@ -19,8 +20,8 @@ from ..masks_sources import SourceKind
 from ..registration import Registration, read_registration
 from ..findings import CheckReport
 from ..series_check import check_series
-from .common import (JsonOutput, Quiet, error_line, format_table, image_bar_factory, print_json,
-                     reported, series_bar, size_option, warn)
+from .common import (JsonOutput, Quiet, Wait, error_line, format_table, image_bar_factory,
+                     print_json, reported, series_bar, size_option, warn, writing)
 
 Segmentations = Annotated[list[Path], typer.Argument(
     help="Segmentation files or folders (ilastik, Cellpose, QuPath, FIJI, coloured PNG/TIFF).",
@@ -90,6 +91,7 @@ def masks(
         "PyNutil would skip.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Redo masks even when up to date, "
                                             "and replace files quint-prep did not write.")] = False,
+    wait: Wait = False,
     quiet: Quiet = False,
     json_output: JsonOutput = False,
 ) -> None:
@@ -115,12 +117,13 @@ def masks(
     plan = plan_masks(sources, settings, _series(images, manifest))
     guarded = [*sources, *([images] if images else []),
                *([manifest if manifest.is_dir() else manifest.parent] if manifest else [])]
-    results = consume_masks(plan, convert_masks(plan, output, settings, sources=guarded,
-                                                progress_for=image_bar_factory(quiet)), quiet)
     series_folder = images if images is not None else (
         (manifest if manifest.is_dir() else manifest.parent) if manifest is not None else None)
-    document = report_masks(plan, results, output, settings, json_output=json_output,
-                            series_folder=series_folder, registration=registered)
+    with writing(guard_output_dir(output, guarded), wait=wait):
+        results = consume_masks(plan, convert_masks(plan, output, settings, sources=guarded,
+                                                    progress_for=image_bar_factory(quiet)), quiet)
+        document = report_masks(plan, results, output, settings, json_output=json_output,
+                                series_folder=series_folder, registration=registered)
     if document["counts"]["failed"]:
         raise typer.Exit(EXIT_FAILED)
 

@@ -22,8 +22,8 @@ from ..sweep import (DEFAULT_SECTIONS, Recommendation, Region, parse_factors, pa
 from ..sweep_page import recommendation_text, sweep_json, write_report
 from ..sweep_run import (ObjectSettings, SectionSweep, collect_outputs, match_segmentations,
                          sweep_section, write_factors)
-from .common import (JsonOutput, Quiet, Sources, error_line, format_table, print_json, reported,
-                     series_bar, size_option, warn)
+from .common import (JsonOutput, Quiet, Sources, Wait, error_line, format_table, print_json,
+                     reported, series_bar, size_option, warn, writing)
 from .masks_cmd import parse_colour
 
 
@@ -105,6 +105,7 @@ def sweep(
     percentiles: Annotated[str, typer.Option(
         "--percentiles", metavar="LO,HI", help="Percentiles that define the window.")] = "0.1,99.9",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Rewrite outputs even when up to date.")] = False,
+    wait: Wait = False,
     quiet: Quiet = False,
     json_output: JsonOutput = False,
 ) -> None:
@@ -146,15 +147,17 @@ def sweep(
     settings = DownscaleSettings(factor=tried[0], method=method, normalisation=normalisation,
                                  windows=windows)
     pyvips.cache_set_max(0)
-    done, failed = _run(plan, sample, tried, output, settings, sources, overwrite, segmentations,
-                        objects, chosen_region, quiet)
-    comparisons = [c for s in done for c in s.comparisons]
-    recommendation = recommend(tried, [i.size for i in plan.images], box,
-                               comparisons if segmentations else None, keep_objects, area_tolerance)
-    warnings = _warnings(done, tried, segmentations, min_object_um)
-    for note in warnings:
-        warn(note)
-    sheets, labels_ok, csv_written = write_report(output, done, recommendation, warnings)
+    with writing(output, wait=wait):
+        done, failed = _run(plan, sample, tried, output, settings, sources, overwrite,
+                            segmentations, objects, chosen_region, quiet)
+        comparisons = [c for s in done for c in s.comparisons]
+        recommendation = recommend(tried, [i.size for i in plan.images], box,
+                                   comparisons if segmentations else None, keep_objects,
+                                   area_tolerance)
+        warnings = _warnings(done, tried, segmentations, min_object_um)
+        for note in warnings:
+            warn(note)
+        sheets, labels_ok, csv_written = write_report(output, done, recommendation, warnings)
     if not labels_ok:
         warn("libvips could not render text here: the sheets are unlabelled, index.html has the labels")
     if json_output:
