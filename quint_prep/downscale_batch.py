@@ -14,6 +14,8 @@ from .downscale import (DESCRIPTOR_NAME, PROGRESS_MEGAPIXELS, DownscaleSettings,
 from .errors import QuintPrepError, UsageError
 from .folder_lock import folder_lock
 from .manifest import ImageRecord, Manifest, load_or_new, write_manifest
+from .one_series import (existing, other_series, remove_replaced, settings_differences,
+                         short_differences)
 from .outputs import guard_output_dir, remove_stale_temporaries, staged_path
 from .parallel import Workers, interrupts_deferred, run_tasks
 from .quicknii import slice_entries, write_descriptor
@@ -21,7 +23,7 @@ from .registration_series import (RegistrationSettings, registration_factor, reg
                                   registration_size, save_registration_image,
                                   write_registration_image)
 from .resample import Method, downscale_pipeline, estimate_memory, plan_load
-from .resume import SKIP, WRITE, Decision, decide, source_stamp
+from .resume import FAIL, SKIP, WRITE, Decision, decide, source_stamp
 from .scale import Size, scaled_size
 from .series import ImageInfo
 
@@ -46,6 +48,8 @@ class OutputPlan:
     previous: Manifest
     same_settings: bool
     entries: tuple[PlannedOutput, ...]
+    other_series: tuple[str, ...] = ()  # files of a series made with other settings
+    differences: tuple[str, ...] = ()  # what differs from that series (see one_series)
 
 
 def plan_outputs(plan: SeriesPlan, output_dir: Path, settings: DownscaleSettings, *,
@@ -53,6 +57,12 @@ def plan_outputs(plan: SeriesPlan, output_dir: Path, settings: DownscaleSettings
     """Decide for every image whether its output is new, changed or up to date (no writes)."""
     previous = load_or_new(output_dir) if Path(output_dir).is_dir() else Manifest()
     same_settings = previous.factor == plan.factor and previous.settings == settings.to_json()
+    other = () if same_settings else tuple(existing(output_dir, [*previous.images, *previous.stale]))
+    differences = tuple(settings_differences({"factor": previous.factor, **previous.settings},
+                                             {"factor": plan.factor, **settings.to_json()})
+                        if other else ())
+    refused = Decision(FAIL, "refused", f"the folder holds another series "
+                       f"({short_differences(differences)}): --overwrite replaces it")
     names: dict[str, list[ImageInfo]] = {}
     for info in plan.images:
         names.setdefault(output_name(info, settings.format), []).append(info)
@@ -60,13 +70,13 @@ def plan_outputs(plan: SeriesPlan, output_dir: Path, settings: DownscaleSettings
     for info in plan.images:
         name = output_name(info, settings.format)
         output = Path(output_dir) / name
-        decision = decide(output_name=name, output_exists=output.exists(),
-                          record=previous.images.get(name), source=source_stamp(info.path),
-                          same_settings=same_settings, overwrite=overwrite,
-                          clashes=[i.name for i in names[name] if i is not info])
+        decision = refused if other and not overwrite else decide(
+            output_name=name, output_exists=output.exists(), record=previous.images.get(name),
+            source=source_stamp(info.path), same_settings=same_settings, overwrite=overwrite,
+            clashes=[i.name for i in names[name] if i is not info], stale=name in previous.stale)
         entries.append(PlannedOutput(info, output, scaled_size(info.size, plan.factor),
                                      plan.output_size(info), decision))
-    return OutputPlan(previous, same_settings, tuple(entries))
+    return OutputPlan(previous, same_settings, tuple(entries), other, differences)
 
 
 def downscale_series(plan: SeriesPlan, output_dir: Path, settings: DownscaleSettings, *,
@@ -100,6 +110,8 @@ def _downscale_locked(plan: SeriesPlan, output_dir: Path, settings: DownscaleSet
                       workers: Workers | None) -> Iterator[ImageResult]:
     remove_stale_temporaries(output_dir)
     outputs = plan_outputs(plan, output_dir, settings, overwrite=overwrite)
+    if outputs.other_series and not overwrite:
+        raise other_series(output_dir, len(outputs.other_series), "image", outputs.differences)
     companion = (RegistrationCompanion(plan, settings, registration, output_dir, source_list,
                                        outputs.previous)
                  if registration is not None else None)
@@ -107,7 +119,12 @@ def _downscale_locked(plan: SeriesPlan, output_dir: Path, settings: DownscaleSet
                         max_size=str(plan.max_size) if plan.max_size else None,
                         settings=settings.to_json(), extra=dict(outputs.previous.extra))
     if outputs.same_settings:
-        manifest.images = dict(outputs.previous.images)
+        manifest.images, manifest.stale = dict(outputs.previous.images), set(outputs.previous.stale)
+    elif outputs.other_series:  # --overwrite: this run replaces that series whole
+        keep = {entry.output.name for entry in outputs.entries}
+        remove_replaced(output_dir, outputs.other_series, keep)
+        manifest.stale = set(outputs.other_series) & keep
+        write_manifest(output_dir, manifest)
     try:
         if workers is None or workers.in_process:
             results = (_write_here(entry, settings, manifest, progress_for)
@@ -225,7 +242,8 @@ def _record(entry: PlannedOutput, load: str, manifest: Manifest, seconds: float,
 
 
 def _failed(entry: PlannedOutput, message: str, manifest: Manifest) -> ImageResult:
-    manifest.images.pop(entry.output.name, None)
+    if manifest.images.pop(entry.output.name, None) is not None and entry.output.exists():
+        manifest.stale.add(entry.output.name)  # the earlier output stays: ours, not current
     return ImageResult(status="failed", message=message, **_base(entry))
 
 

@@ -15,8 +15,9 @@ Format (version 1)::
          "source": "/abs/path/mouse12_s001.tif", "source_bytes": 123, "source_mtime_ns": 1,
          "source_width": 40000, "source_height": 30000, "width": 10000, "height": 7500,
          "load": "pyramid level 2 (10000x7500)"}
-      ]
-    }
+      ],
+      "stale": ["mouse12_s013.png"]     # written for an earlier series of this folder (other
+    }                                   # settings), not replaced yet: rewritten, never kept
 
 Readers must check ``format`` and ``version``; new keys may be added without a version change,
 a change of meaning bumps ``version``.
@@ -67,6 +68,7 @@ class Manifest:
     max_size: str | None = None
     settings: dict = field(default_factory=dict)
     images: dict[str, ImageRecord] = field(default_factory=dict)
+    stale: set[str] = field(default_factory=set)  # quint-prep's files of an earlier series
     extra: dict = field(default_factory=dict)  # sections other commands own (kept as read)
 
     def to_json(self) -> dict:
@@ -80,6 +82,7 @@ class Manifest:
             "max_size": self.max_size,
             "settings": self.settings,
             "images": [asdict(record) for record in sorted(self.images.values(), key=lambda r: r.name)],
+            "stale": sorted(self.stale - set(self.images)),
         }
         document.update(self.extra)
         return document
@@ -119,7 +122,8 @@ def read_manifest(path: Path) -> Manifest:
             "rerun the command with --overwrite to rebuild the folder",
             path,
         )
-    known = {"format", "version", "tool", "updated", "factor", "max_size", "settings", "images"}
+    known = {"format", "version", "tool", "updated", "factor", "max_size", "settings", "images",
+             "stale"}
     try:
         images = {entry["name"]: ImageRecord(**entry) for entry in document.get("images", [])}
     except (TypeError, KeyError) as error:
@@ -129,6 +133,7 @@ def read_manifest(path: Path) -> Manifest:
         max_size=document.get("max_size"),
         settings=document.get("settings", {}),
         images=images,
+        stale={name for name in document.get("stale") or [] if isinstance(name, str)},
         extra={k: v for k, v in document.items() if k not in known},
     )
 

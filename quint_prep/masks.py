@@ -23,7 +23,9 @@ from .errors import InputError, QuintPrepError, UsageError
 from .folder_lock import folder_lock
 from .masks_counts import MaskCounts, count_mask, count_warnings
 from .masks_flatten import FlattenOptions, flatten
-from .masks_manifest import MaskRecord, MasksRecord, load_record, save_record
+from .masks_manifest import (MaskRecord, MasksRecord, load_record, other_masks, replace_masks,
+                             save_record)
+from .one_series import other_series
 from .masks_select import Colour, MaskResample
 from .masks_series import SeriesImage, match_image
 from .masks_sources import NPY_REFUSAL, MaskFile, SourceKind, read_mask_file, strip_tool_suffix
@@ -277,12 +279,17 @@ def _convert_locked(plan: MaskPlan, output_dir: Path, settings: MaskSettings,
                     ) -> Iterator[MaskResult]:
     remove_stale_temporaries(output_dir)
     record = load_record(output_dir, plan.factor)
+    other, differences = other_masks(record, output_dir, settings.to_json(), plan.factor)
+    if other and not settings.overwrite:
+        raise other_series(output_dir, len(other), "mask", differences)
+    if other:
+        replace_masks(record, output_dir, other, {job.output_name for job in plan.jobs})
     try:
         for job in plan.jobs:
             large = job.mask.info.size.megapixels > PROGRESS_MEGAPIXELS
             progress = progress_for(job.mask.info) if progress_for is not None and large else None
             result = convert_one(job, output_dir, settings, record.files.get(job.output_name),
-                                 progress)
+                                 progress, stale=job.output_name in record.manifest.stale)
             _update_record(record, job, result, settings)
             yield result
     finally:
@@ -293,6 +300,7 @@ def _update_record(record: MasksRecord, job: MaskJob, result: MaskResult,
                    settings: MaskSettings) -> None:
     # A failed run leaves the previous file (atomic writes) and so its entry in place.
     if result.status == "written":
+        record.manifest.stale.discard(job.output_name)
         stat = job.mask.path.stat()
         record.files[job.output_name] = MaskRecord(
             name=job.output_name, source=str(job.mask.path.resolve()), source_bytes=stat.st_size,
@@ -304,9 +312,10 @@ def _update_record(record: MasksRecord, job: MaskJob, result: MaskResult,
 
 
 def convert_one(job: MaskJob, output_dir: Path, settings: MaskSettings,
-                record: MaskRecord | None = None, on_progress: Progress | None = None,
-                ) -> MaskResult:
-    """Convert one segmentation; failures become a failed result, never an exception."""
+                record: MaskRecord | None = None, on_progress: Progress | None = None, *,
+                stale: bool = False) -> MaskResult:
+    """Convert one segmentation; failures become a failed result, never an exception.
+    ``stale``: the output is quint-prep's, from an earlier series of masks (rewritten)."""
     output = output_dir / job.output_name
     base = dict(source=job.mask.path, kind=job.mask.kind.value, output=output,
                 mask_size=job.mask.info.size, output_size=job.target,
@@ -316,7 +325,7 @@ def convert_one(job: MaskJob, output_dir: Path, settings: MaskSettings,
             and record.is_up_to_date(job.mask, output, settings.to_json())
             and Size(record.width, record.height) == job.target):
         return MaskResult(status="up-to-date", labels=record.labels, counts=recorded, **base)
-    if output.exists() and record is None and not settings.overwrite:
+    if output.exists() and record is None and not settings.overwrite and not stale:
         return MaskResult(status="failed", message=f"{output} exists and was not written by "
                           "quint-prep masks; pass --overwrite to replace it", **base)
     started = time.perf_counter()
