@@ -3,9 +3,8 @@ in worker processes, record in the manifest, and make the registration series al
 
 from __future__ import annotations
 
-import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -13,7 +12,9 @@ from .downscale import (DESCRIPTOR_NAME, PROGRESS_MEGAPIXELS, DownscaleSettings,
                         SeriesPlan, downscale_one, image_warnings, output_name)
 from .errors import QuintPrepError, UsageError
 from .folder_lock import folder_lock
-from .manifest import ImageRecord, Manifest, load_or_new, write_manifest
+from .journal import clear as clear_journal, publish
+from .manifest import (IMAGE_KIND, ImageRecord, Manifest, load_or_new, write_manifest,
+                       write_merged)
 from .one_series import (existing, other_series, remove_replaced, settings_differences,
                          short_differences)
 from .outputs import guard_output_dir, remove_stale_temporaries, staged_path
@@ -124,7 +125,8 @@ def _downscale_locked(plan: SeriesPlan, output_dir: Path, settings: DownscaleSet
         keep = {entry.output.name for entry in outputs.entries}
         remove_replaced(output_dir, outputs.other_series, keep)
         manifest.stale = set(outputs.other_series) & keep
-        write_manifest(output_dir, manifest)
+    write_manifest(output_dir, manifest)  # this run's settings, before any output (journal)
+    clear_journal(output_dir)  # what a killed run recorded there is in the manifest now
     try:
         if workers is None or workers.in_process:
             results = (_write_here(entry, settings, manifest, progress_for)
@@ -137,7 +139,7 @@ def _downscale_locked(plan: SeriesPlan, output_dir: Path, settings: DownscaleSet
         remove_stale_temporaries(output_dir)  # after an interruption: what workers left
         if companion is not None:
             companion.finish(manifest)
-        write_manifest(output_dir, manifest)
+        write_merged(output_dir, manifest)
 
 
 class RegistrationCompanion:
@@ -225,20 +227,18 @@ def _not_written(entry: PlannedOutput, manifest: Manifest) -> ImageResult:
     return ImageResult(status="failed", message=entry.decision.reason, **_base(entry))
 
 
-def _record(entry: PlannedOutput, load: str, manifest: Manifest, seconds: float,
-            settings: DownscaleSettings) -> ImageResult:
+def _image_record(entry: PlannedOutput, load: str, settings: DownscaleSettings) -> ImageRecord:
     info, name = entry.info, entry.output.name
     stat = info.path.stat()
     window = settings.window_for(info)
     orientation = settings.orientations.for_stem(info.stem)
-    manifest.images[name] = ImageRecord(
+    return ImageRecord(
         name=name, stem=info.stem, section=info.section.value if info.section else None,
         source=str(info.path.resolve()), source_bytes=stat.st_size,
         source_mtime_ns=stat.st_mtime_ns, source_width=info.size.width,
         source_height=info.size.height, width=entry.oriented.width, height=entry.oriented.height,
         load=load, window=window.to_json() if window else None,
         orientation=None if orientation.is_identity else orientation.to_json())
-    return ImageResult(status="written", load=load, seconds=seconds, **_base(entry))
 
 
 def _failed(entry: PlannedOutput, message: str, manifest: Manifest) -> ImageResult:
@@ -266,15 +266,18 @@ def _write_here(entry: PlannedOutput, settings: DownscaleSettings, manifest: Man
 
 def _publish(entry: PlannedOutput, staged: Path, load: str, manifest: Manifest,
              seconds: float, settings: DownscaleSettings) -> ImageResult:
-    """Rename a finished output into place and record it, as one step: Ctrl-C waits for both,
-    so an output never appears without its manifest record (which would make the next run
+    """Record a finished output in the folder's journal, rename it into place and add it to
+    the manifest, as one step: Ctrl-C waits for all three, and a kill leaves the output either
+    recorded or not in place (never in place without its record, which would make the next run
     refuse it as a file quint-prep did not write)."""
     with interrupts_deferred():
         try:
-            os.replace(staged, entry.output)
+            record = _image_record(entry, load, settings)
+            publish(staged, entry.output, IMAGE_KIND, asdict(record))
         except OSError as error:
             return _failed(entry, f"cannot write {entry.output.name}: {error.strerror}", manifest)
-        return _record(entry, load, manifest, seconds, settings)
+        manifest.images[record.name] = record
+        return ImageResult(status="written", load=load, seconds=seconds, **_base(entry))
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ Format (version 1)::
     }                                   # settings), not replaced yet: rewritten, never kept
 
 Readers must check ``format`` and ``version``; new keys may be added without a version change,
-a change of meaning bumps ``version``.
+a change of meaning bumps ``version``. A run killed half-way leaves the images it finished in
+the folder's journal (see ``journal``); ``read_manifest`` merges them.
 """
 
 from __future__ import annotations
@@ -34,11 +35,13 @@ import pyvips
 
 from . import __version__
 from .errors import UsageError
+from .journal import clear, recorded
 from .outputs import write_text_atomic
 
 MANIFEST_NAME = "quint-prep.json"
 MANIFEST_FORMAT = "quint-prep-manifest"
 MANIFEST_VERSION = 1
+IMAGE_KIND = "image"  # journal entries of downscaled images
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,7 @@ def read_manifest(path: Path) -> Manifest:
         images = {entry["name"]: ImageRecord(**entry) for entry in document.get("images", [])}
     except (TypeError, KeyError) as error:
         raise UsageError(f"manifest image entries are malformed ({error})", path) from error
-    return Manifest(
+    manifest = Manifest(
         factor=document.get("factor"),
         max_size=document.get("max_size"),
         settings=document.get("settings", {}),
@@ -136,6 +139,18 @@ def read_manifest(path: Path) -> Manifest:
         stale={name for name in document.get("stale") or [] if isinstance(name, str)},
         extra={k: v for k, v in document.items() if k not in known},
     )
+    return with_journal(manifest, path.parent)
+
+
+def with_journal(manifest: Manifest, folder: Path) -> Manifest:
+    """The manifest with the images a run recorded in the folder's journal (in place)."""
+    for name, entry in recorded(folder, IMAGE_KIND).items():
+        try:
+            manifest.images[name] = ImageRecord(**entry)
+        except TypeError:
+            continue  # an entry of another version: the image is redone
+        manifest.stale.discard(name)
+    return manifest
 
 
 def load_or_new(folder: Path) -> Manifest:
@@ -148,4 +163,11 @@ def write_manifest(folder: Path, manifest: Manifest) -> Path:
     """Write the manifest atomically into the folder; return its path."""
     path = manifest_path(folder)
     write_text_atomic(path, json.dumps(manifest.to_json(), indent=2) + "\n")
+    return path
+
+
+def write_merged(folder: Path, manifest: Manifest) -> Path:
+    """Write the manifest with what the journal recorded, then remove the journal."""
+    path = write_manifest(folder, with_journal(manifest, folder))
+    clear(folder)
     return path
