@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: install demo test test-integration bench clean series all-series sweep
+.PHONY: install demo test test-integration bench clean series all-series sweep docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The "## Options" table of every docs/<command>.md, regenerated from the command line
+# (between <!-- options:begin --> and <!-- options:end -->; tests/test_docs.py checks it).
+docs: $(STAMP)
+	$(BIN)/python -m quint_prep.cli.doc_options docs
 
 # Our masks quantified by the real PyNutil (pinned): installs it into the venv, runs the
 # tests marked pynutil (plain `make test` skips them when PyNutil is absent).

@@ -11,6 +11,7 @@ from typing import Sequence
 
 from .colours import ColourCounts, Colour, PngHeader
 from .findings import Finding, error, warning
+from .masks_judge import Concern, Judgement, MaskFacts, judge_mask
 from .naming import SectionNumber, name_issues, padding_outliers, parse_section_number
 from .registration import Registration
 from .scale import Size, consistent_factor, factor_interval, interval_is_empty, same_proportions
@@ -168,18 +169,27 @@ def colour_findings(path: Path, counts: ColourCounts, colour: Colour | None) -> 
     elif counts.distinct == 1 and colour is None:
         findings.append(warning("seg.one-colour", path,
                                 f"a single colour {_rgb(ranked[0][0])}: no objects (or no background)"))
-    if colour is not None and counts.distinct >= 2 and ranked and ranked[0][0] == colour:
-        findings.append(warning(
+    if colour is not None and counts.total:
+        fraction = counts.counts.get(colour, 0) / counts.total
+        judged = [j for j in judge_mask(MaskFacts(path.name, None, fraction))
+                  if j.concern is Concern.MOSTLY_OBJECTS]
+        findings.extend(warning(
             "seg.objects-dominant", path,
-            f"the object colour {_rgb(colour)} covers more pixels than the background: PyNutil's "
-            "automatic colour (the second most common) would count the background; pass the "
-            "colour explicitly"))
+            f"the object colour {_rgb(colour)}: {j.message}; PyNutil's automatic colour (the "
+            "second most common) would count the background, so pass the colour explicitly")
+            for j in judged)
     if colour is not None and counts.lacks(colour):
         findings.append(error(
             "seg.colour-missing", path,
             f"the object colour {_rgb(colour)} does not occur (colours: "
             f"{', '.join(_rgb(c) for c, _ in ranked[:4])}); PyNutil would count 0 objects"))
     return findings
+
+
+def judgement_findings(path: Path, judgements: Sequence[Judgement]) -> list[Finding]:
+    """Warnings ``seg.no-objects``, ``seg.objects-dominant``, ``seg.instances-lost`` from the
+    judgement ``masks`` recorded for a mask it wrote (``masks_judge.judge_mask``)."""
+    return [warning(f"seg.{j.concern.value}", path, j.message) for j in judgements]
 
 
 def _rgb(colour: Colour) -> str:

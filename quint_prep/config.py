@@ -10,34 +10,44 @@ from __future__ import annotations
 
 import difflib
 import glob
-import math
 import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from . import config_values as v
+from .config_values import RGB, Bad
 from .downscale import DownscaleSettings, OutputFormat
 from .errors import QuintPrepError, UsageError
-from .parallel import parse_memory
+from .masks_labels import LabelsTable, label_rule, labels_table, read_labels_table
 from .masks_select import MaskResample
 from .masks_sources import SourceKind
+from .normalise import Normalisation, parse_normalisation
+from .orientation import Orientation, OrientationPlan
+from .registration_series import DEFAULT_REGISTRATION_BOX, RegistrationFormat, RegistrationSettings
 from .resample import Method
-from .scale import Size, parse_size
+from .scale import Size
 from .series import IMAGE_SUFFIXES, UNSUPPORTED_SUFFIXES
+from .slides import SLIDE_SUFFIXES
 
-RGB = tuple[int, int, int]
 # Names the masks command (issue 3) uses for its input kinds and label-safe resampling.
 MASK_SOURCES = ("auto", *(kind.value for kind in SourceKind))
 MASK_RESAMPLE = tuple(mode.value for mode in MaskResample)
 MASKS_FOLDER = "segmentations"  # masks go to OUTPUT/segmentations
 
 DEFAULTS: dict[str, Any] = {
-    "format": "png", "quality": 90, "method": "area", "keep_depth": False, "keep_alpha": False,
+    "format": "png", "quality": 90, "method": "area", "keep_depth": False, "keep_alpha": False, "trim": False,
     "colour": (255, 0, 0), "background": (0, 0, 0), "source": "auto", "labels": None,
     "object_colour": None, "resample": "area", "jobs": None, "memory": None,
     "segmentations": None, "factor": None, "max_size": None,
+    # the rest of `downscale`'s options (issue 14): intensity, channels, registration, orientation
+    "normalise": "auto", "percentiles": (0.1, 99.9), "normalise_from": None, "channel": None,
+    "channels": None, "registration": None, "registration_size": DEFAULT_REGISTRATION_BOX,
+    "registration_format": "png", "rotate": 0, "flip": None, "orientation": None,
 }
+# Keys that name files or folders: relative paths are taken from the config file's folder.
+PATH_KEYS = ("images", "output", "segmentations", "normalise_from", "registration", "orientation")
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,19 @@ class SeriesConfig:
     jobs: int | None  # None: 1 locally, every worker thread on a Dask cluster
     memory: int | None  # bytes
     check: CheckConfig
+    normalise: str  # as --normalise: auto, series, image, none, fixed:LO,HI
+    percentiles: tuple[float, float]
+    normalise_from: Path | None  # a quint-prep.json whose intensity window is reused
+    channels: tuple[str, ...] | None  # `channel` (one) or `channels` (three: R, G, B)
+    registration: Path | None  # where the registration series (and its XML) goes
+    registration_size: Size
+    registration_format: RegistrationFormat
+    rotate: int  # clockwise degrees, after flip
+    flip: str | None  # horizontal or vertical, before rotate
+    orientation: Path | None  # per-section CSV: name,rotate,flip
+    instance_ids: tuple[int, ...] | None = None  # instance ids kept in instance-label files
+    labels_table: LabelsTable = LabelsTable()  # labels per file or tool ([labels] or labels_table)
+    trim: bool = False  # cut each image to its tissue box first (downscale --trim)
 
     @property
     def masks_output(self) -> Path:
@@ -94,117 +117,52 @@ class SeriesConfig:
             return [self.images]
         matches = [Path(p) for p in sorted(glob.glob(str(self.images)))]
         found = [p for p in matches if p.is_file() and not p.name.startswith(".")
-                 and p.suffix.lower() in IMAGE_SUFFIXES | set(UNSUPPORTED_SUFFIXES)]
+                 and p.suffix.lower() in IMAGE_SUFFIXES | SLIDE_SUFFIXES | set(UNSUPPORTED_SUFFIXES)]
         if not found:
             raise UsageError(f"images: the pattern {self.images} matches no image", self.path)
         return found
 
-    def downscale_settings(self, factor: float) -> DownscaleSettings:
-        """The downscale settings of this series under its (computed) factor."""
+    @property
+    def normalisation(self) -> Normalisation:
+        """How samples become 8 bits (``normalise`` and ``percentiles``)."""
+        return parse_normalisation(self.normalise, ",".join(map(str, self.percentiles)))
+
+    @property
+    def series_orientation(self) -> Orientation:
+        """The orientation of every section not listed in the ``orientation`` CSV."""
+        return Orientation(self.rotate, self.flip)
+
+    @property
+    def registration_settings(self) -> RegistrationSettings | None:
+        """The registration series to make alongside the downscale (None: none asked for)."""
+        if self.registration is None:
+            return None
+        return RegistrationSettings(self.registration, self.registration_size,
+                                    self.registration_format, self.quality)
+
+    def downscale_settings(self, factor: float,
+                           orientations: OrientationPlan = OrientationPlan()) -> DownscaleSettings:
+        """The downscale settings of this series under its (computed) factor and orientations."""
         return DownscaleSettings(factor=factor, format=self.format, quality=self.quality,
                                  method=self.method, keep_depth=self.keep_depth,
-                                 keep_alpha=self.keep_alpha)
-
-
-class _Bad(Exception):
-    """A value is wrong: the message says how (the key is added by the caller)."""
-
-
-def _kind(value: object) -> str:
-    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-             list: "an array", dict: "a table"}
-    return names.get(type(value), type(value).__name__)
-
-
-def _string(value: object) -> str:
-    if not isinstance(value, str):
-        raise _Bad(f"must be a string, not {_kind(value)}")
-    if not value.strip():
-        raise _Bad("must not be empty")
-    return value
-
-
-def _choice(*choices: str) -> Callable[[object], str]:
-    def check(value: object) -> str:
-        if _string(value) not in choices:
-            raise _Bad(f"{value!r} is not one of {', '.join(choices)}")
-        return str(value)
-    return check
-
-
-def _integer(low: int, high: int | None = None) -> Callable[[object], int]:
-    def check(value: object) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _Bad(f"must be an integer, not {_kind(value)}")
-        if value < low or (high is not None and value > high):
-            raise _Bad(f"{value} is not between {low} and {high}" if high is not None
-                       else f"{value} is less than {low}")
-        return value
-    return check
-
-
-def _boolean(value: object) -> bool:
-    if not isinstance(value, bool):
-        raise _Bad(f"must be true or false, not {_kind(value)}")
-    return value
-
-
-def _factor(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _Bad(f"must be a number, not {_kind(value)}")
-    if not math.isfinite(value) or not 0 < value <= 1:
-        raise _Bad(f"{value} is not in (0, 1]: quint-prep only shrinks (0.25 = quarter size)")
-    return float(value)
-
-
-def _size(value: object) -> Size:
-    try:
-        return parse_size(_string(value))
-    except QuintPrepError as error:
-        raise _Bad(error.message) from None
-
-
-def _memory(value: object) -> int:
-    try:
-        return parse_memory(_string(value))
-    except QuintPrepError as error:
-        raise _Bad(error.message) from None
-
-
-def _numbers(value: object, what: str) -> list[int]:
-    if isinstance(value, str):
-        try:
-            return [int(part) for part in value.split(",")]
-        except ValueError:
-            raise _Bad(f"{value!r} is not {what}") from None
-    if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-        return list(value)
-    raise _Bad(f"must be {what}, not {_kind(value)}")
-
-
-def _colour(value: object) -> RGB:
-    numbers = _numbers(value, 'an RGB colour: "255,0,0" or [255, 0, 0]')
-    if len(numbers) != 3 or not all(0 <= n <= 255 for n in numbers):
-        raise _Bad(f"{value!r} is not three numbers 0-255 (R, G, B)")
-    return (numbers[0], numbers[1], numbers[2])
-
-
-def _labels(value: object) -> tuple[int, ...]:
-    numbers = _numbers(value, 'label values: [2, 3] or "2,3"')
-    if not numbers or any(n < 0 for n in numbers) or len(set(numbers)) != len(numbers):
-        raise _Bad(f"{value!r}: give one or more distinct label values >= 0")
-    return tuple(numbers)
+                                 keep_alpha=self.keep_alpha, normalisation=self.normalisation,
+                                 channels=self.channels, orientations=orientations)
 
 
 TOP_LEVEL: dict[str, Callable[[object], Any]] = {
-    "name": _string, "images": _string, "segmentations": _string, "output": _string,
-    "factor": _factor, "max_size": _size, "format": _choice(*(f.value for f in OutputFormat)),
-    "quality": _integer(1, 100), "method": _choice(*(m.value for m in Method)),
-    "keep_depth": _boolean, "keep_alpha": _boolean, "colour": _colour, "background": _colour,
-    "source": _choice(*MASK_SOURCES), "labels": _labels, "object_colour": _colour,
-    "resample": _choice(*MASK_RESAMPLE), "jobs": _integer(1), "memory": _memory,
+    "name": v.string, "images": v.string, "segmentations": v.string, "output": v.string,
+    "factor": v.factor, "max_size": v.size, "format": v.choice(*(f.value for f in OutputFormat)),
+    "quality": v.integer(1, 100), "method": v.choice(*(m.value for m in Method)),
+    "keep_depth": v.boolean, "keep_alpha": v.boolean, "trim": v.boolean, "colour": v.colour, "background": v.colour,
+    "source": v.choice(*MASK_SOURCES), "labels": v.labels, "object_colour": v.colour,
+    "resample": v.choice(*MASK_RESAMPLE), "jobs": v.integer(1), "memory": v.memory,
+    "normalise": v.normalise, "percentiles": v.percentiles, "normalise_from": v.string,
+    "channel": v.channel, "channels": v.channels, "registration": v.string,
+    "registration_size": v.size, "registration_format": v.choice(*(f.value for f in RegistrationFormat)),
+    "rotate": v.rotate, "flip": v.flip, "orientation": v.string,
+    "instance_ids": v.labels, "labels_table": v.string,
 }
-CHECK_KEYS: dict[str, Callable[[object], Any]] = {"registration": _string}
+CHECK_KEYS: dict[str, Callable[[object], Any]] = {"registration": v.string}
 REQUIRED = ("name", "images", "output")
 
 
@@ -222,7 +180,7 @@ def _check_table(raw: Mapping[str, object], validators: Mapping[str, Callable[[o
             continue
         try:
             values[key] = validators[key](value)
-        except _Bad as error:
+        except Bad as error:
             problems.append(f"{prefix}{key}: {error}")
     return values
 
@@ -266,17 +224,39 @@ def _cross_checks(values: dict[str, Any], problems: list[str]) -> None:
     if colour == values.get("background", DEFAULTS["background"]):
         key = "colour" if "colour" in values else "background"
         problems.append(f"{key}: objects and background would both be {colour}")
+    if values.get("channel") is not None and values.get("channels") is not None:
+        problems.append("channel: give channel (one) or channels (three), not both")
+    for key in ("registration_size", "registration_format"):
+        if key in values and values.get("registration") is None:
+            problems.append(f'{key}: only used with registration = "DIR" (the folder the '
+                            "registration series is written to)")
 
 
 def _path_checks(config: dict[str, Any], problems: list[str]) -> None:
     images = config["images"]
     folder = images.parent if glob.has_magic(str(images)) else images
-    output = config["output"]
-    for key in ("images", "segmentations"):
-        source = folder if key == "images" else config["segmentations"]
-        if source is not None and (output == source or source in output.parents):
-            problems.append(f"output: {output} is or lies inside the {key} folder {source}; "
-                            "choose a folder outside it")
+    for target in ("output", "registration"):
+        written = config[target]
+        for key in ("images", "segmentations"):
+            source = folder if key == "images" else config["segmentations"]
+            if written is not None and source is not None and (
+                    written == source or source in written.parents):
+                problems.append(f"{target}: {written} is or lies inside the {key} folder "
+                                f"{source}; choose a folder outside it")
+    if config["registration"] is not None and config["registration"] == config["output"]:
+        problems.append("registration: must differ from output (both series keep the same "
+                        "file names): e.g. registration = \"../registration\"")
+    for key in ("orientation", "normalise_from"):
+        if config[key] is not None and not config[key].is_file():
+            problems.append(f"{key}: no such file {config[key]}")
+
+
+def _refuse(problems: list[str], path: Path) -> None:
+    """One UsageError that lists every problem (none: nothing to refuse)."""
+    if problems:
+        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+        raise UsageError(f"invalid config ({count}):\n" + "\n".join(f"  {p}" for p in problems),
+                         path)
 
 
 def resolve(path: Path, cli: Mapping[str, object] | None = None) -> SeriesConfig:
@@ -286,27 +266,35 @@ def resolve(path: Path, cli: Mapping[str, object] | None = None) -> SeriesConfig
     document = read_toml(path)
     problems: list[str] = []
     table = document.pop("check", {})
+    per_file = document.pop("labels") if isinstance(document.get("labels"), dict) else None
     values = _check_table(document, TOP_LEVEL, "", problems)
     if not isinstance(table, dict):
-        problems.append(f"check: must be a table ([check]), not {_kind(table)}")
+        problems.append(f"check: must be a table ([check]), not {v.kind(table)}")
         table = {}
     check = _check_table(table, CHECK_KEYS, "check.", problems)
-    given = {k: v for k, v in (cli or {}).items() if v is not None}
+    given = {key: value for key, value in (cli or {}).items() if value is not None}
     values.update(_check_table(given, TOP_LEVEL, "--", problems))
     _cross_checks(values, problems)
-    if problems:
-        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
-        raise UsageError(f"invalid config ({count}):\n" + "\n".join(f"  {p}" for p in problems),
-                         path)
+    rows = _labels_rows(per_file, problems)
+    if rows is not None and "labels_table" in values:
+        problems.append("labels_table: give a [labels] table or labels_table = \"FILE.csv\", not both")
+    _refuse(problems, path)
     folder = path.parent.absolute()
     config = {**DEFAULTS, **values}
-    for key in ("images", "output", "segmentations"):
+    for key in PATH_KEYS:
         if config[key] is not None:
             config[key] = _absolute(config[key], folder)
     _path_checks(config, problems)
-    if problems:
-        raise UsageError("invalid config:\n" + "\n".join(f"  {p}" for p in problems), path)
+    _refuse(problems, path)
     registration = check.get("registration")
+    table = rows if rows is not None else _labels_csv(values.get("labels_table"), folder, path)
+    return _series_config(path, config, CheckConfig(
+        registration=_absolute(registration, folder) if registration else None), table)
+
+
+def _series_config(path: Path, config: dict[str, Any], check: CheckConfig,
+                   table: LabelsTable) -> SeriesConfig:
+    """The frozen config from the checked values (with DEFAULTS filled in)."""
     return SeriesConfig(
         path=path, name=config["name"], images=config["images"], output=config["output"],
         factor=config["factor"], max_size=config["max_size"],
@@ -315,5 +303,39 @@ def resolve(path: Path, cli: Mapping[str, object] | None = None) -> SeriesConfig
         keep_alpha=config["keep_alpha"], segmentations=config["segmentations"],
         colour=config["colour"], background=config["background"], source=config["source"],
         labels=config["labels"], object_colour=config["object_colour"],
-        resample=config["resample"], jobs=config["jobs"], memory=config["memory"],
-        check=CheckConfig(registration=_absolute(registration, folder) if registration else None))
+        resample=config["resample"], jobs=config["jobs"], memory=config["memory"], check=check,
+        normalise=config["normalise"], percentiles=config["percentiles"],
+        normalise_from=config["normalise_from"],
+        channels=config["channel"] or config["channels"], registration=config["registration"],
+        registration_size=config["registration_size"],
+        registration_format=RegistrationFormat(config["registration_format"]),
+        rotate=config["rotate"], flip=config["flip"], orientation=config["orientation"],
+        instance_ids=config.get("instance_ids"), labels_table=table, trim=config["trim"])
+
+
+def _labels_rows(table: dict | None, problems: list[str]) -> LabelsTable | None:
+    """The ``[labels]`` table (``"name" = "2"`` rows, see masks_labels), problems listed."""
+    if table is None:
+        return None
+    rows = []
+    for name, value in table.items():
+        try:
+            rows.append(label_rule(name, value, f"labels.{name}"))
+        except QuintPrepError as error:
+            problems.append(error.message)
+    try:
+        return labels_table(rows)
+    except QuintPrepError as error:
+        problems.append(error.message)
+        return None
+
+
+def _labels_csv(text: str | None, folder: Path, config: Path) -> LabelsTable:
+    """The ``labels_table = "FILE.csv"`` CSV (relative to the config's folder)."""
+    if text is None:
+        return LabelsTable()
+    try:
+        return read_labels_table(_absolute(text, folder))
+    except QuintPrepError as error:
+        _refuse([f"labels_table: {error}"], config)
+        raise

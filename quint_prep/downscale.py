@@ -19,7 +19,10 @@ from .outputs import atomic_output, temporary_path
 from .parallel import run_interruptibly
 from .resample import Method, downscale_pipeline
 from .scale import Size, check_factor, scaled_size, series_factor
-from .series import ImageInfo, discover, file_notes, read_info, vips_reason
+from .plan_sources import is_plan_file, plan_infos, plan_orientations
+from .sections import DetectSettings, trim_series
+from .series import Discovery, ImageInfo, discover, file_notes, read_info, vips_reason
+from .slides.tiffstream import stream_error
 
 DESCRIPTOR_NAME = "quicknii-series.xml"
 PROGRESS_MEGAPIXELS = 100.0  # images larger than this report progress while they are written
@@ -112,35 +115,63 @@ def with_windows(settings: DownscaleSettings, plan: SeriesPlan,
     return replace(settings, windows=windows)
 
 
-def read_series(sources: Iterable[Path]) -> tuple[list[ImageInfo], list[InputError], list[Path]]:
-    """Discover the images among the sources and read every header; collect failures."""
-    found = discover(sources)
-    infos: list[ImageInfo] = []
+def read_series(sources: Iterable[Path], scene: int | None = None,
+                ) -> tuple[list[ImageInfo], list[InputError], list[Path]]:
+    """Discover the images among the sources and read every header; collect failures.
+
+    ``scene`` picks that scene of every multi-scene file (CZI); None reads whole files.
+    A section plan (``sections.csv``) among the sources gives one image per row.
+    """
+    sources = list(sources)
+    plans = [Path(s) for s in sources if is_plan_file(s)]
+    found = discover([s for s in sources if Path(s) not in plans]) if len(plans) < len(sources) \
+        else Discovery([])
+    infos: list[ImageInfo] = [info for plan in plans for info in plan_infos(plan)]
     problems = list(found.problems)
     for path in found.images:
         try:
-            infos.append(read_info(path))
+            infos.append(read_info(path, scene))
         except InputError as error:
             problems.append(error)
     return infos, problems, found.skipped
 
 
+def refuse_multi_scene(info: ImageInfo) -> InputError | None:
+    """A multi-scene file read whole is not one section: the error that says what to do."""
+    if not info.scenes or info.scene is not None:
+        return None
+    listed = "; ".join(f"{s.index}: {s.size} at {s.position[0]},{s.position[1]}" for s in info.scenes)
+    return InputError(f"{len(info.scenes)} scenes ({listed}) and no scene chosen: give --scene N "
+                      "for one section, or cut the sections out of the slide with "
+                      "`quint-prep sections`", info.path)
+
+
 def plan_series(sources: Iterable[Path], *, factor: float | None = None,
                 max_size: Size | None = None, orientation: Orientation = Orientation(),
-                orientation_csv: Path | None = None) -> SeriesPlan:
+                orientation_csv: Path | None = None, scene: int | None = None,
+                trim: DetectSettings | None = None) -> SeriesPlan:
     """Read a series and settle its one factor: the given one, or the one that fits max_size.
 
     The box applies to the sections as oriented (a 90-degree turn swaps width and height).
+    A multi-scene file without ``scene`` is refused (``refuse_multi_scene``). With ``trim``
+    each image is first cut to its tissue box (``sections.trim_series``).
     """
     if (factor is None) == (max_size is None):
         raise UsageError("give exactly one of --factor or --max-size")
-    infos, problems, skipped = read_series(sources)
+    infos, problems, skipped = read_series(sources, scene)
+    refused = [(info, refuse_multi_scene(info)) for info in infos]
+    problems += [error for _, error in refused if error is not None]
+    infos = [info for info, error in refused if error is None]
+    if trim is not None:
+        infos, cut_problems = trim_series(infos, trim)
+        problems = problems + cut_problems
     if not infos:
         if problems:
             return SeriesPlan([], problems, skipped, factor or 1.0, max_size)
         raise UsageError("no images found (TIFF, JPEG or PNG) in the given sources")
-    per_section = (read_orientation_csv(orientation_csv, [i.stem for i in infos])
-                   if orientation_csv else {})
+    per_section = plan_orientations(infos)
+    per_section.update(read_orientation_csv(orientation_csv, [i.stem for i in infos])
+                       if orientation_csv else {})
     orientations = OrientationPlan(orientation, per_section)
     if max_size is not None:
         factor = series_factor(max_size, [orientations.for_stem(i.stem).size(i.size) for i in infos])
@@ -232,11 +263,11 @@ def _oriented(image: pyvips.Image, orientation: Orientation, scratch: Path,
 
 
 def _with_resolution(image: pyvips.Image, info: ImageInfo, target: Size) -> pyvips.Image:
-    if info.microns_per_pixel is None:
+    if info.pixel_size is None:
         return image
-    scale = target.width / info.size.width
-    source = pyvips.Image.new_from_file(str(info.path))
-    return image.copy(xres=source.xres * scale, yres=source.yres * scale)
+    scale_x, scale_y = target.width / info.size.width, target.height / info.size.height
+    return image.copy(xres=1000.0 / info.pixel_size[0] * scale_x,
+                      yres=1000.0 / info.pixel_size[1] * scale_y)
 
 
 def downscale_one(info: ImageInfo, output: Path, target: Size, settings: DownscaleSettings,
@@ -247,6 +278,7 @@ def downscale_one(info: ImageInfo, output: Path, target: Size, settings: Downsca
     decoded or the output cannot be written.
     """
     orientation = settings.orientations.for_stem(info.stem)
+    made: list[pyvips.Image] = []
 
     def build() -> tuple[pyvips.Image, str]:
         image, plan = downscale_pipeline(info, target, settings.method,
@@ -255,6 +287,7 @@ def downscale_one(info: ImageInfo, output: Path, target: Size, settings: Downsca
                                          window=settings.window_for(info),
                                          channels=settings.channels)
         image = _with_resolution(image, info, target)
+        made.append(image)
         if on_progress is not None:
             image.set_progress(True)
             image.signal_connect("eval", lambda _image, progress: on_progress(progress.percent / 100))
@@ -262,10 +295,14 @@ def downscale_one(info: ImageInfo, output: Path, target: Size, settings: Downsca
 
     try:
         with atomic_output(output) as temporary:
-            return run_interruptibly(build, lambda built: _save_described(built, temporary, settings,
-                                                                          orientation),
-                                     kill=lambda built: built[0].set_kill(True))
+            described = run_interruptibly(build, lambda built: _save_described(
+                built, temporary, settings, orientation), kill=lambda built: built[0].set_kill(True))
+            failed = stream_error(made[0]) if made else None
+            if failed is not None:  # a vendor read failed: libvips went on, the output is bad
+                raise failed
+            return described
     except pyvips.Error as error:
-        raise InputError(f"failed while decoding or writing: {vips_reason(error)}", info.path) from error
+        raise (stream_error(made[0]) if made else None) or InputError(
+            f"failed while decoding or writing: {vips_reason(error)}", info.path) from error
     except OSError as error:
         raise InputError(f"cannot write {output.name}: {error.strerror}", info.path) from error

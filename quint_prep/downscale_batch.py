@@ -74,7 +74,8 @@ def plan_outputs(plan: SeriesPlan, output_dir: Path, settings: DownscaleSettings
         decision = refused if other and not overwrite else decide(
             output_name=name, output_exists=output.exists(), record=previous.images.get(name),
             source=source_stamp(info.path), same_settings=same_settings, overwrite=overwrite,
-            clashes=[i.name for i in names[name] if i is not info], stale=name in previous.stale)
+            clashes=[i.name for i in names[name] if i is not info], box=_box(info),
+            stale=name in previous.stale)
         entries.append(PlannedOutput(info, output, scaled_size(info.size, plan.factor),
                                      plan.output_size(info), decision))
     return OutputPlan(previous, same_settings, tuple(entries), other, differences)
@@ -95,7 +96,7 @@ def downscale_series(plan: SeriesPlan, output_dir: Path, settings: DownscaleSett
     and a QuickNII descriptor is written. The manifest is written here only, and updated even
     when the run is interrupted.
     """
-    source_list = list(sources) or [i.path for i in plan.images]
+    source_list = [*sources, *(i.path for i in plan.images)]  # plan rows: guard the slides too
     output_dir = guard_output_dir(output_dir, source_list)
     folders = [output_dir, *([guard_output_dir(registration.folder, source_list)]
                              if registration is not None else [])]
@@ -161,7 +162,7 @@ class RegistrationCompanion:
                        for i in plan.images])
         self.registration, self.series_name = registration, output_dir.name or "series"
         self.settings = settings
-        self.infos = {info.path: info for info in plan.images}
+        self.infos = {info.stem: info for info in plan.images}
         self.factor = registration_factor(registration.box, [plan.output_size(i) for i in plan.images])
         old = previous.extra.get("registration") or {}
         same = old.get("factor") == self.factor and old.get("settings") == registration.to_json()
@@ -171,14 +172,14 @@ class RegistrationCompanion:
         """Bring the registration image of one finished section up to date."""
         if result.status == "failed" or result.output is None or result.output_size is None:
             return result
-        name = f"{result.source.stem}.{self.registration.format.value}"
+        name = f"{result.output.stem}.{self.registration.format.value}"
         target = self.registration.folder / name
         size = registration_size(result.output_size, self.factor)
         wanted = {"width": size.width, "height": size.height}
         if result.status == "up-to-date" and target.exists() and self.images.get(name) == wanted:
             return result
         try:
-            info = self.infos.get(result.source)
+            info = self.infos.get(result.output.stem)
             if info is None or not self._from_pyramid(info, target, size):
                 write_registration_image(result.output, target, size, self.registration)
         except QuintPrepError as error:
@@ -192,7 +193,7 @@ class RegistrationCompanion:
         source has no level small enough (then the segmentation output is used)."""
         orientation = self.settings.orientations.for_stem(info.stem)
         unoriented = orientation.size(size)  # a quarter turn swaps the sides back
-        if not {"page", "subifd"} & set(plan_load(info, unoriented).options):
+        if not {"page", "subifd", "level"} & set(plan_load(info, unoriented).options):
             return False
         image, _ = downscale_pipeline(info, unoriented, self.settings.method,
                                       window=self.settings.window_for(info),
@@ -211,6 +212,11 @@ class RegistrationCompanion:
         if files:
             write_descriptor(self.registration.folder, self.series_name, files,
                              filename=DESCRIPTOR_NAME)
+
+
+def _box(info: ImageInfo) -> dict | None:
+    """What the manifest records of a plan row's box (None for a whole image)."""
+    return None if info.crop is None else {**info.crop.to_json(), "scene": info.scene}
 
 
 def _base(entry: PlannedOutput) -> dict:
@@ -238,7 +244,20 @@ def _image_record(entry: PlannedOutput, load: str, settings: DownscaleSettings) 
         source_mtime_ns=stat.st_mtime_ns, source_width=info.size.width,
         source_height=info.size.height, width=entry.oriented.width, height=entry.oriented.height,
         load=load, window=window.to_json() if window else None,
-        orientation=None if orientation.is_identity else orientation.to_json())
+        orientation=None if orientation.is_identity else orientation.to_json(),
+        scene=info.scene, **output_pixel_size(info, entry.oriented, orientation), box=_box(info))
+
+
+def output_pixel_size(info: ImageInfo, oriented: Size, orientation: Orientation) -> dict:
+    """Manifest fields: the source's µm/px and the output's (source size / factor), or None."""
+    if info.pixel_size is None:
+        return {"source_um_per_px": None, "um_per_px": None}
+    unoriented = orientation.size(oriented)  # a quarter turn swaps the sides back
+    width, height = unoriented.width, unoriented.height
+    x, y = info.pixel_size
+    return {"source_um_per_px": [round(x, 6), round(y, 6)],
+            "um_per_px": [round(x * info.size.width / width, 6),
+                          round(y * info.size.height / height, 6)]}
 
 
 def _failed(entry: PlannedOutput, message: str, manifest: Manifest) -> ImageResult:

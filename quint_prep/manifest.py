@@ -14,7 +14,8 @@ Format (version 1)::
         {"name": "mouse12_s001.png", "stem": "mouse12_s001", "section": 1,
          "source": "/abs/path/mouse12_s001.tif", "source_bytes": 123, "source_mtime_ns": 1,
          "source_width": 40000, "source_height": 30000, "width": 10000, "height": 7500,
-         "load": "pyramid level 2 (10000x7500)"}
+         "load": "pyramid level 2 (10000x7500)", "scene": null,
+         "source_um_per_px": [0.5, 0.5] | null, "um_per_px": [2.0, 2.0] | null}
       ],
       "stale": ["mouse12_s013.png"]     # written for an earlier series of this folder (other
     }                                   # settings), not replaced yet: rewritten, never kept
@@ -61,6 +62,10 @@ class ImageRecord:
     load: str
     window: dict | None = None  # intensity window applied to this image ({"low": [...], "high": [...]})
     orientation: dict | None = None  # {"rotate": 90, "flip": "horizontal"} when turned
+    scene: int | None = None  # the scene of a multi-scene source (CZI) this image is
+    source_um_per_px: list[float] | None = None  # [x, y] pixel size recorded in the source
+    um_per_px: list[float] | None = None  # [x, y] this output's: source size / factor
+    box: dict | None = None  # a plan row: {"x", "y", "width", "height", "scene"} cut from source
 
 
 @dataclass

@@ -23,6 +23,9 @@ from .errors import InputError, QuintPrepError, UsageError
 from .folder_lock import folder_lock
 from .masks_counts import MaskCounts, count_mask, count_warnings
 from .masks_flatten import FlattenOptions, flatten
+from .masks_judge import MaskFacts, judge_and_record, judge_mask
+from .masks_labels import (LabelChoice, LabelSelection, LabelsTable, blanket_notes, choose_labels,
+                           instances_present, label_shares)
 from .masks_manifest import (MaskRecord, MasksRecord, load_record, other_masks, replace_masks,
                              save_record)
 from .one_series import other_series
@@ -37,7 +40,6 @@ from .series import ImageInfo, discover, file_notes, vips_reason
 Progress = Callable[[float], None]
 
 PROGRESS_MEGAPIXELS = 100.0  # masks larger than this report progress while they are written
-MOSTLY_OBJECTS = 0.5  # above this object fraction, warn that objects and background may be swapped
 
 
 class SizeMode(str, Enum):
@@ -67,10 +69,16 @@ class MaskSettings:
     keep_touching: bool = False
     overwrite: bool = False
     png_compression: int = 6
+    instance_ids: tuple[int, ...] | None = None
+    labels_table: LabelsTable = LabelsTable()
 
-    def flatten_options(self) -> FlattenOptions:
-        """The choices that decide which pixels are objects."""
-        return FlattenOptions(self.labels, self.object_colour, self.invert, self.resample,
+    def label_selection(self) -> LabelSelection:
+        """The label choices: --labels, --instance-ids and the labels table (masks_labels)."""
+        return LabelSelection(self.labels, self.instance_ids, self.labels_table, self.instances)
+
+    def flatten_options(self, choice: LabelChoice) -> FlattenOptions:
+        """The choices that decide which pixels of one file are objects."""
+        return FlattenOptions(choice.labels, self.object_colour, self.invert, self.resample,
                               self.instances, self.keep_touching)
 
     def to_json(self) -> dict:
@@ -83,6 +91,7 @@ class MaskSettings:
             "resample": self.resample.value, "size": self.size_mode.value,
             "max_size": str(self.max_size) if self.max_size else None,
             "instances": self.instances, "keep_touching": self.keep_touching,
+            **self.label_selection().to_json(),
         }
 
     def __post_init__(self) -> None:
@@ -106,6 +115,7 @@ class MaskJob:
     target: Size
     image: SeriesImage | None
     warnings: tuple[str, ...] = ()
+    choice: LabelChoice | None = None  # the values that are objects (None: the file's default)
 
 
 @dataclass(frozen=True)
@@ -116,6 +126,7 @@ class MaskPlan:
     problems: list[InputError]
     factor: float | None = None
     set_aside: list[tuple[Path, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # where the label options did not apply
 
 
 # Cellpose writes these next to its masks (matplotlib figure, outlines, flows), all ending in
@@ -183,13 +194,15 @@ def plan_masks(sources: Iterable[Path], settings: MaskSettings,
     if settings.max_size is not None and planned:
         factor = series_factor(settings.max_size, [m.info.size for m, _, _ in planned])
     jobs = []
+    selection = settings.label_selection()
     for mask, name, image in _unique_names(planned, problems):
         target = (image.size if settings.size_mode is SizeMode.IMAGE and image
                   else scaled_size(mask.info.size, factor) if factor is not None else mask.info.size)
         warnings = tuple(f"name: {p}" for p in name_problems(name[:-4])) if image is None else ()
         warnings += file_notes(mask.info)
-        jobs.append(MaskJob(mask, name, target, image, warnings))
-    return MaskPlan(jobs, problems, factor, found.set_aside)
+        jobs.append(MaskJob(mask, name, target, image, warnings, choose_labels(mask, selection)))
+    notes = blanket_notes([m for m, _, _ in planned], selection)
+    return MaskPlan(jobs, problems, factor, found.set_aside, notes)
 
 
 def _matched_image(mask: MaskFile, series: Sequence[SeriesImage] | None) -> SeriesImage | None:
@@ -235,6 +248,7 @@ class MaskResult:
     seconds: float = 0.0
     message: str = ""
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    facts: dict = field(default_factory=dict)  # what judge_mask was told (masks_judge)
 
     @property
     def object_fraction(self) -> float | None:
@@ -308,7 +322,8 @@ def _update_record(record: MasksRecord, job: MaskJob, result: MaskResult,
             image=result.image, mask_width=job.mask.info.size.width,
             mask_height=job.mask.info.size.height, width=job.target.width,
             height=job.target.height, object_fraction=result.object_fraction or 0.0,
-            counts=result.counts.to_json() if result.counts else {}, settings=settings.to_json())
+            counts=result.counts.to_json() if result.counts else {}, settings=settings.to_json(),
+            facts=result.facts)
 
 
 def convert_one(job: MaskJob, output_dir: Path, settings: MaskSettings,
@@ -324,21 +339,39 @@ def convert_one(job: MaskJob, output_dir: Path, settings: MaskSettings,
     if (record is not None and recorded is not None and not settings.overwrite
             and record.is_up_to_date(job.mask, output, settings.to_json())
             and Size(record.width, record.height) == job.target):
-        return MaskResult(status="up-to-date", labels=record.labels, counts=recorded, **base)
+        facts = MaskFacts.from_json(record.facts)
+        if facts is not None:
+            base["warnings"] += tuple(j.message for j in judge_mask(facts))
+        return MaskResult(status="up-to-date", labels=record.labels, counts=recorded,
+                          facts=record.facts, **base)
     if output.exists() and record is None and not settings.overwrite and not stale:
         return MaskResult(status="failed", message=f"{output} exists and was not written by "
                           "quint-prep masks; pass --overwrite to replace it", **base)
     started = time.perf_counter()
     try:
-        flattened = flatten(job.mask, job.target, settings.flatten_options())
+        flattened = flatten(job.mask, job.target, settings.flatten_options(job.choice
+                                                                           or _default_choice(job)))
         write_mask_png(flattened.selection, output, settings, on_progress)
         counts = count_mask(flattened, output, settings.colour, job.mask.path)
     except QuintPrepError as error:
         return MaskResult(status="failed", message=error.message, **base)
-    base["warnings"] = (job.warnings + flattened.notes + fraction_warnings(counts.object_fraction)
-                        + count_warnings(counts, flattened.separated))
+    judged, facts = judge_and_record(_facts(job, counts), lambda: label_shares(job.mask))
+    base["warnings"] = job.warnings + flattened.notes + tuple(j.message for j in judged) \
+        + count_warnings(counts, flattened.separated)
     return MaskResult(status="written", labels=flattened.description, counts=counts,
-                      seconds=time.perf_counter() - started, **base)
+                      seconds=time.perf_counter() - started, facts=facts.to_json(), **base)
+
+
+def _default_choice(job: MaskJob) -> LabelChoice:
+    return choose_labels(job.mask, LabelSelection())
+
+
+def _facts(job: MaskJob, counts: MaskCounts) -> MaskFacts:
+    """What the judgement of a written mask needs (a census of the source only on demand)."""
+    choice = job.choice or _default_choice(job)
+    present = instances_present(job.mask, choice)
+    return MaskFacts(job.mask.path.name, choice, counts.object_fraction, counts.objects,
+                     counts.instances, present if present is not None else counts.instances)
 
 
 def _recorded_counts(record: MaskRecord | None) -> MaskCounts | None:
@@ -347,16 +380,6 @@ def _recorded_counts(record: MaskRecord | None) -> MaskCounts | None:
         return MaskCounts.from_json(record.counts) if record is not None else None
     except TypeError:
         return None
-
-
-def fraction_warnings(fraction: float) -> tuple[str, ...]:
-    """Warnings about an object fraction: none at all, or objects covering most of the section."""
-    if fraction == 0:
-        return ("no objects: the output is all background",)
-    if fraction > MOSTLY_OBJECTS:
-        return (f"objects cover {fraction:.1%} of the section: if objects and background are "
-                "swapped (e.g. an inverted LUT), rerun with --invert",)
-    return ()
 
 
 def write_mask_png(selection: pyvips.Image, output: Path, settings: MaskSettings,

@@ -26,7 +26,7 @@ rerun skip masks that are up to date and replace only files quint-prep wrote.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .manifest import Manifest, load_or_new, write_manifest
@@ -54,6 +54,7 @@ class MaskRecord:
     object_fraction: float
     counts: dict
     settings: dict
+    facts: dict = field(default_factory=dict)  # what masks_judge.judge_mask was told
 
     def is_up_to_date(self, mask: MaskFile, output: Path, settings: dict) -> bool:
         """True when the output exists and came from the same, unchanged file and settings."""

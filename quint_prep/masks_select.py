@@ -66,6 +66,8 @@ def parse_labels(text: str) -> tuple[int, ...]:
         if not part:
             continue
         low, dash, high = part.partition("-")
+        if not all(s.strip().isdigit() for s in ((low, high) if dash else (low,))):
+            raise ValueError(f"{text!r} is not a list of label values like 2,3 or 2-4")
         if dash:
             start, stop = int(low), int(high)
             if stop < start:

@@ -22,7 +22,8 @@ import pyvips
 
 from .errors import InputError, UsageError
 from .manifest import read_manifest
-from .series import ImageInfo, channel_names, open_image, vips_reason
+from .slides.tiffstream import stream_error
+from .series import ImageInfo, channel_names, level_options, open_source, vips_reason
 
 HISTOGRAM_MIN_PIXELS = 2_000_000
 MODES = ("auto", "series", "image", "none", "fixed")
@@ -124,19 +125,21 @@ def image_histogram(info: ImageInfo, channels: Sequence[str] | None = None,
             info.path,
         )
     level = histogram_level(info, min_pixels)
-    options: dict = {}
-    if level > 0:
-        key = "subifd" if info.level_kind == "subifds" else "page"
-        options[key] = info.level_pages[level]
-    image = open_image(info.path, access=info.access, **options)
+    image = open_source(info, **level_options(info, level))
+    if info.crop is not None:  # a plan row: the histogram of its box only
+        image = info.crop.on(image)
     image = select_channels(image, channels, info.path)
     if image.hasalpha() and image.bands in (2, 4):
         image = image.extract_band(0, n=image.bands - 1)
     try:
         found = image.hist_find()
         counts = np.asarray(found.numpy(), dtype=np.float64)
+        failed = stream_error(image)  # a vendor read failed: libvips went on with zeros
+        if failed is not None:
+            raise failed
     except pyvips.Error as error:
-        raise InputError(f"cannot read pixels for the histogram: {vips_reason(error)}", info.path) from error
+        raise stream_error(image) or InputError(
+            f"cannot read pixels for the histogram: {vips_reason(error)}", info.path) from error
     return counts.reshape(found.width, found.bands).T  # channels x bins
 
 

@@ -16,7 +16,7 @@ import pyvips
 from .errors import InputError
 from .normalise import Window, apply_window, select_channels
 from .scale import Size
-from .series import DECODE_FAIL_ON, ImageInfo, open_image
+from .series import DECODE_FAIL_ON, ImageInfo, level_options, open_source
 
 
 class Method(str, Enum):
@@ -50,8 +50,7 @@ def plan_load(info: ImageInfo, target: Size) -> LoadPlan:
         for index in range(len(info.levels) - 1, 0, -1):
             level = info.levels[index]
             if level.width >= target.width and level.height >= target.height:
-                key = "subifd" if info.level_kind == "subifds" else "page"
-                return LoadPlan({key: info.level_pages[index]}, f"pyramid level {index} ({level})",
+                return LoadPlan(level_options(info, index), f"pyramid level {index} ({level})",
                                 level)
     if info.format == "jpeg":
         for shrink in (8, 4, 2):
@@ -167,7 +166,9 @@ def downscale_pipeline(info: ImageInfo, target: Size, method: Method, *, keep_de
     check_sample_format(info, window is not None)
     plan = plan_load(info, target)
     # A cut-off or undecodable file is an error, not an image with a grey tail or garbage.
-    image = open_image(info.path, access=info.access, fail_on=DECODE_FAIL_ON, **plan.options)
+    image = open_source(info, fail_on=DECODE_FAIL_ON, **plan.options)
+    if info.crop is not None:  # a plan row: its box, on the level that was opened
+        image = info.crop.on(image)
     image = select_channels(image, channels, info.path)
     image = to_displayable(image, keep_alpha)
     image = RESAMPLERS[method](image, target)

@@ -10,13 +10,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Protocol, Sequence
 
-from .manifest import ImageRecord
 
 WRITE = "write"
 SKIP = "skip"
 FAIL = "fail"
+
+
+class Recorded(Protocol):
+    """What a manifest entry (an image's or a mask's) recorded about its source."""
+
+    source: str
+    source_bytes: int
+    source_mtime_ns: int
 
 
 @dataclass(frozen=True)
@@ -47,9 +54,10 @@ class Decision:
     reason: str
 
 
-def decide(*, output_name: str, output_exists: bool, record: ImageRecord | None,
+def decide(*, output_name: str, output_exists: bool, record: Recorded | None,
            source: SourceStamp | None, same_settings: bool, overwrite: bool = False,
-           clashes: Sequence[str] = (), stale: bool = False) -> Decision:
+           clashes: Sequence[str] = (), box: dict | None = None,
+           stale: bool = False) -> Decision:
     """Decide whether one output must be written (see the module doc for "up to date");
     ``stale``: the output was written for an earlier series of the folder (other settings)."""
     if clashes:
@@ -73,4 +81,6 @@ def decide(*, output_name: str, output_exists: bool, record: ImageRecord | None,
         return Decision(WRITE, "changed", "made from another source file")
     if (record.source_bytes, record.source_mtime_ns) != (source.size, source.mtime_ns):
         return Decision(WRITE, "changed", "source modified since (size or time differs)")
+    if getattr(record, "box", None) != box:  # mask records have no box
+        return Decision(WRITE, "changed", "the section's box in the plan differs")
     return Decision(SKIP, "up to date", "same source, factor and settings")

@@ -7,23 +7,34 @@ commands themselves: a rerun skips every output that is up to date (see ``resume
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from .config import SeriesConfig
 from .findings import CheckReport
 from .manifest import manifest_path
-from .masks import MaskPlan, MaskResult, MaskSettings, convert_masks, plan_masks
+from .masks import MaskJob, MaskPlan, MaskResult, MaskSettings, convert_masks, plan_masks
+from .masks_manifest import load_record
 from .masks_select import MaskResample
-from .masks_series import series_from_manifest
+from .masks_series import SeriesImage, series_from_manifest
 from .masks_sources import SourceKind
+from .plan_sources import plan_slides
+from .sections import DetectSettings
 from .series_check import check_series
-from .downscale import DownscaleSettings, ImageResult, SeriesPlan, plan_series, with_windows
+from .downscale import (DownscaleSettings, ImageResult, SeriesPlan, output_name, plan_series,
+                        with_windows)
 from .downscale_batch import OutputPlan, downscale_series, plan_outputs
 from .errors import UsageError
+from .normalise import window_from_manifest
 from .parallel import Workers
-from .series import discover
+from .quicknii import slice_entries
+from .registration_series import RegistrationSettings, registration_factor
+from .resume import Decision, decide, source_stamp
+from .scale import Size
+from .series import ImageInfo, discover
+from .sweep import DEFAULT_SECTIONS, pick_sample
 
 
 class Stage(str, Enum):
@@ -62,8 +73,11 @@ def workers_for(config: SeriesConfig, scheduler: str | None = None, *,
 # --- downscale ---------------------------------------------------------------------------
 
 def plan_downscale(config: SeriesConfig) -> SeriesPlan:
-    """Read the series' headers and settle its one factor (config factor or max_size)."""
-    return plan_series(config.image_sources(), factor=config.factor, max_size=config.max_size)
+    """Read the series' headers and settle its one factor (config factor or max_size) and
+    the orientation of every section (``rotate``, ``flip``, the ``orientation`` CSV)."""
+    return plan_series(config.image_sources(), factor=config.factor, max_size=config.max_size,
+                       orientation=config.series_orientation, orientation_csv=config.orientation,
+                       trim=DetectSettings() if config.trim else None)
 
 
 def dry_run_downscale(config: SeriesConfig, plan: SeriesPlan, *,
@@ -77,12 +91,37 @@ def run_downscale(config: SeriesConfig, plan: SeriesPlan, workers: Workers, *,
                   overwrite: bool = False) -> Iterator[ImageResult]:
     """Downscale the series into ``config.output``; yields one result per image."""
     return downscale_series(plan, config.output, downscale_settings(config, plan),
-                            sources=config.image_sources(), overwrite=overwrite, workers=workers)
+                            sources=config.image_sources(), overwrite=overwrite,
+                            registration=config.registration_settings, workers=workers)
+
+
+@dataclass(frozen=True)
+class RegistrationPlan:
+    """The registration series a downscale stage would make alongside the series."""
+
+    settings: RegistrationSettings
+    factor: float  # of the segmentation-size images
+    images: int
+
+
+def plan_registration(config: SeriesConfig, plan: SeriesPlan) -> RegistrationPlan | None:
+    """The registration series of ``registration = "DIR"`` (None when the config asks for
+    none), writing nothing; UsageError when QuickNII could not order the sections (unnumbered
+    or duplicate section numbers), as the run refuses them."""
+    settings = config.registration_settings
+    if settings is None or not plan.images:
+        return None
+    sizes = [plan.output_size(info) for info in plan.images]
+    slice_entries([(f"{i.stem}.{settings.format.value}", size) for i, size in zip(plan.images, sizes)])
+    return RegistrationPlan(settings, registration_factor(settings.box, sizes), len(sizes))
 
 
 def downscale_settings(config: SeriesConfig, plan: SeriesPlan) -> DownscaleSettings:
-    """The config's downscale settings with the series' intensity window, as downscale does."""
-    return with_windows(config.downscale_settings(plan.factor), plan)
+    """The config's downscale settings with the series' intensity window, as downscale does
+    (the window recorded in ``normalise_from`` when the config names one)."""
+    given = window_from_manifest(config.normalise_from) if config.normalise_from else None
+    return with_windows(config.downscale_settings(plan.factor, plan.orientations), plan,
+                        given=given)
 
 
 # --- masks and check ------------------------------------------------------------------------
@@ -91,22 +130,62 @@ def masks_settings(config: SeriesConfig, *, overwrite: bool = False) -> MaskSett
     """The masks settings a config asks for (as ``quint-prep masks`` would take them)."""
     return MaskSettings(
         colour=config.colour, background=config.background, labels=config.labels,
-        object_colour=config.object_colour,
+        object_colour=config.object_colour, instance_ids=config.instance_ids,
+        labels_table=config.labels_table,
         source=None if config.source == "auto" else SourceKind(config.source),
         resample=MaskResample(config.resample), overwrite=overwrite)
 
 
-def plan_masks_stage(config: SeriesConfig, *, overwrite: bool = False) -> MaskPlan:
+def plan_masks_stage(config: SeriesConfig, *, overwrite: bool = False,
+                     series: Sequence[SeriesImage] | None = None) -> MaskPlan:
     """Read the config's segmentations and match them to the downscaled series in
-    ``config.output`` (by its manifest: names and proportions), writing nothing."""
+    ``config.output`` (by its manifest: names and proportions), writing nothing. ``series``
+    (a dry run: the series the downscale stage would leave) is used instead of the manifest."""
     if config.segmentations is None:
         raise UsageError("the config names no segmentations folder", config.path)
-    manifest = manifest_path(config.output)
-    if not manifest.exists():
-        raise UsageError(f"stage masks needs the downscaled series first ({manifest} is missing): "
-                         "run the downscale stage", config.path)
-    return plan_masks([config.segmentations], masks_settings(config, overwrite=overwrite),
-                      series_from_manifest(manifest))
+    if series is None:
+        manifest = manifest_path(config.output)
+        if not manifest.exists():
+            raise UsageError(f"stage masks needs the downscaled series first ({manifest} is "
+                             "missing): run the downscale stage", config.path)
+        series = series_from_manifest(manifest)
+    return plan_masks([config.segmentations], masks_settings(config, overwrite=overwrite), series)
+
+
+def projected_series(config: SeriesConfig, plan: SeriesPlan) -> list[SeriesImage]:
+    """The downscaled series as the downscale stage would leave it (output names, oriented
+    sizes, section numbers): what a dry run matches the segmentations against."""
+    return [SeriesImage(output_name(info, config.format), info.stem, plan.output_size(info),
+                        info.section.value if info.section else None) for info in plan.images]
+
+
+@dataclass(frozen=True)
+class PlannedMask:
+    """One segmentation of a dry run: its job and what the masks stage would do with it."""
+
+    job: MaskJob
+    output: Path
+    decision: Decision
+
+
+def plan_mask_outputs(config: SeriesConfig, plan: MaskPlan, *,
+                      overwrite: bool = False) -> list[PlannedMask]:
+    """Per mask: new, changed, up to date or refused, decided as for images (``resume``)
+    from the masks folder's manifest; nothing is written."""
+    folder = config.masks_output
+    record = load_record(folder, plan.factor) if folder.is_dir() else None
+    wanted = masks_settings(config, overwrite=overwrite).to_json()
+    planned = []
+    for job in plan.jobs:
+        entry = record.files.get(job.output_name) if record is not None else None
+        same = entry is not None and entry.settings == wanted and Size(
+            entry.width, entry.height) == job.target
+        output = folder / job.output_name
+        decision = decide(output_name=job.output_name, output_exists=output.exists(),
+                          record=entry, source=source_stamp(job.mask.path), same_settings=same,
+                          overwrite=overwrite)
+        planned.append(PlannedMask(job, output, decision))
+    return planned
 
 
 def run_masks(config: SeriesConfig, plan: MaskPlan, *,
@@ -116,6 +195,13 @@ def run_masks(config: SeriesConfig, plan: MaskPlan, *,
     # read one level deep only; the segmentations are the sources that must stay apart.
     return convert_masks(plan, config.masks_output, masks_settings(config, overwrite=overwrite),
                          sources=[config.segmentations] if config.segmentations else [])
+
+
+def sweep_sample(plan: SeriesPlan) -> list[ImageInfo]:
+    """The sections the sweep stage tries: as many as ``sweep`` picks by default, spread over
+    the series."""
+    numbers = [info.section.value if info.section else None for info in plan.images]
+    return [plan.images[i] for i in pick_sample(numbers, DEFAULT_SECTIONS)]
 
 
 def run_check(config: SeriesConfig) -> CheckReport:
@@ -129,18 +215,20 @@ def run_check(config: SeriesConfig) -> CheckReport:
 
 def input_paths(config: SeriesConfig) -> list[Path]:
     """Every file and folder a run reads: the config, the image folder and images, the
-    segmentations folder and files, the registration. A change to any of them (or a file
-    added to a folder) means the series must be brought up to date."""
+    segmentations folder and files, the orientation CSV, the manifest named by
+    ``normalise_from``, the registration. A change to any of them (or a file added to a
+    folder) means the series must be brought up to date."""
     paths = [config.path.absolute()]
     image_folder = config.images.parent if config.images_is_glob else config.images
     paths.append(image_folder)
     paths.extend(p.absolute() for p in discover(config.image_sources()).images)
+    paths.extend(plan_slides(config.image_sources()))  # a section plan: the slides it cuts
     if config.segmentations is not None and config.segmentations.is_dir():
         paths.append(config.segmentations)
         paths.extend(sorted(p for p in config.segmentations.iterdir()
                             if p.is_file() and not p.name.startswith(".")))
-    if config.check.registration is not None:
-        paths.append(config.check.registration)
+    paths.extend(p for p in (config.orientation, config.normalise_from, config.check.registration)
+                 if p is not None)
     return paths
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import pyvips
 
@@ -13,18 +13,18 @@ from .damage import truncation_reason, unreadable_reason
 from .errors import InputError, UsageError
 from .naming import SectionNumber, parse_section_number
 from .scale import Size
+from .slides import SLIDE_SUFFIXES
 
-IMAGE_SUFFIXES = {".tif", ".tiff", ".btf", ".tf8", ".svs", ".ndpi", ".jpg", ".jpeg", ".png"}
+if TYPE_CHECKING:
+    from .plan import Crop
+
+IMAGE_SUFFIXES = {".tif", ".tiff", ".btf", ".tf8", ".jpg", ".jpeg", ".png"}  # read by libvips
+# Scanner files (slides.SLIDE_SUFFIXES: .czi, .svs, .ndpi, .mrxs, ...) go to vendor libraries.
 # Formats a user may meet whose loaders pyvips-binary does not carry.
 UNSUPPORTED_SUFFIXES = {
-    ".czi": "Zeiss CZI",
-    ".vsi": "Olympus VSI",
-    ".mrxs": "3DHISTECH MRXS",
     ".jp2": "JPEG 2000",
     ".j2k": "JPEG 2000",
     ".jpx": "JPEG 2000",
-    ".scn": "Leica SCN",
-    ".bif": "Ventana BIF",
 }
 MAX_SIDE = 500_000  # px; whole-slide scans reach ~200000 px a side
 MAX_PIXELS = 100_000_000_000
@@ -66,23 +66,31 @@ class ImageInfo:
     file_bytes: int
     pixels_per_mm: float | None  # horizontal resolution when the file records one
     channel_names: tuple[str, ...] = ()  # from OME-XML, when the file has it
+    pixel_size: tuple[float, float] | None = None  # µm/px (x, y) recorded in the file
+    scenes: tuple = ()  # slides.Scene of each scene of a multi-scene file (CZI)
+    scene: int | None = None  # the scene this info describes (None: the whole file)
+    associated: tuple[str, ...] = ()  # label/macro/thumbnail pictures of a slide (never used)
+    crop: Crop | None = None  # a box cut out of the file: a row of a section plan (sections.csv)
+    label: str | None = None  # the section's name when it is a plan row (else the file's stem)
 
     @property
     def misnamed(self) -> bool:
         """True when the content's format does not match the file's extension."""
         suffix = self.path.suffix.lower()
+        if self.level_kind == "slide":
+            return False
         expected = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg"}.get(suffix, "tiff")
         return self.format.replace("big", "") != expected
 
     @property
     def name(self) -> str:
-        """The file name."""
-        return self.path.name
+        """The file name (a plan row: its section name)."""
+        return self.label or self.path.name
 
     @property
     def stem(self) -> str:
         """The file name without its extension: the section's identity in QUINT."""
-        return self.path.stem
+        return self.label or self.path.stem
 
     @property
     def section(self) -> SectionNumber | None:
@@ -105,8 +113,15 @@ class ImageInfo:
         return "random" if self.tiled else "sequential"
 
     @property
+    def is_slide(self) -> bool:
+        """True for scanner files read by a vendor library (see ``slides``), not by libvips."""
+        return self.level_kind == "slide"
+
+    @property
     def microns_per_pixel(self) -> float | None:
         """Pixel size in micrometres when the file records a plausible resolution."""
+        if self.pixel_size is not None:
+            return self.pixel_size[0]
         if not self.pixels_per_mm or self.pixels_per_mm <= 1.0:
             return None  # libvips reports 1 px/mm (or less) when no resolution is stored
         return 1000.0 / self.pixels_per_mm
@@ -135,6 +150,10 @@ class ImageInfo:
             "file_bytes": self.file_bytes,
             "microns_per_pixel": self.microns_per_pixel,
             "channel_names": list(self.channel_names),
+            "pixel_size_um": list(self.pixel_size) if self.pixel_size else None,
+            "scenes": [scene.to_json() for scene in self.scenes],
+            "scene": self.scene,
+            "associated": list(self.associated),
         }
 
 
@@ -164,7 +183,7 @@ def _natural_key(path: Path) -> tuple:
 def _classify(path: Path, named_explicitly: bool) -> InputError | None | bool:
     """True: an image; None: skip quietly; InputError: tell the user."""
     suffix = path.suffix.lower()
-    if suffix in IMAGE_SUFFIXES:
+    if suffix in IMAGE_SUFFIXES or suffix in SLIDE_SUFFIXES:
         return True
     if suffix in UNSUPPORTED_SUFFIXES:
         return InputError(
@@ -333,8 +352,17 @@ def refuse_impossible(path: Path, image: pyvips.Image) -> None:
             "non-interlaced (e.g. as TIFF)", path)
 
 
-def read_info(path: Path) -> ImageInfo:
-    """Read one image's header (and its pyramid levels' headers) without decoding pixels."""
+def read_info(path: Path, scene: int | None = None) -> ImageInfo:
+    """Read one image's header (and its pyramid levels' headers) without decoding pixels.
+
+    Scanner files go to their vendor library (``slides``); ``scene`` picks one scene of a
+    multi-scene file (None: the whole file, with its scenes listed).
+    """
+    if path.suffix.lower() in SLIDE_SUFFIXES:
+        from .slides.info import slide_info
+        return slide_info(path, scene)
+    if scene not in (None, 0):
+        raise InputError(f"no scene {scene}: the file has one image (scene 0)", path)
     try:
         file_bytes = path.stat().st_size
     except OSError as error:
@@ -370,4 +398,49 @@ def read_info(path: Path) -> ImageInfo:
         file_bytes=file_bytes,
         pixels_per_mm=xres if xres > 0 else None,
         channel_names=tuple(channel_names(head)),
+        pixel_size=recorded_pixel_size(head),
     )
+
+
+_OME_SIZE = re.compile(r"<(?:\w+:)?Pixels\b[^>]*>", re.S)
+_UM = {"µm": 1.0, "um": 1.0, "\u00b5m": 1.0, "nm": 1e-3, "mm": 1e3, "cm": 1e4, "m": 1e6}
+
+
+def recorded_pixel_size(image: pyvips.Image) -> tuple[float, float] | None:
+    """µm/px (x, y) from OME-XML ``PhysicalSizeX/Y`` or the TIFF resolution tags, else None.
+
+    libvips reports 1 px/mm (or less) when a file records no resolution: that is unknown.
+    """
+    description = str(_field(image, "image-description", "") or "")
+    pixels = _OME_SIZE.search(description) if "<OME" in description else None
+    if pixels:
+        attributes = dict(re.findall(r'(\w+)="([^"]*)"', pixels.group(0)))
+        try:
+            x = float(attributes["PhysicalSizeX"]) * _UM.get(attributes.get("PhysicalSizeXUnit", "µm"), 1.0)
+            y = float(attributes.get("PhysicalSizeY", x)) * _UM.get(
+                attributes.get("PhysicalSizeYUnit", "µm"), 1.0)
+            if x > 0 and y > 0:
+                return (x, y)
+        except (KeyError, ValueError):
+            pass
+    xres, yres = float(_field(image, "xres", 0.0) or 0.0), float(_field(image, "yres", 0.0) or 0.0)
+    if xres > 1.0 and yres > 1.0:
+        return (1000.0 / xres, 1000.0 / yres)
+    return None
+
+
+def level_options(info: ImageInfo, index: int) -> dict:
+    """Load options that open stored level ``index`` (page, subifd, or slide level)."""
+    if index == 0 and info.level_kind != "slide":
+        return {}
+    key = {"subifds": "subifd", "slide": "level"}.get(info.level_kind, "page")
+    return {key: info.level_pages[index]}
+
+
+def open_source(info: ImageInfo, access: str | None = None, **options) -> pyvips.Image:
+    """Open a described image lazily: libvips for TIFF/JPEG/PNG, the vendor library for a slide
+    (``level=N`` picks a slide level; page/subifd/shrink options are libvips')."""
+    if info.is_slide:
+        from .slides.info import open_slide_level
+        return open_slide_level(info, int(options.get("level", 0)))
+    return open_image(info.path, access=access or info.access, **options)

@@ -15,12 +15,14 @@ from typing import Callable, Iterable, Iterator
 
 import pyvips
 
-from .checks import (naming_findings, pairing_findings, proportion_findings, registration_findings,
-                     segmentation_findings, size_findings)
+from .checks import (judgement_findings, naming_findings, pairing_findings, proportion_findings,
+                     registration_findings, segmentation_findings, size_findings)
 from .colours import Colour, ColourCounts, count_colours, read_png_header, with_colour_counted
-from .errors import InputError, UsageError
+from .errors import InputError, QuintPrepError, UsageError
 from .findings import CheckReport, Finding, error
 from .manifest import Manifest, read_manifest
+from .masks_judge import MaskFacts, judge_mask
+from .masks_manifest import load_record
 from .registration import read_registration
 from .scale import Size, factor_interval, interval_is_empty
 from .damage import unreadable_reason
@@ -134,7 +136,7 @@ def check_series(images: Iterable[Path], segmentations: Iterable[Path] | None = 
                  for p, size in segs.sizes.items()
                  if p.stem in by_stem and by_stem[p.stem] in read.sizes]
         more, factor = proportion_findings(pairs)
-        findings += more
+        findings += more + recorded_judgements(segs.sizes, colour)
     else:
         for path, size in read.sizes.items():
             findings += size_findings(path, size)
@@ -142,6 +144,33 @@ def check_series(images: Iterable[Path], segmentations: Iterable[Path] | None = 
         files.append((Path(registration), "registration"))
         findings += _registration(Path(registration), read, segs)
     return CheckReport(tuple(findings), tuple(files), factor)
+
+
+def recorded_judgements(sizes: dict[Path, Size], colour: Colour | None) -> list[Finding]:
+    """The judgement of every mask ``quint-prep masks`` wrote and recorded in its folder's
+    manifest (instances lost, no objects, mostly objects), judged again by ``judge_mask``.
+
+    With ``colour`` the object share is measured on the pixels instead (``seg.objects-dominant``,
+    ``seg.colour-missing``), so the recorded share is not judged twice. A file whose size is not
+    the recorded one was replaced since and is not judged.
+    """
+    records: dict[Path, dict] = {}
+    findings: list[Finding] = []
+    for path, size in sizes.items():
+        if path.parent not in records:
+            try:
+                records[path.parent] = load_record(path.parent, None).files
+            except QuintPrepError:
+                records[path.parent] = {}
+        record = records[path.parent].get(path.name)
+        if record is None or (record.width, record.height) != (size.width, size.height):
+            continue
+        facts = MaskFacts.from_json(record.facts)
+        if facts is None:
+            continue
+        judged = [j for j in judge_mask(facts) if colour is None or not j.excludes]
+        findings += judgement_findings(path, judged)
+    return findings
 
 
 def _registration(path: Path, images: _Read, segs: _Read | None) -> list[Finding]:

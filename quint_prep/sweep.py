@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .errors import UsageError
-from .scale import Size, check_factor, scaled_size
+from .scale import Size, check_factor, consistent_factor, scaled_size
 
 DEFAULT_FACTORS = (0.5, 0.25, 0.125, 0.0625)
 DEFAULT_SECTIONS = 3
@@ -230,23 +230,66 @@ class Comparison:
 
 @dataclass(frozen=True)
 class Recommendation:
-    """The factor to use (None when none qualifies), the mask mode, and why."""
+    """The factor to use (None when none qualifies), the mask mode, and why.
+
+    ``mask_scale`` is the segmentations' size over the images' (1.0: full resolution; None:
+    not one scale); the factor applies to the segmentations' own size, so for the images it is
+    ``image_factor`` = factor x mask_scale. ``left_out`` names the sections whose masks were not
+    used, each with the reason.
+    """
 
     factor: float | None
     mode: str | None
     reason: str
+    mask_scale: float | None = 1.0
+    left_out: tuple[str, ...] = ()
+
+    @property
+    def image_factor(self) -> float | None:
+        """The recommended factor for the images (None without a factor or a mask scale)."""
+        if self.factor is None or self.mask_scale is None:
+            return None
+        return self.factor * self.mask_scale
+
+
+def mask_scale(pairs: Sequence[tuple[Size, Size]]) -> float | None:
+    """The one scale of the segmentations against their images, from (image size, mask size)
+    pairs: 1.0 when they are the same size (or none given), None when they disagree."""
+    if all(image == mask for image, mask in pairs):
+        return 1.0
+    fit = consistent_factor(pairs)
+    return fit.factor if not fit.outliers else None
 
 
 def recommend(factors: Sequence[float], sizes: Sequence[Size], box: Size,
               comparisons: Sequence[Comparison] | None = None, keep_objects: float = 0.95,
-              area_tolerance: float = 0.05) -> Recommendation:
+              area_tolerance: float = 0.05, *, left_out: Sequence[str] = (),
+              scale: float | None = 1.0) -> Recommendation:
     """With comparisons: the smallest factor that fits ``box`` for every image of the series
     and keeps the objects of EVERY sampled section (``Comparison.keeps``) under one mask mode
     (modes tried in MODES order, so ties go to ``area``). Without: the largest factor that fits,
-    since nothing measured what smaller factors lose."""
-    fitting = [f for f in sorted(factors) if fits(f, sizes, box)]
+    since nothing measured what smaller factors lose. ``left_out`` are the sections whose masks
+    were judged unusable (``masks_judge``: empty or mostly objects), with the reason; their
+    comparisons must not be among ``comparisons``. ``scale`` is the segmentations' scale
+    (``mask_scale``): a factor F of the masks is F x scale of the images, which must fit."""
+    result = _recommend(factors, sizes, box, comparisons, keep_objects, area_tolerance,
+                        left_out, scale if scale is not None else 1.0)
+    return Recommendation(result.factor, result.mode, result.reason, scale, tuple(left_out))
+
+
+def _recommend(factors: Sequence[float], sizes: Sequence[Size], box: Size,
+               comparisons: Sequence[Comparison] | None, keep_objects: float,
+               area_tolerance: float, left_out: Sequence[str], scale: float) -> Recommendation:
+    fitting = [f for f in sorted(factors) if fits(f * scale, sizes, box)]
     if not fitting:
         return Recommendation(None, None, f"no factor makes every image fit {box}; try smaller factors")
+    if comparisons is not None and not comparisons and left_out:
+        return Recommendation(None, None, (
+            f"no recommendation: the mask of every sampled section that has one is left out "
+            f"({len(left_out)}: no objects, or objects over most of the section, see above), so "
+            "nothing measured what a factor keeps; fix the objects' choice (--labels, "
+            "--instance-ids, --labels-table, --invert) and rerun, or --pick sections whose "
+            "masks are right"))
     if comparisons is not None and not comparisons:
         return Recommendation(None, None, "segmentations were given but no sampled section's "
                               "objects could be counted; fix the errors above, or --pick sections "
@@ -259,7 +302,11 @@ def recommend(factors: Sequence[float], sizes: Sequence[Size], box: Size,
         for mode in MODES:
             rows = [c for c in comparisons if c.factor == factor and c.mode == mode]
             if rows and all(c.keeps(keep_objects, area_tolerance) for c in rows):
-                return Recommendation(factor, mode, _kept_reason(rows, box, keep_objects, area_tolerance))
+                reason = _kept_reason(rows, box, keep_objects, area_tolerance)
+                if left_out:
+                    reason += (f"; {len(left_out)} section{'s' if len(left_out) > 1 else ''} left "
+                               "out (see above)")
+                return Recommendation(factor, mode, reason)
     return Recommendation(None, None, f"no factor keeps at least {keep_objects:.0%} of the objects with "
                           f"the area fraction within {area_tolerance:.0%} and fits {box}; "
                           "try larger factors, or relax --keep-objects / --area-tolerance")

@@ -145,8 +145,13 @@ CSV_FIELDS = ("section", "factor", "mode", "width", "height", "objects", "object
               "mean_object_px", "mean_size_ratio", "area_fraction", "area_fraction_ratio")
 
 
+NOT_APPLICABLE = "n/a"
+NO_OBJECTS_NOTE = ("n/a: the section has no objects at full resolution, so there is nothing to "
+                   "keep or lose; it is left out of the recommendation")
+
+
 def _ratio(value: float | None) -> str:
-    return "" if value is None else f"{value:.4f}"
+    return NOT_APPLICABLE if value is None else f"{value:.4f}"
 
 
 def comparison_rows(sections: Sequence[SectionSweep]) -> list[dict[str, str]]:
@@ -155,12 +160,13 @@ def comparison_rows(sections: Sequence[SectionSweep]) -> list[dict[str, str]]:
     for section in sections:
         if section.full is None:
             continue
-        full, size = section.full, section.comparisons[0].full_size if section.comparisons else None
+        full, size = section.full, section.mask_size
+        same = "1.0000" if full.objects else NOT_APPLICABLE  # no objects: nothing to compare
         rows.append({"section": section.info.stem, "factor": "1", "mode": "full",
                      "width": str(size.width) if size else "", "height": str(size.height) if size else "",
-                     "objects": str(full.objects), "objects_ratio": "1.0000",
-                     "mean_object_px": f"{full.mean_size:.2f}", "mean_size_ratio": "1.0000",
-                     "area_fraction": f"{full.area_fraction:.6f}", "area_fraction_ratio": "1.0000"})
+                     "objects": str(full.objects), "objects_ratio": same,
+                     "mean_object_px": f"{full.mean_size:.2f}", "mean_size_ratio": same,
+                     "area_fraction": f"{full.area_fraction:.6f}", "area_fraction_ratio": same})
         for c in section.comparisons:
             rows.append({"section": c.section, "factor": f"{c.factor:g}", "mode": c.mode,
                          "width": str(c.size.width), "height": str(c.size.height),
@@ -205,6 +211,8 @@ def write_page(path: Path, sections: Sequence[SectionSweep], sheets: dict[str, s
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>quint-prep sweep</title>",
              f"<style>{PAGE_STYLE}</style></head><body><h1>quint-prep sweep</h1>",
              f"<p class='rec'>{html.escape(recommendation_text(recommendation))}</p>"]
+    parts += [f"<p>left out of the recommendation: {html.escape(r)}</p>"
+              for r in recommendation.left_out]
     parts += [f"<p>warning: {html.escape(w)}</p>" for w in warnings]
     for section in sections:
         parts.append(f"<h2>{html.escape(section.info.name)}</h2>")
@@ -220,9 +228,13 @@ def write_page(path: Path, sections: Sequence[SectionSweep], sheets: dict[str, s
                                   if o.result.output else "")]
             for o in section.outputs]))
         parts += [f"<p>{html.escape(p)}</p>" for p in section.problems + section.notes]
+        if section.left_out:
+            parts.append(f"<p>left out of the recommendation: {html.escape(section.left_out)}</p>")
     if object_rows:
         parts.append("<h2>Objects at each factor (<a href='objects.csv'>objects.csv</a>)</h2>")
         parts.append(f"<p>{html.escape(LEGEND)}</p>")
+        if any(row["objects_ratio"] == NOT_APPLICABLE for row in object_rows):
+            parts.append(f"<p>{html.escape(NO_OBJECTS_NOTE)}</p>")
         parts.append(_table(CSV_FIELDS, [[row[f] for f in CSV_FIELDS] for row in object_rows]))
     parts.append("</body></html>\n")
     write_text_atomic(path, "\n".join(parts))
@@ -233,7 +245,21 @@ def recommendation_text(recommendation: Recommendation) -> str:
     if recommendation.factor is None:
         return f"no factor qualifies: {recommendation.reason}"
     mode = f" (masks --resample {recommendation.mode})" if recommendation.mode else ""
-    return f"recommended factor {recommendation.factor:g}{mode}: {recommendation.reason}"
+    return (f"recommended factor {recommendation.factor:g}{mode}: {recommendation.reason}"
+            + _image_factor_text(recommendation))
+
+
+def _image_factor_text(recommendation: Recommendation) -> str:
+    """What the factor is for the images, when the segmentations are at another scale."""
+    scale = recommendation.mask_scale
+    if scale == 1.0:
+        return ""
+    if scale is None or recommendation.image_factor is None:
+        return (". The segmentations are not at one scale of their images, so the factor "
+                "(applied to each segmentation's own size) cannot be stated for the images")
+    return (f". The segmentations are {scale:.4g} x the size of their images and the factor "
+            "applies to their own size: for the images (downscale --factor) it is "
+            f"{recommendation.image_factor:.4g}")
 
 
 def write_report(output_dir: Path, sections: Sequence[SectionSweep], recommendation: Recommendation,
@@ -275,7 +301,10 @@ def sweep_json(output_dir: Path, factors: Sequence[float], sections: Sequence[Se
         "objects_csv": str(output_dir / "objects.csv") if csv_written else None,
         "factors": list(factors),
         "recommendation": {"factor": recommendation.factor, "mode": recommendation.mode,
-                           "reason": recommendation.reason},
+                           "reason": recommendation.reason,
+                           "mask_scale": recommendation.mask_scale,
+                           "image_factor": recommendation.image_factor,
+                           "left_out": list(recommendation.left_out)},
         "warnings": list(warnings),
         "sections": [_section_json(s, output_dir, sheets) for s in sections],
     }
@@ -297,4 +326,7 @@ def _section_json(section: SectionSweep, output_dir: Path, sheets: dict[str, str
                      "error": o.result.message or None} for o in section.outputs],
         "objects": [row for row in comparison_rows([section])],
         "problems": list(section.problems), "notes": list(section.notes),
+        "left_out": section.left_out,
+        "judgements": [{"concern": j.concern.value, "message": j.message}
+                       for j in section.judgements],
     }

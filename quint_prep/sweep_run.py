@@ -21,6 +21,9 @@ from .downscale import DownscaleSettings, ImageResult, SeriesPlan
 from .downscale_batch import downscale_series
 from .errors import InputError, QuintPrepError
 from .masks import find_mask_files
+from .masks_judge import Judgement, MaskFacts, judge_mask
+from .masks_labels import (LabelChoice, LabelSelection, LabelsTable, choose_labels, instances_kept,
+                           instances_present, label_shares)
 from .masks_series import SeriesImage, match_image
 from .masks_select import Colour, MaskResample, resample_selection, select_objects
 from .masks_sources import MaskFile, SourceKind, read_mask_file
@@ -46,6 +49,12 @@ class ObjectSettings:
     object_colour: Colour | None = None
     source: SourceKind | None = None
     invert: bool = False
+    instance_ids: tuple[int, ...] | None = None
+    table: LabelsTable = LabelsTable()
+
+    def selection(self) -> LabelSelection:
+        """The label choices, as ``masks`` takes them (masks_labels)."""
+        return LabelSelection(self.labels, self.instance_ids, self.table)
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,18 @@ class SectionSweep:
     comparisons: list[Comparison] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    judgements: list[Judgement] = field(default_factory=list)  # of the mask at full resolution
+
+    @property
+    def left_out(self) -> str | None:
+        """Why this section's mask is left out of the recommendation (None: it is used)."""
+        reasons = [j.message for j in self.judgements if j.excludes]
+        return f"{self.mask.name if self.mask else 'mask'}: {reasons[0]}" if reasons else None
+
+    @property
+    def mask_size(self) -> Size | None:
+        """The size of the segmentation compared (None without counts)."""
+        return self.comparisons[0].full_size if self.comparisons else None
 
 
 def write_factors(plan: SeriesPlan, sample: Sequence[ImageInfo], factors: Sequence[float],
@@ -175,9 +196,16 @@ def _counts(mask: pyvips.Image) -> Counts:
     return Counts(stats.objects, stats.object_pixels, stats.total_pixels)
 
 
-def _selection(mask: MaskFile, objects: ObjectSettings) -> pyvips.Image:
+def _selection(mask: MaskFile, choice: LabelChoice, objects: ObjectSettings) -> pyvips.Image:
     """A fresh lazy 0/255 selection (a sequential file can be read once per open)."""
-    return select_objects(mask, objects.labels, objects.object_colour, objects.invert).image
+    return select_objects(mask, choice.labels, objects.object_colour, objects.invert).image
+
+
+def judge_full(mask: MaskFile, choice: LabelChoice, full: Counts) -> list[Judgement]:
+    """The judgement of a mask at full resolution, as ``masks`` makes it (masks_judge)."""
+    facts = MaskFacts(mask.path.name, choice, full.area_fraction, full.objects,
+                      instances_kept(mask, choice), instances_present(mask, choice))
+    return list(judge_mask(facts, lambda: label_shares(mask)))
 
 
 def compare_mask(info: ImageInfo, mask: MaskFile, factors: Sequence[float],
@@ -194,13 +222,15 @@ def compare_mask(info: ImageInfo, mask: MaskFile, factors: Sequence[float],
     notes = [] if size == info.size else [
         f"{mask.path.name} is {size}, not the image's full resolution {info.size}: factors "
         "are applied to the mask's own size"]
+    choice = choose_labels(mask, objects.selection())
     try:
-        full = _counts(_selection(mask, objects))
+        full = _counts(_selection(mask, choice, objects))
         rows = []
         for factor in factors:
             target = scaled_size(size, factor)
             for mode in MODES:
-                resampled = resample_selection(_selection(mask, objects), target, MaskResample(mode))
+                resampled = resample_selection(_selection(mask, choice, objects), target,
+                                               MaskResample(mode))
                 rows.append(Comparison(info.stem, factor, mode, target, _counts(resampled), full, size))
     except pyvips.Error as error:
         raise InputError(f"cannot read the segmentation: {vips_reason(error)}", mask.path) from error
@@ -221,21 +251,24 @@ def sweep_section(info: ImageInfo, outputs: list[FactorOutput], factors: Sequenc
             chosen = find_region(info, outputs, region_side(factors))
     except (QuintPrepError, pyvips.Error) as error:
         problems.append(f"{info.name}: cannot measure detail: {error}")
-    full, comparisons = None, []
+    full, comparisons, judged = None, [], []
     if mask is not None:
         try:
             full, comparisons, notes = compare_mask(info, mask, factors, objects)
+            judged = judge_full(mask, choose_labels(mask, objects.selection()), full)
         except QuintPrepError as error:
             problems.append(str(error))
     return SectionSweep(info, outputs, chosen, full, mask.path if mask else None, comparisons,
-                        problems, notes)
+                        problems, notes, judged)
 
 
-def collect_outputs(results: Iterable[tuple[float, ImageResult]]) -> dict[Path, list[FactorOutput]]:
-    """Group the downscale results by source, in factor order."""
-    grouped: dict[Path, list[FactorOutput]] = {}
+def collect_outputs(results: Iterable[tuple[float, ImageResult]]) -> dict[str, list[FactorOutput]]:
+    """Group the downscale results by section (the output stem: sections of a plan share
+    one slide file), in factor order."""
+    grouped: dict[str, list[FactorOutput]] = {}
     for factor, result in results:
-        grouped.setdefault(result.source, []).append(FactorOutput(factor, result))
+        key = result.output.stem if result.output is not None else result.source.stem
+        grouped.setdefault(key, []).append(FactorOutput(factor, result))
     return grouped
 
 

@@ -210,8 +210,9 @@ def test_check_downscaled_catches_a_resized_output(cli, series):
 def test_command_has_help_and_a_readme_section(cli, command):
     result = cli(command, "--help")
     assert result.exit_code == 0 and "Example: quint-prep" in result.stdout
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    assert f"### {command}:" in readme
+    root = Path(__file__).parent.parent
+    assert f"### {command}:" in (root / "README.md").read_text()  # the short section ...
+    assert (root / f"docs/{command}.md").read_text().startswith(f"# {command}:")  # ... the page
 
 
 def test_parallel_check_gives_the_same_report(cli, series):

@@ -100,7 +100,7 @@ BAD = {
     "colour-range": ("colour = [256, 0, 0]", "colour: [256, 0, 0] is not three numbers 0-255"),
     "colour-text": ('colour = "red"', "colour: 'red' is not an RGB colour"),
     "colour-same": ("background = [255, 0, 0]", "background: objects and background would both be"),
-    "labels-empty": ("labels = []", "labels: []: give one or more distinct label values >= 0"),
+    "labels-empty": ("labels = []", "labels: '' is not a list of label values like 2,3 or 2-4"),
     "labels-both": ('labels = [1]\nobject_colour = "0,0,255"', "labels: give labels or object_colour, not both"),
     "memory": ('memory = "lots"', "memory: memory 'lots' is not a size such as 8G"),
     "keep-alpha-jpg": ('format = "jpg"\nkeep_alpha = true', "keep_alpha: JPEG holds neither"),
@@ -108,6 +108,26 @@ BAD = {
     "check-not-table": ("check = 3", "check: must be a table ([check]), not an integer"),
     "check-unknown": ("[check]\nregistratoin = 'r.json'", "check.registratoin: unknown key (did you mean registration?)"),
 }
+BAD.update({  # the keys of the other downscale options (issue 14)
+    "normalise": ('normalise = "loud"', "normalise: 'loud' is not one of series, image, none, fixed:LO,HI"),
+    "normalise-fixed": ('normalise = "fixed:9,1"', "normalise: 'fixed:9,1': LO must be below HI"),
+    "percentiles": ("percentiles = [99, 1]", "percentiles: '99,1': need 0 <= LOW < HIGH <= 100"),
+    "percentiles-three": ("percentiles = [1, 2, 3]", "percentiles: [1, 2, 3] is not two numbers"),
+    "channel-three": ('channel = "2,1,0"', "channel: '2,1,0' is not one channel; for three give channels"),
+    "channel-negative": ("channel = -1", "channel: -1 is less than 0"),
+    "channels-two": ("channels = [1, 0]", "channels: '1,0' is not three channels (red, green, blue)"),
+    "channel-and-channels": ("channel = 1\nchannels = [2, 1, 0]", "channel: give channel (one) or channels (three), not both"),
+    "rotate": ("rotate = 45", "rotate: rotation '45' is not 0, 90, 180 or 270 (degrees clockwise)"),
+    "rotate-type": ("rotate = 9.0", "rotate: must be one of 0, 90, 180, 270, not a number"),
+    "flip": ('flip = "diagonal"', "flip: 'diagonal' is not one of horizontal, vertical, none"),
+    "registration-size": ('registration = "../reg"\nregistration_size = "big"', "registration_size: size 'big' is not WIDTHxHEIGHT"),
+    "registration-format": ('registration = "../reg"\nregistration_format = "tif"', "registration_format: 'tif' is not one of png, jpg"),
+    "registration-size-alone": ('registration_size = "800x600"', 'registration_size: only used with registration = "DIR"'),
+    "registration-is-output": ('registration = "prepared"', "registration: must differ from output"),
+    "registration-in-images": ('registration = "scans/reg"', "scans/reg is or lies inside the images folder"),
+    "orientation-missing": ('orientation = "turns.csv"', "orientation: no such file "),
+    "normalise-from-missing": ('normalise_from = "x/quint-prep.json"', "normalise_from: no such file "),
+})
 
 
 @pytest.mark.parametrize("case", BAD, ids=list(BAD))
@@ -176,3 +196,79 @@ def test_glob_matches_images_only(tmp_path, make_image):
     empty = write(tmp_path, MINIMAL.replace('"scans"', '"../scans/*.jpg"'), "empty.toml")
     with pytest.raises(UsageError, match="images: the pattern .* matches no image"):
         resolve(empty).image_sources()
+
+
+# --- every downscale option has its config key (issue 14) ----------------------------------
+
+# Options of `downscale` that are deliberately not config keys, and why.
+CLI_ONLY = {
+    "--overwrite": "an action of one run, not a setting of the series: `run --overwrite`",
+    "--scheduler": "a cluster address of one run; the config's jobs/memory describe this machine",
+    "--quiet": "terminal output of one run",
+    "--json": "terminal output of one run",
+    "--wait": "how one run meets another in its folder: `run --wait`",
+    "--scene": "one scene of one multi-scene file; a series of scenes is cut with a sections plan",
+}
+# Options whose config key is not simply the flag with `_` for `-`.
+RENAMED = {"sources": "images"}  # the positional SOURCES are the config's `images`
+
+
+def test_every_downscale_option_has_a_config_key():
+    import typer.main
+
+    from quint_prep.cli import app
+    from quint_prep.config import TOP_LEVEL
+
+    command = typer.main.get_command(app).commands["downscale"]  # type: ignore[attr-defined]
+    missing = []
+    for param in command.params:
+        longest = max(param.opts, key=len)
+        if longest in CLI_ONLY:
+            continue
+        key = RENAMED.get(param.name) or longest.lstrip("-").replace("-", "_")
+        if key not in TOP_LEVEL:
+            missing.append(f"{longest} (config key {key})")
+    assert not missing, "downscale options without a config key: " + ", ".join(missing)
+    assert set(CLI_ONLY) <= {opt for p in command.params for opt in p.opts}, "stale CLI_ONLY"
+
+
+def test_downscale_keys_are_read(tmp_path):
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "turns.csv").write_text("name,rotate,flip\n")
+    (tmp_path / "other.json").write_text("{}")
+    config = resolve(write(tmp_path, MINIMAL + """
+normalise = "fixed:0,4095"
+percentiles = "1,99"
+normalise_from = "../other.json"
+channels = ["Cy5", 1, 0]
+registration = "../registration"
+registration_size = "1000x800"
+registration_format = "jpg"
+quality = 75
+rotate = "270"
+flip = "Vertical"
+orientation = "turns.csv"
+"""))
+    assert (config.normalise, config.percentiles) == ("fixed:0,4095", (1.0, 99.0))
+    assert config.normalisation.fixed is not None and config.normalisation.percentiles == (1, 99)
+    assert config.normalise_from == tmp_path / "other.json"
+    assert config.channels == ("Cy5", "1", "0")
+    assert config.registration_settings.to_json() == {
+        "folder": str(tmp_path / "registration"), "max_size": "1000x800", "format": "jpg"}
+    assert config.registration_settings.quality == 75
+    assert (config.rotate, config.flip) == (270, "vertical")
+    assert config.orientation == tmp_path / "configs" / "turns.csv"
+    settings = config.downscale_settings(0.5)
+    assert settings.channels == ("Cy5", "1", "0") and settings.normalisation.mode == "fixed"
+    plain = resolve(write(tmp_path, MINIMAL + "channel = 2\nflip = 'none'\n", "plain.toml"))
+    assert (plain.channels, plain.flip, plain.rotate, plain.registration_settings) == (
+        ("2",), None, 0, None)
+    assert (plain.normalise, plain.percentiles, plain.orientation) == ("auto", (0.1, 99.9), None)
+
+
+@pytest.mark.parametrize("value", ['"2-4"', '"2,3,4"', "[2, 3, 4]"], ids=["range", "text", "array"])
+def test_labels_take_the_syntax_of_the_command_line(tmp_path, value):
+    """One label syntax: the config takes what --labels takes, ranges included."""
+    config = resolve(write(tmp_path, f'name = "m"\nimages = "scans"\noutput = "out"\nfactor = 0.5\n'
+                                     f'labels = {value}\ninstance_ids = {value}\n'))
+    assert config.labels == config.instance_ids == (2, 3, 4)

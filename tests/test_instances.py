@@ -193,7 +193,7 @@ def test_instances_flag_on_ilastik_like_labels(cli, tmp_path):
     ids, instances, removed = CASES["two-by-two"]
     src = save(from_array(ids.astype(np.uint8)), tmp_path / "seg" / "m_s001_labels.png")
     result, doc = run_masks(cli, src, "-o", tmp_path / "out", "--source", "ilastik",
-                            "--instances", "--labels", "1-4")
+                            "--instances", "--instance-ids", "1-4")
     assert result.exit_code == 0, result.stderr
     counts = doc["masks"][0]["counts"]
     assert counts["instances"] == counts["objects"] == 4 and counts["separated_pixels"] == removed

@@ -163,7 +163,7 @@ def test_cellpose_uint16_instances_default_nonzero(cli, tmp_path):
 def test_cellpose_many_labels_use_lookup(cli, tmp_path):
     array = (np.arange(40 * 30).reshape(30, 40) % 500).astype(np.uint16)
     src = save(from_array(array), tmp_path / "seg" / "m_s003_masks.tif")
-    result = cli("masks", src, "-o", tmp_path / "out", "--labels", "10-99,300")
+    result = cli("masks", src, "-o", tmp_path / "out", "--instance-ids", "10-99,300")
     assert result.exit_code == 0, result.stderr
     objects = ((array >= 10) & (array <= 99)) | (array == 300)
     check_output(tmp_path / "out" / "m_s003.png", separated(np.where(objects, array, 0)) > 0)
@@ -459,9 +459,13 @@ def test_rgb_many_colours_lists_them(cli, tmp_path):
 
 
 def test_labels_on_coloured_input_is_refused(cli, tmp_path):
+    # --labels is for class-label files only (issue 14); a table row naming a coloured file is
+    # still refused, with what to do.
     rgb = np.zeros((30, 40, 3), np.uint8)
     src = save(from_array(rgb), tmp_path / "seg" / "m_s015.png")
-    result = cli("masks", src, "-o", tmp_path / "out", "--labels", "1")
+    table = tmp_path / "labels.csv"
+    table.write_text("name,labels\nm_s015,1\n")
+    result = cli("masks", src, "-o", tmp_path / "out", "--labels-table", table)
     assert result.exit_code == 1
     assert "choose the objects with --object-colour R,G,B" in result.stderr
 

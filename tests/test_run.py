@@ -60,10 +60,10 @@ def test_dry_run_says_new_changed_up_to_date_and_writes_nothing(tmp_path, make_i
     other = config.read_text().replace("0.5", "0.25")
     config.write_text(other)
     document = json.loads(cli("run", config, "--dry-run", "--json").stdout)
-    assert document["stages"]["downscale"]["counts"] == {"refused": 4}  # another series
+    assert document["stages"]["downscale"]["counts"]["refused"] == 4  # another series
     assert "factor 0.5 -> 0.25" in document["stages"]["downscale"]["images"][0]["reason"]
     document = json.loads(cli("run", config, "--dry-run", "--json", "--overwrite").stdout)
-    assert document["stages"]["downscale"]["counts"] == {"changed": 3, "new": 1}
+    assert document["stages"]["downscale"]["counts"] == {"changed": 3, "new": 1, "failed": 0}
 
 
 def test_touching_one_input_rewrites_only_its_output(tmp_path, make_image, cli):
@@ -176,7 +176,8 @@ def test_all_stages_downscale_masks_check(tmp_path, make_image, cli):
     again = json.loads(cli("run", config, "--json").stdout)["stages"]
     assert again["masks"]["counts"]["up-to-date"] == 2
     dry = cli("run", config, "--dry-run", "--stage", "masks")
-    assert dry.exit_code == 0 and "would convert 2 segmentation(s)" in dry.stdout
+    assert dry.exit_code == 0 and "would read 2 segmentation(s)" in dry.stdout
+    assert "segmentations: 2 up to date" in dry.stdout
 
 
 def test_sweep_stage_runs_sweep_with_the_config(tmp_path, make_image, cli):

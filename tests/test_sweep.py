@@ -271,7 +271,8 @@ def test_json_summary_and_small_object_warning(tmp_path, cli):
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     assert document["recommendation"] == {"factor": 0.5, "mode": "area",
-                                          "reason": document["recommendation"]["reason"]}
+                                          "reason": document["recommendation"]["reason"],
+                                          "mask_scale": 1.0, "image_factor": 0.5, "left_out": []}
     (section,) = document["sections"]
     assert section["name"] == "brain_s002.tif" and section["segmentation"].endswith("brain_s002_mask.png")
     assert [o["microns_per_pixel"] for o in section["outputs"]] == pytest.approx([1.0, 4.0])
@@ -308,8 +309,9 @@ def test_sample_outputs_equal_downscale_of_the_whole_series(tmp_path, cli):
 def test_sweep_has_help_and_a_readme_section(cli):
     result = cli("sweep", "--help")
     assert result.exit_code == 0 and "Example: quint-prep sweep" in result.stdout
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    assert "### sweep:" in readme
+    root = Path(__file__).parent.parent
+    assert "### sweep:" in (root / "README.md").read_text()  # the short section ...
+    assert (root / "docs/sweep.md").read_text().startswith("# sweep:")  # ... and the manual page
 
 
 @pytest.mark.parametrize("option,value,message", [

@@ -8,7 +8,7 @@ import typer
 
 from .. import __version__
 from . import (check_cmd, descriptor_cmd, downscale_cmd, factor_cmd, inspect_cmd, masks_cmd,
-               rename_cmd, run_cmd, sweep_cmd)
+               rename_cmd, run_cmd, sections_cmd, sweep_cmd)
 from ..parallel import limit_malloc_arenas
 from .common import sigterm_as_interrupt
 
@@ -50,6 +50,7 @@ app.command("masks")(masks_cmd.masks)
 app.command("check")(check_cmd.check)
 app.command("rename")(rename_cmd.rename)
 app.command("descriptor")(descriptor_cmd.descriptor)
+app.command("sections")(sections_cmd.sections)
 app.command("sweep")(sweep_cmd.sweep)
 app.command("run")(run_cmd.run)
 

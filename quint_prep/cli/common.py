@@ -40,6 +40,9 @@ Jobs = Annotated[Optional[int], typer.Option(
 Memory = Annotated[Optional[str], typer.Option(
     "--memory", metavar="SIZE", help="Memory budget for the images running at once, e.g. 8G: "
     "huge images wait until enough of it is free (default: no limit).", show_default=False)]
+SceneOption = Annotated[Optional[int], typer.Option(
+    "--scene", metavar="N", min=0, help="Use scene N (0-based, see inspect) of multi-scene files such "
+    "as CZI; without it a multi-scene file is refused.")]
 Scheduler = Annotated[Optional[str], typer.Option(
     "--scheduler", metavar="tcp://HOST:PORT", help="Run the images on this Dask distributed "
     "cluster (needs the optional dask extra; workers must see the same paths).", show_default=False)]

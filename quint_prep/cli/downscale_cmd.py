@@ -20,8 +20,10 @@ from ..orientation import Orientation, parse_flip, parse_rotate
 from ..registration_series import RegistrationFormat, RegistrationSettings
 from ..resample import Method
 from ..scale import factor_for_display
+from ..sections import DetectSettings
 from ..series_check import check_downscaled
-from .common import (Jobs, JsonOutput, Memory, Quiet, Scheduler, Sources, Wait, error_line,
+from .common import (Jobs, JsonOutput, Memory, Quiet, SceneOption, Scheduler, Sources, Wait,
+                     error_line,
                      image_bar_factory, print_json, reported, series_bar, size_option, warn,
                      workers_option, writing)
 
@@ -70,8 +72,11 @@ def downscale(
     orientation_csv: Annotated[Optional[Path], typer.Option(
         "--orientation", metavar="FILE.csv", help="Per-section orientation: columns name,rotate,flip "
         "(name = image stem); unlisted sections keep --rotate/--flip.")] = None,
+    trim: Annotated[bool, typer.Option("--trim", help="Cut each image to its tissue box plus a "
+                                       "margin first (the detection of 'sections').")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Rewrite outputs even when up to date, "
                                             "and replace files quint-prep did not write.")] = False,
+    scene: SceneOption = None,
     jobs: Jobs = None,
     memory: Memory = None,
     scheduler: Scheduler = None,
@@ -93,7 +98,8 @@ def downscale(
     box = size_option(max_size) if max_size is not None else None
     orientation = Orientation(parse_rotate(rotate), parse_flip(flip))
     plan = plan_series(sources, factor=factor, max_size=box, orientation=orientation,
-                       orientation_csv=orientation_csv)
+                       orientation_csv=orientation_csv, scene=scene,
+                       trim=DetectSettings() if trim else None)
     guard_output_dir(output, sources)  # a usage error before any per-file line is printed
     reg_settings = (RegistrationSettings(registration, size_option(registration_size, "--registration-size"),
                                          registration_format, quality)
@@ -120,14 +126,18 @@ def downscale(
         notes.append(f"intensity window ({normalisation.mode}): "
                      f"{describe_window(settings.windows.series)}")
     if reg_settings is not None:
-        notes.append(f"registration series: {reg_settings.folder} "
-                     f"(QuickNII series file: {reg_settings.folder / DESCRIPTOR_NAME})")
+        notes.append(registration_note(reg_settings.folder))
     folders = [output, *([guard_output_dir(registration, sources)] if registration else [])]
     with writing(*folders, wait=wait):
         document = report_downscale(plan, results, output, quiet=quiet, json_output=json_output,
                                     notes=notes)
     if document["counts"]["failed"]:
         raise typer.Exit(EXIT_FAILED)
+
+
+def registration_note(folder: Path) -> str:
+    """Where the registration series and its QuickNII series file are (a summary line)."""
+    return f"registration series: {folder} (QuickNII series file: {folder / DESCRIPTOR_NAME})"
 
 
 def report_downscale(plan: SeriesPlan, results: Iterator[ImageResult], output: Path, *,

@@ -14,6 +14,7 @@ from ..manifest import manifest_path
 from ..outputs import guard_output_dir
 from ..masks import MaskPlan, MaskResult, MaskSettings, SizeMode, convert_masks, plan_masks
 from ..masks_series import SeriesImage, series_from_folder, series_from_manifest
+from ..masks_labels import LabelsTable, read_labels_table
 from ..masks_select import MaskResample, parse_labels
 from ..masks_manifest import series_totals
 from ..masks_sources import SourceKind
@@ -40,13 +41,27 @@ def parse_colour(text: str, option: str) -> tuple[int, int, int]:
     return values  # type: ignore[return-value]
 
 
-def _labels_option(text: str | None) -> tuple[int, ...] | None:
+def labels_option(text: str | None, option: str = "--labels") -> tuple[int, ...] | None:
+    """``"2,3"`` / ``"2-5"`` -> label values; UsageError naming the option otherwise."""
     if text is None:
         return None
     try:
         return parse_labels(text)
     except ValueError as error:
-        raise UsageError(f"--labels: {error}") from None
+        raise UsageError(f"{option}: {error}") from None
+
+
+def table_option(path: Path | None) -> LabelsTable:
+    """The --labels-table CSV (an empty table when not given)."""
+    return read_labels_table(path) if path is not None else LabelsTable()
+
+
+InstanceIds = Annotated[Optional[str], typer.Option(
+    "--instance-ids", help="Instance ids to keep in instance-label files (Cellpose, QuPath "
+    "instances), e.g. 3 or 2-5 (default: every instance).")]
+LabelsTableOption = Annotated[Optional[Path], typer.Option(
+    "--labels-table", metavar="CSV", help="Labels per file or per tool: a CSV name,labels (name: "
+    "a file name or stem, a glob like *_cp_masks*, or ilastik/cellpose/qupath/binary/rgb).")]
 
 
 @reported
@@ -63,8 +78,11 @@ def masks(
     source: Annotated[Optional[SourceKind], typer.Option(
         "--source", help="Force the tool the files come from (default: detected).")] = None,
     labels: Annotated[Optional[str], typer.Option(
-        "--labels", help="Label values that are objects, e.g. 2 or 2,3 or 2-5 (default: every "
-        "non-zero label; ilastik files need it).")] = None,
+        "--labels", help="Class label values that are objects in class-label files (ilastik, "
+        "QuPath classes), e.g. 2 or 2,3 or 2-5 (default: every non-zero label; ilastik files "
+        "need it).")] = None,
+    instance_ids: InstanceIds = None,
+    labels_table: LabelsTableOption = None,
     object_colour: Annotated[Optional[str], typer.Option(
         "--object-colour", metavar="R,G,B", help="Colour of the objects in coloured inputs.")] = None,
     colour: Annotated[str, typer.Option("--colour", metavar="R,G,B",
@@ -108,7 +126,8 @@ def masks(
         raise UsageError("give --images or --manifest, not both")
     settings = MaskSettings(
         colour=parse_colour(colour, "--colour"), background=parse_colour(background, "--background"),
-        labels=_labels_option(labels),
+        labels=labels_option(labels), instance_ids=labels_option(instance_ids, "--instance-ids"),
+        labels_table=table_option(labels_table),
         object_colour=parse_colour(object_colour, "--object-colour") if object_colour else None,
         source=source, invert=invert, resample=resample, size_mode=size,
         max_size=size_option(max_size) if max_size else None, instances=instances,
@@ -133,6 +152,8 @@ def consume_masks(plan: MaskPlan, results: Iterator[MaskResult], quiet: bool) ->
     pyvips.cache_set_max(0)
     for path, reason in plan.set_aside:
         warn(f"{path}: skipped: {reason}")
+    for note in plan.notes:
+        warn(note)
     for problem in plan.problems:
         error_line(str(problem))
     done = []
@@ -168,6 +189,9 @@ def _series(images: Path | None, manifest: Path | None) -> list[SeriesImage] | N
         for problem in unreadable:
             warn(f"image not usable for matching: {problem}")
     else:
+        if not manifest.exists():  # type: ignore[union-attr]
+            raise UsageError(f"--manifest {manifest}: no such folder (give the downscale output "
+                             "folder, or its quint-prep.json)")
         series = series_from_manifest(manifest)  # type: ignore[arg-type]
     if not series:
         raise UsageError(f"{images or manifest}: no images to name the masks after; give the "

@@ -8,21 +8,20 @@ from typing import Annotated, Callable, Optional
 import typer
 
 from ..config import SeriesConfig, resolve
-from ..downscale import SeriesPlan
 from ..errors import EXIT_FAILED
 from ..parallel import Workers
-from ..runner import (Stage, dry_run_downscale, make_dependencies, masks_settings,
-                      plan_downscale, plan_masks_stage, run_check, run_downscale, run_masks,
-                      stages_to_run, workers_for)
-from .common import (Jobs, JsonOutput, Memory, Quiet, Scheduler, Wait, error_line,
-                     format_table, print_json, reported, warn, workers_option, writing)
+from ..runner import (Stage, make_dependencies, masks_settings, plan_downscale,
+                      plan_masks_stage, run_check, run_downscale, run_masks, stages_to_run,
+                      workers_for)
+from .common import (Jobs, JsonOutput, Memory, Quiet, Scheduler, Wait, print_json,
+                     reported, warn, workers_option, writing)
 from ..manifest import manifest_path
 from ..outputs import guard_output_dir
-from . import sweep_cmd
+from . import run_plan, sweep_cmd
 from ..masks_sources import SourceKind
 from ..scale import DEFAULT_MAX_SIZE, parse_size
 from .check_cmd import report_text
-from .downscale_cmd import report_downscale
+from .downscale_cmd import registration_note, report_downscale
 from .masks_cmd import consume_masks, report_masks
 
 
@@ -32,8 +31,9 @@ def run(
                                            show_default=False)],
     stage: Annotated[Stage, typer.Option("--stage", help="Run one stage, or all of them in "
                                          "order (downscale, masks, check).")] = Stage.ALL,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be done per image "
-                                          "and why (new, changed, up to date); write nothing.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan of every stage (per "
+                                          "image and mask: new, changed, up to date, and why); "
+                                          "write nothing. Exit 1 when files would fail.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Redo every output, even up-to-date "
                                             "ones, and replace files quint-prep did not write.")] = False,
     jobs: Jobs = None,
@@ -58,22 +58,34 @@ def run(
     if make_deps is not None:
         typer.echo(make_dependencies(settings, make_deps), nl=False)
         return
+    stages = stages_to_run(stage, settings)
+    if dry_run:
+        plan = run_plan.dry_run(settings, stages, overwrite=overwrite, json_output=json_output)
+        if json_output:
+            print_json({"config": str(config), "name": settings.name, **plan})
+        if not plan["ok"]:
+            raise typer.Exit(EXIT_FAILED)
+        return
     workers = workers_for(settings, scheduler, cli_jobs=jobs, cli_memory=cli_memory)
     report: dict = {"config": str(config), "name": settings.name, "stages": {}}
-    chosen_stages = stages_to_run(stage, settings)
-    with writing(*([] if dry_run else _output_folders(settings, chosen_stages)), wait=wait):
-        for chosen in chosen_stages:
+    with writing(*_output_folders(settings, stages), wait=wait):
+        for chosen in stages:
             if not (quiet or json_output):
                 typer.echo(f"== {settings.name}: {chosen.value}")
             report["stages"][chosen.value] = done = STAGES[chosen](
-                settings, workers, dry_run=dry_run, overwrite=overwrite, quiet=quiet,
-                json_output=json_output)
-            if chosen is Stage.DOWNSCALE and not dry_run and _nothing_usable(done):
+                settings, workers, overwrite=overwrite, quiet=quiet, json_output=json_output)
+            if chosen is Stage.DOWNSCALE and _nothing_usable(done):
                 warn("the downscale stage produced no image: the later stages are skipped")
                 break
+    failed = [name for name, doc in report["stages"].items() if _stage_failed(doc)]
+    report["ok"] = not failed
     if json_output:
         print_json(report)
-    if any(doc.get("counts", {}).get("failed") for doc in report["stages"].values()):
+    else:  # one line that says how the run ends, as the exit code does
+        typer.echo(f"== {settings.name}: " + ", ".join(
+            f"{name} {'failed' if name in failed else 'ok'}" for name in report["stages"])
+            + (": exit 1" if failed else ""))
+    if failed:
         raise typer.Exit(EXIT_FAILED)
 
 
@@ -89,44 +101,37 @@ def _output_folders(settings: SeriesConfig, stages: tuple[Stage, ...]) -> list[P
     return [guard_output_dir(*wanted[s]) for s in stages if s in wanted]
 
 
+def _stage_failed(document: dict) -> bool:
+    """True when a stage failed a file, or the check verdict it printed found errors."""
+    return bool(document.get("counts", {}).get("failed")) or (
+        document.get("check") or {}).get("ok") is False
+
+
 def _nothing_usable(document: dict) -> bool:
     """True when a downscale stage failed for every image (nothing written or up to date)."""
     counts = document.get("counts", {})
     return bool(counts.get("failed")) and not counts.get("written") and not counts.get("up-to-date")
 
 
-def _downscale_stage(settings: SeriesConfig, workers: Workers, *, dry_run: bool, overwrite: bool,
+def _downscale_stage(settings: SeriesConfig, workers: Workers, *, overwrite: bool,
                      quiet: bool, json_output: bool) -> dict:
     plan = plan_downscale(settings)
-    if dry_run:
-        return _print_dry_run(settings, plan, overwrite, json_output)
+    notes = [registration_note(settings.registration)] if settings.registration else []
     return report_downscale(plan, run_downscale(settings, plan, workers, overwrite=overwrite),
-                            settings.output, quiet=quiet, json_output=json_output, show_json=False)
+                            settings.output, quiet=quiet, json_output=json_output, show_json=False,
+                            notes=notes)
 
 
-def _masks_stage(settings: SeriesConfig, workers: Workers, *, dry_run: bool, overwrite: bool,
+def _masks_stage(settings: SeriesConfig, workers: Workers, *, overwrite: bool,
                  quiet: bool, json_output: bool) -> dict:
     plan = plan_masks_stage(settings, overwrite=overwrite)
-    if dry_run:
-        for problem in plan.problems:
-            error_line(str(problem))
-        planned = [{"source": str(job.mask.info.path), "output": str(settings.masks_output / job.output_name)}
-                   for job in plan.jobs]
-        if not json_output:
-            typer.echo(f"would convert {len(planned)} segmentation(s) into {settings.masks_output} "
-                       "(masks already up to date are skipped when run)")
-        return {"dry_run": True, "masks": planned, "counts": {"failed": len(plan.problems)}}
     results = consume_masks(plan, run_masks(settings, plan, overwrite=overwrite), quiet)
     return report_masks(plan, results, settings.masks_output, masks_settings(settings),
                         json_output=json_output, series_folder=settings.output, show_json=False)
 
 
-def _check_stage(settings: SeriesConfig, workers: Workers, *, dry_run: bool, overwrite: bool,
+def _check_stage(settings: SeriesConfig, workers: Workers, *, overwrite: bool,
                  quiet: bool, json_output: bool) -> dict:
-    if dry_run:
-        if not json_output:
-            typer.echo(f"would check {settings.output} (headers and segmentation colours only)")
-        return {"dry_run": True}
     report = run_check(settings)
     if not json_output:
         typer.echo(report_text(report, settings.colour if settings.segmentations else None))
@@ -135,22 +140,21 @@ def _check_stage(settings: SeriesConfig, workers: Workers, *, dry_run: bool, ove
     return document
 
 
-def _sweep_stage(settings: SeriesConfig, workers: Workers, *, dry_run: bool, overwrite: bool,
+def _sweep_stage(settings: SeriesConfig, workers: Workers, *, overwrite: bool,
                  quiet: bool, json_output: bool) -> dict:
     """``make sweep``: the sweep command on the config's images, segmentations and choices."""
-    if dry_run:
-        if not json_output:
-            typer.echo(f"would try factors on a sample of the series in {settings.sweep_output}")
-        return {"dry_run": True}
     box = settings.max_size or parse_size(DEFAULT_MAX_SIZE)
     try:
         sweep_cmd.sweep(
             sources=settings.image_sources(), output=settings.sweep_output,
             segmentations=[settings.segmentations] if settings.segmentations else None,
             labels=",".join(map(str, settings.labels)) if settings.labels else None,
+            instance_ids=",".join(map(str, settings.instance_ids)) if settings.instance_ids else None,
+            labels_table=settings.labels_table,
             object_colour=",".join(map(str, settings.object_colour)) if settings.object_colour else None,
             source=None if settings.source == "auto" else SourceKind(settings.source),
-            max_size=str(box), method=settings.method, overwrite=overwrite, quiet=quiet,
+            max_size=str(box), method=settings.method, normalise=settings.normalise,
+            percentiles=",".join(map(str, settings.percentiles)), overwrite=overwrite, quiet=quiet,
             json_output=json_output)
     except typer.Exit as done:
         return {"output": str(settings.sweep_output), "counts": {"failed": int(done.exit_code != 0)}}
@@ -161,25 +165,3 @@ def _sweep_stage(settings: SeriesConfig, workers: Workers, *, dry_run: bool, ove
 STAGES: dict[Stage, Callable[..., dict]] = {
     Stage.DOWNSCALE: _downscale_stage, Stage.MASKS: _masks_stage, Stage.CHECK: _check_stage,
     Stage.SWEEP: _sweep_stage}
-
-
-def _print_dry_run(settings: SeriesConfig, plan: SeriesPlan, overwrite: bool,
-                   json_output: bool) -> dict:
-    outputs = dry_run_downscale(settings, plan, overwrite=overwrite)
-    for problem in plan.problems:
-        error_line(str(problem))
-    rows = [[e.info.name, e.output.name, str(e.target), e.decision.status, e.decision.reason]
-            for e in outputs.entries]
-    counts: dict[str, int] = {}
-    for entry in outputs.entries:
-        counts[entry.decision.status] = counts.get(entry.decision.status, 0) + 1
-    if not json_output:
-        if rows:
-            typer.echo(format_table(["source", "output", "size", "status", "why"], rows))
-        summary = ", ".join(f"{n} {status}" for status, n in counts.items()) or "no images"
-        typer.echo(f"factor {plan.factor:.6g}: would write to {settings.output}: {summary}")
-    return {"factor": plan.factor, "output": str(settings.output), "counts": counts,
-            "images": [{"source": str(e.info.path), "output": str(e.output),
-                        "width": e.target.width, "height": e.target.height,
-                        "status": e.decision.status, "reason": e.decision.reason}
-                       for e in outputs.entries]}

@@ -10,35 +10,34 @@ import typer
 
 from ..downscale import DownscaleSettings, SeriesPlan, duplicate_sections, plan_series
 from ..errors import EXIT_FAILED, UsageError
-from ..masks_select import parse_labels
+from ..masks_labels import LabelsTable, blanket_notes
 from ..masks_sources import SourceKind
 from ..normalise import parse_normalisation, plan_windows
 from ..outputs import guard_output_dir, remove_stale_temporaries
 from ..resample import Method
 from ..scale import DEFAULT_MAX_SIZE
 from ..series import ImageInfo
-from ..sweep import (DEFAULT_SECTIONS, Recommendation, Region, parse_factors, parse_picks, parse_region, pick_sample,
-                     recommend, small_object_warnings)
-from ..sweep_page import recommendation_text, sweep_json, write_report
+from ..sweep import (DEFAULT_SECTIONS, Recommendation, Region, mask_scale, parse_factors, parse_picks,
+                     parse_region, pick_sample, recommend, small_object_warnings)
+from ..sweep_page import NO_OBJECTS_NOTE, recommendation_text, sweep_json, write_report
 from ..sweep_run import (ObjectSettings, SectionSweep, collect_outputs, match_segmentations,
                          sweep_section, write_factors)
 from .common import (JsonOutput, Quiet, Sources, Wait, error_line, format_table, print_json,
                      reported, series_bar, size_option, warn, writing)
-from .masks_cmd import parse_colour
+from .masks_cmd import InstanceIds, LabelsTableOption, labels_option, parse_colour, table_option
 
 
 def _objects(labels: str | None, object_colour: str | None, source: SourceKind | None,
-             invert: bool) -> ObjectSettings:
-    try:
-        values = parse_labels(labels) if labels is not None else None
-    except ValueError as error:
-        raise UsageError(f"--labels: {error}") from None
+             invert: bool, instance_ids: str | None,
+             labels_table: Path | LabelsTable | None) -> ObjectSettings:
     colour = parse_colour(object_colour, "--object-colour") if object_colour else None
-    return ObjectSettings(values, colour, source, invert)
+    table = labels_table if isinstance(labels_table, LabelsTable) else table_option(labels_table)
+    return ObjectSettings(labels_option(labels), colour, source, invert,
+                          labels_option(instance_ids, "--instance-ids"), table)
 
 
 def _ratio_cell(value: float | None) -> str:
-    return "" if value is None else f"{value:.1%}"
+    return "n/a" if value is None else f"{value:.1%}"
 
 
 def _objects_table(sections: Sequence[SectionSweep]) -> str:
@@ -80,7 +79,10 @@ def sweep(
         "--segmentations", metavar="SEG", help="Full-resolution segmentations (files or folders, "
         "anything `masks` reads): count objects at every factor.")] = None,
     labels: Annotated[Optional[str], typer.Option(
-        "--labels", help="Label values that are objects (as in `masks`).")] = None,
+        "--labels", help="Class label values that are objects in class-label files (as in "
+        "`masks`).")] = None,
+    instance_ids: InstanceIds = None,
+    labels_table: LabelsTableOption = None,
     object_colour: Annotated[Optional[str], typer.Option(
         "--object-colour", metavar="R,G,B", help="Object colour in coloured segmentations.")] = None,
     source: Annotated[Optional[SourceKind], typer.Option(
@@ -127,7 +129,7 @@ def sweep(
     picks = parse_picks(pick) if pick is not None else None
     chosen_region = parse_region(region) if region is not None else None
     box = size_option(max_size)
-    objects = _objects(labels, object_colour, source, invert)
+    objects = _objects(labels, object_colour, source, invert, instance_ids, labels_table)
     normalisation = parse_normalisation(normalise, percentiles)
     guard_output_dir(output, [*sources, *(segmentations or [])])
     remove_stale_temporaries(output)  # sheets a killed run left half-written
@@ -150,10 +152,8 @@ def sweep(
     with writing(output, wait=wait):
         done, failed = _run(plan, sample, tried, output, settings, sources, overwrite,
                             segmentations, objects, chosen_region, quiet)
-        comparisons = [c for s in done for c in s.comparisons]
-        recommendation = recommend(tried, [i.size for i in plan.images], box,
-                                   comparisons if segmentations else None, keep_objects,
-                                   area_tolerance)
+        recommendation = _recommendation(done, tried, [i.size for i in plan.images], box,
+                                         bool(segmentations), keep_objects, area_tolerance)
         warnings = _warnings(done, tried, segmentations, min_object_um)
         for note in warnings:
             warn(note)
@@ -168,13 +168,31 @@ def sweep(
         raise typer.Exit(EXIT_FAILED)
 
 
+def _recommendation(done: Sequence[SectionSweep], tried: Sequence[float], sizes: list,
+                    box: object, measured: bool, keep_objects: float,
+                    area_tolerance: float) -> Recommendation:
+    """The recommendation from the sections whose masks are usable (masks_judge), at the
+    segmentations' scale."""
+    used = [s for s in done if s.left_out is None]
+    scale = mask_scale([(s.info.size, s.mask_size) for s in used if s.mask_size is not None])
+    return recommend(tried, sizes, box,  # type: ignore[arg-type]
+                     [c for s in used for c in s.comparisons] if measured else None,
+                     keep_objects, area_tolerance,
+                     left_out=[f"{s.info.name}: {s.left_out}" for s in done if s.left_out],
+                     scale=scale)
+
+
 def _print_summary(output: Path, done: Sequence[SectionSweep], recommendation: Recommendation,
                    csv_written: bool) -> None:
     typer.echo(_factor_table(done))
     if any(s.comparisons for s in done):
         typer.echo("")
         typer.echo(_objects_table(done))
+        if any(s.full is not None and s.full.objects == 0 for s in done):
+            typer.echo(NO_OBJECTS_NOTE)
     typer.echo("")
+    for reason in recommendation.left_out:
+        typer.echo(f"left out of the recommendation: {reason}")
     typer.echo(recommendation_text(recommendation))
     typer.echo(f"page: {output / 'index.html'}"
                + (f"  objects: {output / 'objects.csv'}" if csv_written else ""))
@@ -206,11 +224,13 @@ def _run(plan: SeriesPlan, sample: list[ImageInfo], tried: tuple[float, ...], ou
         masks, problems = match_segmentations(segmentations, plan.images, sample, objects.source)
     for problem in problems:
         error_line(str(problem))
+    for note in blanket_notes(list(masks.values()), objects.selection()) if segmentations else ():
+        warn(note)
     failed += len(problems)
     done: list[SectionSweep] = []
     with series_bar(len(sample), quiet, unit="section") as bar:
         for info in sample:
-            section = sweep_section(info, grouped.get(info.path, []), tried, region,
+            section = sweep_section(info, grouped.get(info.stem, []), tried, region,
                                     masks.get(info.stem), objects)
             for problem in section.problems:
                 error_line(problem)
@@ -223,6 +243,9 @@ def _run(plan: SeriesPlan, sample: list[ImageInfo], tried: tuple[float, ...], ou
 def _warnings(done: Sequence[SectionSweep], tried: Sequence[float],
               segmentations: list[Path] | None, min_object_um: float | None) -> list[str]:
     notes = [note for section in done for note in section.notes]
+    # judgements that leave a section out are told with the recommendation instead
+    notes += [f"{s.mask.name}: {j.message}" for s in done if s.mask for j in s.judgements
+              if not j.excludes]
     if segmentations:
         missing = [s.info.name for s in done if s.mask is None]
         if missing:

@@ -1,0 +1,97 @@
+"""SVS, NDPI, MRXS, SCN, BIF, VMS, Philips TIFF and DICOM WSI through OpenSlide 4
+(openslide-python with the openslide-bin library: no system package needed).
+
+Levels are OpenSlide's pyramid levels; associated pictures (label, macro, thumbnail) are listed
+but never used as a level. ``read_region`` gives RGBA with alpha 0 outside the scanned area:
+it is flattened onto white here, so a slide's empty glass is white as on screen.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyvips
+
+from ..errors import InputError
+from ..scale import Size
+from . import Level, Slide, check_scene, missing_library
+from .tiffstream import TiffStream, stream_image
+
+
+def _reason(error: Exception) -> str:
+    return " ".join(str(error).split())[:200] or type(error).__name__
+
+
+def _flatten_white(rgba: np.ndarray) -> np.ndarray:
+    """RGBA (straight alpha) onto white, as uint8 RGB."""
+    rgb = rgba[..., :3].astype(np.uint16)
+    alpha = rgba[..., 3:4].astype(np.uint16)
+    if bool((alpha == 255).all()):
+        return rgba[..., :3]
+    return ((rgb * alpha + 255 * (255 - alpha) + 127) // 255).astype(np.uint8)
+
+
+def _mpp(properties) -> tuple[float, float] | None:
+    try:
+        x = float(properties.get("openslide.mpp-x", 0) or 0)
+        y = float(properties.get("openslide.mpp-y", 0) or 0) or x
+    except ValueError:
+        return None
+    return (x, y) if x > 0 and y > 0 else None
+
+
+class OpenSlideSlide(Slide):
+    """One slide OpenSlide reads."""
+
+    def __init__(self, path: Path, handle, vendor: str) -> None:
+        self.path, self._handle = path, handle
+        self.format = vendor
+        self.levels = tuple(Level(Size(int(w), int(h)), float(ds)) for (w, h), ds in
+                            zip(handle.level_dimensions, handle.level_downsamples))
+        self.pixel_size_um = _mpp(handle.properties)
+        self.associated = tuple(sorted(handle.associated_images))
+        self.channels = ("",) * 3
+
+    @classmethod
+    def open(cls, path: Path, scene: int | None = None) -> "OpenSlideSlide":
+        """Open the slide (reads its directory, no pixels)."""
+        check_scene(path, (), scene)
+        try:
+            import openslide
+        except (ImportError, OSError) as error:
+            raise missing_library(path, "openslide-bin", error) from error
+        try:
+            vendor = openslide.OpenSlide.detect_format(str(path))
+            if vendor is None:
+                raise InputError("OpenSlide does not recognise this file as a slide it reads",
+                                 path)
+            return cls(path, openslide.OpenSlide(str(path)), vendor)
+        except InputError:
+            raise
+        except Exception as error:  # OpenSlideError, OpenSlideUnsupportedFormatError, OSError
+            raise InputError(f"cannot read slide: {_reason(error)}", path) from error
+
+    def _reader(self, level: int):
+        downsample = self.levels[level].downsample
+
+        def block(x: int, y: int, w: int, h: int) -> np.ndarray:
+            location = (int(round(x * downsample)), int(round(y * downsample)))
+            try:
+                region = self._handle.read_region(location, level, (w, h))
+            except Exception as error:
+                raise InputError(f"cannot read slide pixels at level {level}, {w}x{h}+{x}+{y}: "
+                                 f"{_reason(error)}", self.path) from error
+            return _flatten_white(np.asarray(region))
+        return block
+
+    def level_image(self, level: int = 0) -> pyvips.Image:
+        """One pyramid level as a lazy image whose tiles OpenSlide reads on demand."""
+        size = self.levels[level].size
+        stream = TiffStream(size.width, size.height, 3, np.uint8, self._reader(level))
+        stream.owner = self
+        return stream_image(stream)
+
+    def close(self) -> None:
+        """Close the slide."""
+        self._handle.close()

@@ -1,0 +1,151 @@
+"""Scanner files straight in: CZI (pylibCZIrw), SVS (OpenSlide), OME-TIFF, made with the vendors'
+own writers in tmp_path. MRXS, NDPI and VSI cannot be written here (see docs/notes-scanner.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyvips
+import pytest
+
+from scanner_files import (damage_svs_tile, textured_section, write_czi_fluorescence,
+                           write_czi_rgb, write_ome_tiff, write_svs)
+from quint_prep.series import read_info
+from quint_prep.slides import open_slide
+
+pytest.importorskip("tifffile")
+
+
+def _png(path: Path) -> np.ndarray:
+    return pyvips.Image.new_from_file(str(path)).numpy()
+
+
+def _manifest_image(folder: Path, name: str) -> dict:
+    document = json.loads((folder / "quint-prep.json").read_text())
+    return next(entry for entry in document["images"] if entry["name"] == name)
+
+
+def test_czi_brightfield_stays_red_and_matches_the_same_pixels_as_tiff(tmp_path, cli):
+    rgb = textured_section(1536, 1024)
+    (tmp_path / "czi").mkdir()
+    write_czi_rgb(tmp_path / "czi" / "m_s001.czi", rgb)
+    tiff = tmp_path / "tif" / "m_s001.tif"
+    tiff.parent.mkdir()
+    pyvips.Image.new_from_array(rgb).copy(interpretation="srgb").tiffsave(str(tiff), tile=True)
+    for kind in ("czi", "tif"):
+        result = cli("downscale", tmp_path / kind, "-o", tmp_path / f"out-{kind}", "-f", "0.25", "-q")
+        assert result.exit_code == 0, result.output
+    from_czi, from_tiff = _png(tmp_path / "out-czi/m_s001.png"), _png(tmp_path / "out-tif/m_s001.png")
+    assert from_czi.shape == (256, 384, 3)
+    red = from_czi[100:150, 150:230].reshape(-1, 3).mean(axis=0)
+    assert red[0] > 170 and red[1] < 80 and red[2] < 80, red  # B,G,R stored, R,G,B out
+    assert np.abs(from_czi.astype(int) - from_tiff.astype(int)).mean() < 3
+    record = _manifest_image(tmp_path / "out-czi", "m_s001.png")
+    assert record["source_um_per_px"] == [0.5, 0.5] and record["um_per_px"] == [2.0, 2.0]
+
+
+def test_czi_fluorescence_channels_by_name(tmp_path, cli):
+    rng = np.random.default_rng(3)
+    planes = [rng.integers(100 * (c + 1), 4000 * (c + 1), (600, 800)).astype(np.uint16)
+              for c in range(3)]
+    src = tmp_path / "src"
+    src.mkdir()
+    write_czi_fluorescence(src / "f_s002.czi", planes, ["DAPI", "GFP", "Cy5"])
+    result = cli("inspect", src, "--json")
+    assert result.exit_code == 0, result.output
+    image = json.loads(result.stdout)["images"][0]
+    assert image["channel_names"] == ["DAPI", "GFP", "Cy5"]
+    assert (image["bands"], image["bit_depth"], image["format"]) == (3, 16, "czi")
+    assert image["pixel_size_um"] == pytest.approx([0.325, 0.325])
+    result = cli("downscale", src, "-o", tmp_path / "out", "-f", "0.5", "--channel", "GFP", "-q")
+    assert result.exit_code == 0, result.output
+    out = pyvips.Image.new_from_file(str(tmp_path / "out/f_s002.png"))
+    assert (out.width, out.height, out.bands, out.format) == (400, 300, 1, "uchar")
+    assert 40 < out.avg() < 215  # windowed from the series histogram, not v/257 (about 8)
+
+
+def test_czi_scenes_listed_refused_without_scene_and_cut_with_it(tmp_path, cli):
+    src = tmp_path / "src"
+    src.mkdir()
+    rgb = textured_section(512, 384)
+    write_czi_rgb(src / "slide_s001.czi", rgb, scenes=((0, 0), (2000, 100)))
+    listed = cli("inspect", src)
+    assert listed.exit_code == 0, listed.output
+    assert "slide_s001.czi: scene 1: 512x384 at 2000,100" in listed.stdout
+    refused = cli("downscale", src, "-o", tmp_path / "out", "-f", "0.5", "-q")
+    assert refused.exit_code == 1
+    assert "2 scenes" in refused.stderr and "--scene N" in refused.stderr
+    assert "quint-prep sections" in refused.stderr
+    assert "Traceback" not in refused.output
+    done = cli("downscale", src, "-o", tmp_path / "out", "-f", "0.5", "--scene", "1", "-q")
+    assert done.exit_code == 0, done.output
+    assert _png(tmp_path / "out/slide_s001.png").shape == (192, 256, 3)
+    assert _manifest_image(tmp_path / "out", "slide_s001.png")["scene"] == 1
+    wrong = cli("downscale", src, "-o", tmp_path / "out2", "-f", "0.5", "--scene", "5", "-q")
+    assert wrong.exit_code == 1 and "no scene 5: the file has scene(s) 0, 1" in wrong.stderr
+
+
+def test_svs_levels_mpp_and_never_the_label_or_macro(tmp_path, cli):
+    src = tmp_path / "src"
+    src.mkdir()
+    write_svs(src / "b_s003.svs", textured_section(2048, 1536), mpp=0.5)
+    info = read_info(src / "b_s003.svs")
+    assert info.format == "aperio" and info.levels[1].width == 512
+    assert info.pixel_size == (0.5, 0.5) and info.associated == ("label", "macro")
+    listed = cli("inspect", src)
+    assert "b_s003.svs: also holds label, macro" in listed.stdout
+    result = cli("downscale", src, "-o", tmp_path / "out", "-f", "0.25", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["images"][0]["load"].startswith("pyramid level 1")
+    out = _png(tmp_path / "out/b_s003.png")
+    assert out.shape == (384, 512, 3)
+    corners = out[:40, :40].reshape(-1, 3).mean(axis=0)
+    assert corners.min() > 200  # glass, not the green label or the blue macro
+    assert _manifest_image(tmp_path / "out", "b_s003.png")["um_per_px"] == [2.0, 2.0]
+
+
+def test_slide_region_reads_are_level_crops(tmp_path):
+    path = write_svs(tmp_path / "c.svs", textured_section(1024, 768))
+    slide = open_slide(path)
+    region = slide.read_region(0, 256, 192, 100, 50)
+    assert (region.width, region.height, region.bands) == (100, 50, 3)
+    assert slide.levels[1].downsample == pytest.approx(4.0)
+
+
+def test_pixel_size_from_ome_and_tiff_tags_or_unknown(tmp_path, cli):
+    src = tmp_path / "src"
+    src.mkdir()
+    rgb = textured_section(300, 200)
+    write_ome_tiff(src / "o_s001.ome.tif", rgb, 0.65, 0.7)
+    image = pyvips.Image.new_from_array(rgb).copy(interpretation="srgb")
+    image.tiffsave(str(src / "t_s002.tif"), xres=1000 / 1.25, yres=1000 / 1.25)
+    image.pngsave(str(src / "p_s003.png"))
+    result = cli("inspect", src, "--json")
+    sizes = {i["name"]: i["pixel_size_um"] for i in json.loads(result.stdout)["images"]}
+    assert sizes["o_s001.ome.tif"] == pytest.approx([0.65, 0.7])
+    assert sizes["t_s002.tif"] == pytest.approx([1.25, 1.25])
+    assert sizes["p_s003.png"] is None
+    table = cli("inspect", src).stdout
+    assert "0.65x0.7" in table and "unknown" in table
+
+
+def test_truncated_czi_and_damaged_svs_tile_one_clear_line_each(tmp_path, cli):
+    src = tmp_path / "src"
+    src.mkdir()
+    czi = write_czi_rgb(src / "t_s001.czi", textured_section(1024, 768))
+    with open(czi, "r+b") as handle:
+        handle.truncate(czi.stat().st_size // 2)
+    svs = write_svs(src / "d_s002.svs", textured_section(2048, 1536))
+    damage_svs_tile(svs, 20)
+    before = {p.name: p.read_bytes() for p in src.iterdir()}
+    result = cli("downscale", src, "-o", tmp_path / "out", "-f", "0.5", "-q")
+    assert result.exit_code == 1
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 2, result.stderr
+    assert any("t_s001.czi: cannot read CZI" in line for line in lines)
+    assert any("d_s002.svs: cannot read slide pixels" in line and "JPEG" in line for line in lines)
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out/d_s002.png").exists()
+    assert {p.name: p.read_bytes() for p in src.iterdir()} == before
