@@ -3,9 +3,8 @@ in worker processes, record in the manifest, and make the registration series al
 
 from __future__ import annotations
 
-import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -13,7 +12,12 @@ from .downscale import (DESCRIPTOR_NAME, PROGRESS_MEGAPIXELS, DownscaleSettings,
                         SeriesPlan, downscale_one, image_warnings, output_name,
                         settle_colour_model)
 from .errors import QuintPrepError, UsageError
-from .manifest import ImageRecord, Manifest, load_or_new, write_manifest
+from .folder_lock import folder_lock
+from .journal import clear as clear_journal, publish
+from .manifest import (IMAGE_KIND, ImageRecord, Manifest, load_or_new, write_manifest,
+                       write_merged)
+from .one_series import (existing, other_series, remove_replaced, settings_differences,
+                         short_differences)
 from .outputs import guard_output_dir, remove_stale_temporaries, staged_path
 from .parallel import Workers, interrupts_deferred, run_tasks
 from .quicknii import series_name, slice_entries, write_descriptor
@@ -21,7 +25,7 @@ from .registration_series import (RegistrationSettings, registration_factor, reg
                                   registration_size, save_registration_image,
                                   write_registration_image)
 from .resample import Method, downscale_pipeline, estimate_memory, plan_load
-from .resume import SKIP, WRITE, Decision, decide, source_stamp
+from .resume import FAIL, SKIP, WRITE, Decision, decide, source_stamp
 from .scale import Size, scaled_size
 from .series import ImageInfo
 
@@ -46,6 +50,8 @@ class OutputPlan:
     previous: Manifest
     same_settings: bool
     entries: tuple[PlannedOutput, ...]
+    other_series: tuple[str, ...] = ()  # files of a series made with other settings
+    differences: tuple[str, ...] = ()  # what differs from that series (see one_series)
 
 
 def plan_outputs(plan: SeriesPlan, output_dir: Path, settings: DownscaleSettings, *,
@@ -54,6 +60,12 @@ def plan_outputs(plan: SeriesPlan, output_dir: Path, settings: DownscaleSettings
     settings = settle_colour_model(settings, plan.images)
     previous = load_or_new(output_dir) if Path(output_dir).is_dir() else Manifest()
     same_settings = previous.factor == plan.factor and previous.settings == settings.to_json()
+    other = () if same_settings else tuple(existing(output_dir, [*previous.images, *previous.stale]))
+    differences = tuple(settings_differences({"factor": previous.factor, **previous.settings},
+                                             {"factor": plan.factor, **settings.to_json()})
+                        if other else ())
+    refused = Decision(FAIL, "refused", f"the folder holds another series "
+                       f"({short_differences(differences)}): --overwrite replaces it")
     names: dict[str, list[ImageInfo]] = {}
     for info in plan.images:
         names.setdefault(output_name(info, settings.format), []).append(info)
@@ -61,14 +73,14 @@ def plan_outputs(plan: SeriesPlan, output_dir: Path, settings: DownscaleSettings
     for info in plan.images:
         name = output_name(info, settings.format)
         output = Path(output_dir) / name
-        decision = decide(output_name=name, output_exists=output.exists(),
-                          record=previous.images.get(name), source=source_stamp(info.path),
-                          same_settings=same_settings, overwrite=overwrite,
-                          clashes=[i.name for i in names[name] if i is not info],
-                          box=_box(info))
+        decision = refused if other and not overwrite else decide(
+            output_name=name, output_exists=output.exists(), record=previous.images.get(name),
+            source=source_stamp(info.path), same_settings=same_settings, overwrite=overwrite,
+            clashes=[i.name for i in names[name] if i is not info], box=_box(info),
+            stale=name in previous.stale)
         entries.append(PlannedOutput(info, output, scaled_size(info.size, plan.factor),
                                      plan.output_size(info), decision))
-    return OutputPlan(previous, same_settings, tuple(entries))
+    return OutputPlan(previous, same_settings, tuple(entries), other, differences)
 
 
 def downscale_series(plan: SeriesPlan, output_dir: Path, settings: DownscaleSettings, *,
@@ -89,8 +101,22 @@ def downscale_series(plan: SeriesPlan, output_dir: Path, settings: DownscaleSett
     settings = settle_colour_model(settings, plan.images)  # one colour model, before writing
     source_list = [*sources, *(i.path for i in plan.images)]  # plan rows: guard the slides too
     output_dir = guard_output_dir(output_dir, (), images=source_list)
+    folders = [output_dir, *([guard_output_dir(registration.folder, (), images=source_list)]
+                             if registration is not None else [])]
+    with folder_lock(*folders):  # one writer per folder (see folder_lock)
+        yield from _downscale_locked(plan, output_dir, settings, source_list, overwrite,
+                                     registration, progress_for, workers)
+
+
+def _downscale_locked(plan: SeriesPlan, output_dir: Path, settings: DownscaleSettings,
+                      source_list: Sequence[Path], overwrite: bool,
+                      registration: RegistrationSettings | None,
+                      progress_for: Callable[[ImageInfo], Callable[[float], None] | None] | None,
+                      workers: Workers | None) -> Iterator[ImageResult]:
     remove_stale_temporaries(output_dir)
     outputs = plan_outputs(plan, output_dir, settings, overwrite=overwrite)
+    if outputs.other_series and not overwrite:
+        raise other_series(output_dir, len(outputs.other_series), "image", outputs.differences)
     companion = (RegistrationCompanion(plan, settings, registration, output_dir, source_list,
                                        outputs.previous)
                  if registration is not None else None)
@@ -98,7 +124,13 @@ def downscale_series(plan: SeriesPlan, output_dir: Path, settings: DownscaleSett
                         max_size=str(plan.max_size) if plan.max_size else None,
                         settings=settings.to_json(), extra=dict(outputs.previous.extra))
     if outputs.same_settings:
-        manifest.images = dict(outputs.previous.images)
+        manifest.images, manifest.stale = dict(outputs.previous.images), set(outputs.previous.stale)
+    elif outputs.other_series:  # --overwrite: this run replaces that series whole
+        keep = {entry.output.name for entry in outputs.entries}
+        remove_replaced(output_dir, outputs.other_series, keep)
+        manifest.stale = set(outputs.other_series) & keep
+    write_manifest(output_dir, manifest)  # this run's settings, before any output (journal)
+    clear_journal(output_dir)  # what a killed run recorded there is in the manifest now
     try:
         if workers is None or workers.in_process:
             results = (_write_here(entry, settings, manifest, progress_for)
@@ -111,7 +143,7 @@ def downscale_series(plan: SeriesPlan, output_dir: Path, settings: DownscaleSett
         remove_stale_temporaries(output_dir)  # after an interruption: what workers left
         if companion is not None:
             companion.finish(manifest)
-        write_manifest(output_dir, manifest)
+        write_merged(output_dir, manifest)
 
 
 class RegistrationCompanion:
@@ -205,13 +237,12 @@ def _not_written(entry: PlannedOutput, manifest: Manifest) -> ImageResult:
     return ImageResult(status="failed", message=entry.decision.reason, **_base(entry))
 
 
-def _record(entry: PlannedOutput, load: str, manifest: Manifest, seconds: float,
-            settings: DownscaleSettings) -> ImageResult:
+def _image_record(entry: PlannedOutput, load: str, settings: DownscaleSettings) -> ImageRecord:
     info, name = entry.info, entry.output.name
     stat = info.path.stat()
     window = settings.window_for(info)
     orientation = settings.orientations.for_stem(info.stem)
-    manifest.images[name] = ImageRecord(
+    return ImageRecord(
         name=name, stem=info.stem, section=info.section.value if info.section else None,
         source=str(info.path.resolve()), source_bytes=stat.st_size,
         source_mtime_ns=stat.st_mtime_ns, source_width=info.size.width,
@@ -219,7 +250,6 @@ def _record(entry: PlannedOutput, load: str, manifest: Manifest, seconds: float,
         load=load, window=window.to_json() if window else None,
         orientation=None if orientation.is_identity else orientation.to_json(),
         scene=info.scene, **output_pixel_size(info, entry.oriented, orientation), box=_box(info))
-    return ImageResult(status="written", load=load, seconds=seconds, **_base(entry))
 
 
 def output_pixel_size(info: ImageInfo, oriented: Size, orientation: Orientation) -> dict:
@@ -235,7 +265,8 @@ def output_pixel_size(info: ImageInfo, oriented: Size, orientation: Orientation)
 
 
 def _failed(entry: PlannedOutput, message: str, manifest: Manifest) -> ImageResult:
-    manifest.images.pop(entry.output.name, None)
+    if manifest.images.pop(entry.output.name, None) is not None and entry.output.exists():
+        manifest.stale.add(entry.output.name)  # the earlier output stays: ours, not current
     return ImageResult(status="failed", message=message, **_base(entry))
 
 
@@ -258,15 +289,18 @@ def _write_here(entry: PlannedOutput, settings: DownscaleSettings, manifest: Man
 
 def _publish(entry: PlannedOutput, staged: Path, load: str, manifest: Manifest,
              seconds: float, settings: DownscaleSettings) -> ImageResult:
-    """Rename a finished output into place and record it, as one step: Ctrl-C waits for both,
-    so an output never appears without its manifest record (which would make the next run
+    """Record a finished output in the folder's journal, rename it into place and add it to
+    the manifest, as one step: Ctrl-C waits for all three, and a kill leaves the output either
+    recorded or not in place (never in place without its record, which would make the next run
     refuse it as a file quint-prep did not write)."""
     with interrupts_deferred():
         try:
-            os.replace(staged, entry.output)
+            record = _image_record(entry, load, settings)
+            publish(staged, entry.output, IMAGE_KIND, asdict(record))
         except OSError as error:
             return _failed(entry, f"cannot write {entry.output.name}: {error.strerror}", manifest)
-        return _record(entry, load, manifest, seconds, settings)
+        manifest.images[record.name] = record
+        return ImageResult(status="written", load=load, seconds=seconds, **_base(entry))
 
 
 @dataclass(frozen=True)

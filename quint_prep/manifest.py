@@ -16,11 +16,13 @@ Format (version 1)::
          "source_width": 40000, "source_height": 30000, "width": 10000, "height": 7500,
          "load": "pyramid level 2 (10000x7500)", "scene": null,
          "source_um_per_px": [0.5, 0.5] | null, "um_per_px": [2.0, 2.0] | null}
-      ]
-    }
+      ],
+      "stale": ["mouse12_s013.png"]     # written for an earlier series of this folder (other
+    }                                   # settings), not replaced yet: rewritten, never kept
 
 Readers must check ``format`` and ``version``; new keys may be added without a version change,
-a change of meaning bumps ``version``.
+a change of meaning bumps ``version``. A run killed half-way leaves the images it finished in
+the folder's journal (see ``journal``); ``read_manifest`` merges them.
 """
 
 from __future__ import annotations
@@ -34,11 +36,13 @@ import pyvips
 
 from . import __version__
 from .errors import UsageError
+from .journal import clear, recorded
 from .outputs import write_text_atomic
 
 MANIFEST_NAME = "quint-prep.json"
 MANIFEST_FORMAT = "quint-prep-manifest"
 MANIFEST_VERSION = 1
+IMAGE_KIND = "image"  # journal entries of downscaled images
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class Manifest:
     max_size: str | None = None
     settings: dict = field(default_factory=dict)
     images: dict[str, ImageRecord] = field(default_factory=dict)
+    stale: set[str] = field(default_factory=set)  # quint-prep's files of an earlier series
     extra: dict = field(default_factory=dict)  # sections other commands own (kept as read)
 
     def to_json(self) -> dict:
@@ -85,6 +90,7 @@ class Manifest:
             "max_size": self.max_size,
             "settings": self.settings,
             "images": [asdict(record) for record in sorted(self.images.values(), key=lambda r: r.name)],
+            "stale": sorted(self.stale - set(self.images)),
         }
         document.update(self.extra)
         return document
@@ -124,18 +130,32 @@ def read_manifest(path: Path) -> Manifest:
             "rerun the command with --overwrite to rebuild the folder",
             path,
         )
-    known = {"format", "version", "tool", "updated", "factor", "max_size", "settings", "images"}
+    known = {"format", "version", "tool", "updated", "factor", "max_size", "settings", "images",
+             "stale"}
     try:
         images = {entry["name"]: ImageRecord(**entry) for entry in document.get("images", [])}
     except (TypeError, KeyError) as error:
         raise UsageError(f"manifest image entries are malformed ({error})", path) from error
-    return Manifest(
+    manifest = Manifest(
         factor=document.get("factor"),
         max_size=document.get("max_size"),
         settings=document.get("settings", {}),
         images=images,
+        stale={name for name in document.get("stale") or [] if isinstance(name, str)},
         extra={k: v for k, v in document.items() if k not in known},
     )
+    return with_journal(manifest, path.parent)
+
+
+def with_journal(manifest: Manifest, folder: Path) -> Manifest:
+    """The manifest with the images a run recorded in the folder's journal (in place)."""
+    for name, entry in recorded(folder, IMAGE_KIND).items():
+        try:
+            manifest.images[name] = ImageRecord(**entry)
+        except TypeError:
+            continue  # an entry of another version: the image is redone
+        manifest.stale.discard(name)
+    return manifest
 
 
 def load_or_new(folder: Path) -> Manifest:
@@ -148,4 +168,11 @@ def write_manifest(folder: Path, manifest: Manifest) -> Path:
     """Write the manifest atomically into the folder; return its path."""
     path = manifest_path(folder)
     write_text_atomic(path, json.dumps(manifest.to_json(), indent=2) + "\n")
+    return path
+
+
+def write_merged(folder: Path, manifest: Manifest) -> Path:
+    """Write the manifest with what the journal recorded, then remove the journal."""
+    path = write_manifest(folder, with_journal(manifest, folder))
+    clear(folder)
     return path

@@ -20,12 +20,15 @@ from typing import Callable, Iterable, Iterator, Sequence
 import pyvips
 
 from .errors import InputError, QuintPrepError, UsageError
+from .folder_lock import folder_lock
 from .masks_counts import MaskCounts, count_mask, count_warnings
 from .masks_flatten import FlattenOptions, flatten
 from .masks_judge import MaskFacts, judge_and_record, judge_mask
 from .masks_labels import (LabelChoice, LabelSelection, LabelsTable, blanket_notes, choose_labels,
                            instances_present, label_shares)
-from .masks_manifest import MaskRecord, MasksRecord, load_record, save_record
+from .masks_manifest import (MaskRecord, MasksRecord, load_record, other_masks, replace_masks,
+                             save_record)
+from .one_series import other_series
 from .masks_select import Colour, MaskResample
 from .masks_series import SeriesImage, match_image
 from .masks_sources import NPY_REFUSAL, MaskFile, SourceKind, read_mask_file, strip_tool_suffix
@@ -281,14 +284,26 @@ def convert_masks(plan: MaskPlan, output_dir: Path, settings: MaskSettings, *,
     The manifest is written even when the run is interrupted.
     """
     output_dir = guard_output_dir(output_dir, list(sources) or [j.mask.path for j in plan.jobs])
+    with folder_lock(output_dir):  # one writer per folder (see folder_lock)
+        yield from _convert_locked(plan, output_dir, settings, progress_for)
+
+
+def _convert_locked(plan: MaskPlan, output_dir: Path, settings: MaskSettings,
+                    progress_for: Callable[[ImageInfo], Progress | None] | None,
+                    ) -> Iterator[MaskResult]:
     remove_stale_temporaries(output_dir)
     record = load_record(output_dir, plan.factor)
+    other, differences = other_masks(record, output_dir, settings.to_json(), plan.factor)
+    if other and not settings.overwrite:
+        raise other_series(output_dir, len(other), "mask", differences)
+    if other:
+        replace_masks(record, output_dir, other, {job.output_name for job in plan.jobs})
     try:
         for job in plan.jobs:
             large = job.mask.info.size.megapixels > PROGRESS_MEGAPIXELS
             progress = progress_for(job.mask.info) if progress_for is not None and large else None
             result = convert_one(job, output_dir, settings, record.files.get(job.output_name),
-                                 progress)
+                                 progress, stale=job.output_name in record.manifest.stale)
             _update_record(record, job, result, settings)
             yield result
     finally:
@@ -299,6 +314,7 @@ def _update_record(record: MasksRecord, job: MaskJob, result: MaskResult,
                    settings: MaskSettings) -> None:
     # A failed run leaves the previous file (atomic writes) and so its entry in place.
     if result.status == "written":
+        record.manifest.stale.discard(job.output_name)
         stat = job.mask.path.stat()
         record.files[job.output_name] = MaskRecord(
             name=job.output_name, source=str(job.mask.path.resolve()), source_bytes=stat.st_size,
@@ -311,9 +327,10 @@ def _update_record(record: MasksRecord, job: MaskJob, result: MaskResult,
 
 
 def convert_one(job: MaskJob, output_dir: Path, settings: MaskSettings,
-                record: MaskRecord | None = None, on_progress: Progress | None = None,
-                ) -> MaskResult:
-    """Convert one segmentation; failures become a failed result, never an exception."""
+                record: MaskRecord | None = None, on_progress: Progress | None = None, *,
+                stale: bool = False) -> MaskResult:
+    """Convert one segmentation; failures become a failed result, never an exception.
+    ``stale``: the output is quint-prep's, from an earlier series of masks (rewritten)."""
     output = output_dir / job.output_name
     base = dict(source=job.mask.path, kind=job.mask.kind.value, output=output,
                 mask_size=job.mask.info.size, output_size=job.target,
@@ -327,7 +344,7 @@ def convert_one(job: MaskJob, output_dir: Path, settings: MaskSettings,
             base["warnings"] += tuple(j.message for j in judge_mask(facts))
         return MaskResult(status="up-to-date", labels=record.labels, counts=recorded,
                           facts=record.facts, **base)
-    if output.exists() and record is None and not settings.overwrite:
+    if output.exists() and record is None and not settings.overwrite and not stale:
         return MaskResult(status="failed", message=f"{output} exists and was not written by "
                           "quint-prep masks; pass --overwrite to replace it", **base)
     started = time.perf_counter()

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .manifest import Manifest, load_or_new, write_manifest
+from .one_series import existing, remove_replaced, settings_differences
 from .masks_sources import MaskFile
 
 MASKS_KEY = "masks"
@@ -70,6 +71,7 @@ class MasksRecord:
 
     manifest: Manifest
     files: dict[str, MaskRecord]
+    factor_before: float | None = None  # the factor the folder's masks were made with
 
 
 def load_record(output_dir: Path, factor: float | None) -> MasksRecord:
@@ -84,8 +86,33 @@ def load_record(output_dir: Path, factor: float | None) -> MasksRecord:
             continue  # an entry of another version: the file is redone
         files[record.name] = record
     manifest = Manifest(factor=factor, settings=previous.settings, images=previous.images,
-                        extra=dict(previous.extra))
-    return MasksRecord(manifest, files)
+                        stale=set(previous.stale), extra=dict(previous.extra))
+    return MasksRecord(manifest, files, previous.factor)
+
+
+def other_masks(record: MasksRecord, folder: Path, settings: dict,
+                factor: float | None) -> tuple[list[str], list[str]]:
+    """The folder's masks made with other settings or another factor (and its stale ones),
+    and what differs (see one_series): a folder holds one series of masks."""
+    same = record.factor_before == factor
+    other = [name for name in existing(folder, record.files)
+             if not same or record.files[name].settings != settings]
+    if not other:
+        return [], []
+    before = record.files[other[0]]
+    differences = settings_differences({"factor": record.factor_before, **before.settings},
+                                       {"factor": factor, **settings})
+    return sorted({*other, *existing(folder, record.manifest.stale)}), differences
+
+
+def replace_masks(record: MasksRecord, folder: Path, other: list[str], keep: set[str]) -> None:
+    """--overwrite into a folder of other masks: delete those this run does not write, mark
+    the rest stale until rewritten, and record that at once (a kill keeps it)."""
+    remove_replaced(folder, other, keep)
+    for name in other:
+        record.files.pop(name, None)
+    record.manifest.stale = set(other) & keep
+    save_record(folder, record)
 
 
 def save_record(output_dir: Path, record: MasksRecord) -> Path:

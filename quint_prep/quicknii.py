@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import UsageError
+from .folder_lock import folder_lock
 from .naming import SECTION_PATTERN, parse_section_number
 from .outputs import write_text_atomic
 from .scale import Size
@@ -86,5 +87,6 @@ def write_descriptor(folder: Path, name: str, files: Sequence[tuple[str, Size]],
     """Write ``<folder>/<name>.xml`` (or ``filename``) atomically; return its path."""
     entries = slice_entries(files)
     path = Path(folder) / (filename or f"{name}.xml")
-    write_text_atomic(path, descriptor_xml(name, entries))
+    with folder_lock(folder):
+        write_text_atomic(path, descriptor_xml(name, entries))
     return path

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import InputError, OutputError, UsageError
+from .folder_lock import folder_lock
 from .naming import natural_key, parse_section_number, strip_section
 from .outputs import write_text_atomic
 
@@ -198,11 +199,12 @@ def apply_plan(plan: RenamePlan, log: Path, pattern: str) -> list[RenameStep]:
     changes = plan.changes
     if not changes:
         return []
-    write_log(plan, log, pattern)
-    for s in changes:
-        _move(s.source, s.temporary)
-    for s in changes:
-        _move(s.temporary, s.target)
+    with folder_lock(plan.folder):
+        write_log(plan, log, pattern)
+        for s in changes:
+            _move(s.source, s.temporary)
+        for s in changes:
+            _move(s.temporary, s.target)
     return changes
 
 
@@ -251,8 +253,12 @@ def undo_log(log: Path) -> list[tuple[Path, Path]]:
     a file is missing or an original name is taken by a file the log does not know.
     """
     log = Path(log)
-    folder = log.parent
     entries = read_log(log)
+    with folder_lock(log.parent):
+        return _undo(log, log.parent, entries)
+
+
+def _undo(log: Path, folder: Path, entries: list[LogEntry]) -> list[tuple[Path, Path]]:
     located = [(entry, _locate(folder, entry)) for entry in entries]
     missing = [e.original for e, where in located if where is None]
     if missing:

@@ -56,8 +56,10 @@ class Decision:
 
 def decide(*, output_name: str, output_exists: bool, record: Recorded | None,
            source: SourceStamp | None, same_settings: bool, overwrite: bool = False,
-           clashes: Sequence[str] = (), box: dict | None = None) -> Decision:
-    """Decide whether one output must be written (see the module doc for "up to date")."""
+           clashes: Sequence[str] = (), box: dict | None = None,
+           stale: bool = False) -> Decision:
+    """Decide whether one output must be written (see the module doc for "up to date");
+    ``stale``: the output was written for an earlier series of the folder (other settings)."""
     if clashes:
         return Decision(FAIL, "refused", f"output {output_name} would also come from "
                         f"{', '.join(clashes)}; keep one of them")
@@ -68,6 +70,8 @@ def decide(*, output_name: str, output_exists: bool, record: Recorded | None,
         if record is not None:
             return Decision(WRITE, "new", "output missing (recorded in the manifest)")
         return Decision(WRITE, "new", "no output yet")
+    if record is None and stale:
+        return Decision(WRITE, "changed", "written for an earlier series (other settings)")
     if record is None:
         return Decision(FAIL, "refused", f"{output_name} exists and was not written by "
                         "quint-prep; pass --overwrite to replace it")

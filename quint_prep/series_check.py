@@ -20,7 +20,7 @@ from .checks import (judgement_findings, naming_findings, pairing_findings, prop
 from .colours import Colour, ColourCounts, count_colours, read_png_header, with_colour_counted
 from .errors import InputError, QuintPrepError, UsageError
 from .findings import CheckReport, Finding, error
-from .manifest import read_manifest
+from .manifest import Manifest, read_manifest
 from .masks_judge import MaskFacts, judge_mask
 from .masks_manifest import load_record
 from .registration import read_registration
@@ -188,11 +188,10 @@ def _registration(path: Path, images: _Read, segs: _Read | None) -> list[Finding
 
 
 def check_downscaled(folder: Path) -> CheckReport:
-    """Check what ``downscale`` wrote: names, one colour model, and every output's size under
-    the manifest's factor."""
+    """Check a folder ``downscale`` wrote, whole: names, one colour model, every output's size
+    under the manifest's factor, and images that are not part of the series it records."""
     manifest = read_manifest(folder)
-    findings: list[Finding] = []
-    files: list[tuple[Path, str]] = []
+    findings, files = _outside_the_series(Path(folder), manifest)
     samples: dict[Path, tuple[int, int]] = {}
     for record in manifest.images.values():
         path = Path(folder) / record.name
@@ -216,3 +215,23 @@ def check_downscaled(folder: Path) -> CheckReport:
                                   f"{manifest.factor:.6g}"))
     findings += naming_findings([p for p, _ in files]) + sample_findings(samples)
     return CheckReport(tuple(findings), tuple(files), manifest.factor)
+
+
+def _outside_the_series(folder: Path, manifest: Manifest) -> tuple[list[Finding], list]:
+    """Images in the folder besides the recorded series: stale ones (an earlier series) and
+    unrecorded ones (another tool's, or copied in)."""
+    findings: list[Finding] = []
+    files: list[tuple[Path, str]] = []
+    for path in discover([folder]).images:
+        if path.name in manifest.images:
+            continue
+        files.append((path, "image"))
+        if path.name in manifest.stale:
+            findings.append(error("series.stale", path, "written for an earlier series of "
+                                  "this folder (other factor or settings) and not replaced: "
+                                  "rerun the downscale of the whole series"))
+        else:
+            findings.append(error("series.unrecorded", path, "not part of the series "
+                                  "quint-prep.json records (another tool's file, or copied "
+                                  "in): move it out of the folder"))
+    return findings, files

@@ -64,8 +64,12 @@ def test_colour_model_grey_gives_one_band_everywhere(tmp_path, cli):
     assert read_manifest(tmp_path / "out").settings["colour_model"] == "grey"
     # QuickNII wants 24-bit RGB: the registration series stays RGB whatever the model.
     assert _bands_and_depths(tmp_path / "reg") == {(3, "uchar")}
-    # Another model is another setting: a rerun with auto rewrites every output as RGB.
-    again = cli("downscale", tmp_path / "src", "-o", tmp_path / "out", "--factor", "0.5", "--json")
+    # Another model is another setting: a folder holds one series, so a rerun with auto is
+    # refused, and with --overwrite rewrites every output as RGB.
+    refused = cli("downscale", tmp_path / "src", "-o", tmp_path / "out", "--factor", "0.5")
+    assert refused.exit_code == 2 and "other settings" in refused.output
+    again = cli("downscale", tmp_path / "src", "-o", tmp_path / "out", "--factor", "0.5", "--json",
+                "--overwrite")
     assert json.loads(again.stdout)["counts"]["written"] == 5
     assert _bands_and_depths(tmp_path / "out") == {(3, "uchar")}
 

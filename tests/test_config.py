@@ -206,6 +206,7 @@ CLI_ONLY = {
     "--scheduler": "a cluster address of one run; the config's jobs/memory describe this machine",
     "--quiet": "terminal output of one run",
     "--json": "terminal output of one run",
+    "--wait": "how one run meets another in its folder: `run --wait`",
     "--scene": "one scene of one multi-scene file; a series of scenes is cut with a sections plan",
 }
 # Options whose config key is not simply the flag with `_` for `-`.

@@ -138,9 +138,11 @@ def test_rerun_skips_up_to_date_and_redoes_changed(tmp_path, make_image, cli):
     save(gradient(64, 48).invert(), second)
     third = json.loads(cli(*args).stdout)
     assert third["counts"] == {"written": 1, "up-to-date": 1, "failed": 0}
-    changed = json.loads(cli("downscale", tmp_path / "src", "-o", tmp_path / "out",
-                             "--factor", "0.25", "-q", "--json").stdout)
-    assert changed["counts"]["written"] == 2  # a new factor redoes the series
+    other = ("downscale", tmp_path / "src", "-o", tmp_path / "out", "--factor", "0.25", "-q")
+    refused = cli(*other)  # a folder holds one series: another factor is refused ...
+    assert refused.exit_code == 2 and "factor 0.5 -> 0.25" in refused.stderr
+    changed = json.loads(cli(*other, "--json", "--overwrite").stdout)
+    assert changed["counts"]["written"] == 2  # ... or, with --overwrite, redoes the series
 
 
 def test_foreign_file_in_output_is_not_overwritten(tmp_path, make_image, cli):

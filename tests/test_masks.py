@@ -356,7 +356,10 @@ def test_rerun_skips_up_to_date_and_refuses_foreign_files(cli, tmp_path):
     assert manifest["masks"]["files"][0]["object_fraction"] == pytest.approx(doc["masks"][0]["object_fraction"])
     result, doc = run_json(cli, src, "-o", tmp_path / "out")
     assert result.exit_code == 0 and doc["masks"][0]["status"] == "up-to-date"
-    result, doc = run_json(cli, src, "-o", tmp_path / "out", "--resample", "nearest")
+    result = cli("masks", src, "-o", tmp_path / "out", "--resample", "nearest")
+    assert result.exit_code == 2  # a folder holds one series of masks
+    assert "holds 1 mask made with other settings (resample area -> nearest)" in result.stderr
+    result, doc = run_json(cli, src, "-o", tmp_path / "out", "--resample", "nearest", "--overwrite")
     assert result.exit_code == 0 and doc["masks"][0]["status"] == "written"
     result, doc = run_json(cli, src, other, "-o", tmp_path / "out", "--overwrite")
     assert result.exit_code == 0 and doc["counts"] == {"written": 2, "up-to-date": 0, "failed": 0}

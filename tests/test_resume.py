@@ -21,6 +21,7 @@ CASES = {
     "source-gone": (dict(source=None), WRITE, "changed", "another source"),
     "settings": (dict(same_settings=False), WRITE, "changed", "factor or settings differ"),
     "foreign": (dict(record=None), FAIL, "refused", "was not written by quint-prep"),
+    "stale": (dict(record=None, stale=True), WRITE, "changed", "earlier series"),
     "foreign-overwrite": (dict(record=None, overwrite=True), WRITE, "changed", "--overwrite"),
     "overwrite": (dict(overwrite=True), WRITE, "changed", "--overwrite"),
     "clash": (dict(clashes=["a_s001.jpg"], overwrite=True), FAIL, "refused",

@@ -60,6 +60,9 @@ def test_dry_run_says_new_changed_up_to_date_and_writes_nothing(tmp_path, make_i
     other = config.read_text().replace("0.5", "0.25")
     config.write_text(other)
     document = json.loads(cli("run", config, "--dry-run", "--json").stdout)
+    assert document["stages"]["downscale"]["counts"]["refused"] == 4  # another series
+    assert "factor 0.5 -> 0.25" in document["stages"]["downscale"]["images"][0]["reason"]
+    document = json.loads(cli("run", config, "--dry-run", "--json", "--overwrite").stdout)
     assert document["stages"]["downscale"]["counts"] == {"changed": 3, "new": 1, "failed": 0}
 
 

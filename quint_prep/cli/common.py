@@ -16,6 +16,7 @@ from tqdm import tqdm
 from typer.core import TyperCommand, TyperGroup
 
 from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, QuintPrepError, UsageError, exit_code_for
+from ..folder_lock import LockHolder, folder_lock
 from ..normalise import (WindowPlan, describe_window, intensity_note, parse_normalisation,
                          plan_windows)
 from ..parallel import Workers, parse_memory
@@ -46,6 +47,10 @@ SceneOption = Annotated[Optional[int], typer.Option(
 Scheduler = Annotated[Optional[str], typer.Option(
     "--scheduler", metavar="tcp://HOST:PORT", help="Run the images on this Dask distributed "
     "cluster (needs the optional dask extra; workers must see the same paths).", show_default=False)]
+
+Wait = Annotated[bool, typer.Option(
+    "--wait", help="When another run is writing into the output folder, wait until it ends "
+    "(default: exit 1 at once).")]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -167,6 +172,14 @@ def exit_for_verdict(document: dict) -> None:
     """Exit 1 when ``verdict_failed``, so a Makefile or a batch script sees what the user reads."""
     if verdict_failed(document):
         raise typer.Exit(EXIT_FAILED)
+def writing(*folders: Path, wait: bool = False) -> Any:
+    """Hold the writer lock of the output folders for a command's work (call after
+    ``guard_output_dir``); with --wait, say once on stderr whom it waits for."""
+
+    def waiting(folder: Path, holder: LockHolder) -> None:
+        typer.echo(f"waiting: {folder} is being written by {holder.describe()}", err=True)
+
+    return folder_lock(*folders, wait=wait, on_wait=waiting)
 
 
 def warn(message: str) -> None:

@@ -10,7 +10,7 @@ import typer
 from ..downscale import DESCRIPTOR_NAME, read_series
 from ..errors import EXIT_FAILED, UsageError
 from ..quicknii import series_name, write_descriptor
-from .common import error_line, reported
+from .common import Wait, error_line, reported, writing
 
 
 @reported
@@ -21,6 +21,7 @@ def descriptor(
         "--name", help="Series name (default: the sections' common name before _sNNN, else "
         "the folder's name).")] = None,
     filename: Annotated[str, typer.Option("--filename", help="File name of the XML in the folder.")] = DESCRIPTOR_NAME,
+    wait: Wait = False,
 ) -> None:
     """Write the QuickNII series file (the XML FileBuilder makes) for a folder of images:
     one slice per image with its file name, section number (from _sNNN) and size.
@@ -29,14 +30,15 @@ def descriptor(
     """
     if not folder.is_dir():
         raise UsageError(f"{folder}: not a folder")
-    infos, problems, _ = read_series([folder])
-    for problem in problems:
-        error_line(str(problem))
-    if not infos:
-        raise UsageError(f"{folder}: no images to describe")
-    default = series_name([info.stem for info in infos], folder.resolve().name)
-    path = write_descriptor(folder, name or default,
-                            [(info.name, info.size) for info in infos], filename=filename)
+    with writing(folder, wait=wait):
+        infos, problems, _ = read_series([folder])
+        for problem in problems:
+            error_line(str(problem))
+        if not infos:
+            raise UsageError(f"{folder}: no images to describe")
+        default = series_name([info.stem for info in infos], folder.resolve().name)
+        path = write_descriptor(folder, name or default,
+                                [(info.name, info.size) for info in infos], filename=filename)
     typer.echo(f"wrote {path} ({len(infos)} sections)")
     if problems:
         raise typer.Exit(EXIT_FAILED)

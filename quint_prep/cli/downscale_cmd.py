@@ -23,9 +23,9 @@ from ..resample import Method
 from ..scale import factor_for_display
 from ..sections import DetectSettings
 from ..series_check import check_downscaled
-from .common import (Jobs, JsonOutput, Memory, Quiet, SceneOption, Scheduler, Sources, error_line,
-                     exit_for_verdict, image_bar_factory, print_json, reported, series_bar,
-                     size_option, warn, workers_option)
+from .common import (Jobs, JsonOutput, Memory, Quiet, SceneOption, Scheduler, Sources, Wait,
+                     error_line, exit_for_verdict, image_bar_factory, print_json, reported,
+                     series_bar, size_option, warn, workers_option, writing)
 
 
 @reported
@@ -84,6 +84,7 @@ def downscale(
     jobs: Jobs = None,
     memory: Memory = None,
     scheduler: Scheduler = None,
+    wait: Wait = False,
     quiet: Quiet = False,
     json_output: JsonOutput = False,
 ) -> None:
@@ -134,8 +135,12 @@ def downscale(
         notes.append(converted)
     if reg_settings is not None:
         notes.append(registration_note(reg_settings.folder))
-    exit_for_verdict(report_downscale(plan, results, output, quiet=quiet,
-                                      json_output=json_output, notes=notes))
+    folders = [output, *([guard_output_dir(registration, (), images=sources)]
+                         if registration else [])]
+    with writing(*folders, wait=wait):
+        document = report_downscale(plan, results, output, quiet=quiet, json_output=json_output,
+                                    notes=notes)
+    exit_for_verdict(document)
 
 
 def colour_model_note(settings: DownscaleSettings, plan: SeriesPlan) -> str:

@@ -22,8 +22,9 @@ from ..masks_sources import SourceKind
 from ..registration import Registration, read_registration
 from ..findings import CheckReport
 from ..series_check import check_series
-from .common import (JsonOutput, Quiet, error_line, exit_for_verdict, format_table,
-                     image_bar_factory, print_json, reported, series_bar, size_option, warn)
+from .common import (JsonOutput, Quiet, Wait, error_line, exit_for_verdict, format_table,
+                     image_bar_factory, print_json, reported, series_bar, size_option, warn,
+                     writing)
 
 Segmentations = Annotated[list[Path], typer.Argument(
     help="Segmentation files or folders (ilastik, Cellpose, QuPath, FIJI, coloured PNG/TIFF).",
@@ -110,6 +111,7 @@ def masks(
         "PyNutil would skip.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Redo masks even when up to date, "
                                             "and replace files quint-prep did not write.")] = False,
+    wait: Wait = False,
     quiet: Quiet = False,
     json_output: JsonOutput = False,
 ) -> None:
@@ -137,12 +139,14 @@ def masks(
     guard_output_dir(output, sources, images=[images] if images else [])  # name the images folder
     guarded = [*sources, *([images] if images else []),
                *([manifest if manifest.is_dir() else manifest.parent] if manifest else [])]
-    results = consume_masks(plan, convert_masks(plan, output, settings, sources=guarded,
-                                                progress_for=image_bar_factory(quiet)), quiet)
     series_folder = images if images is not None else (
         (manifest if manifest.is_dir() else manifest.parent) if manifest is not None else None)
-    exit_for_verdict(report_masks(plan, results, output, settings, json_output=json_output,
-                                  series_folder=series_folder, registration=registered))
+    with writing(guard_output_dir(output, guarded), wait=wait):
+        results = consume_masks(plan, convert_masks(plan, output, settings, sources=guarded,
+                                                    progress_for=image_bar_factory(quiet)), quiet)
+        document = report_masks(plan, results, output, settings, json_output=json_output,
+                                series_folder=series_folder, registration=registered)
+    exit_for_verdict(document)
 
 
 def consume_masks(plan: MaskPlan, results: Iterator[MaskResult], quiet: bool) -> list[MaskResult]:

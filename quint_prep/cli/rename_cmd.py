@@ -10,7 +10,7 @@ import typer
 from ..errors import UsageError
 from ..rename import apply_plan, log_path, order_files, plan_renames, read_order, undo_log
 from ..series import discover
-from .common import JsonOutput, error_line, format_table, print_json, reported
+from .common import JsonOutput, Wait, error_line, format_table, print_json, reported, writing
 
 Pattern = Annotated[str, typer.Option(
     "--pattern", "-p", help="New stem: {prefix} (the old stem without _sNNN, or --prefix), "
@@ -46,6 +46,7 @@ def rename(
     undo: Annotated[Optional[Path], typer.Option(
         "--undo", metavar="LOG", help="Restore the original names recorded in a rename log.",
         show_default=False)] = None,
+    wait: Wait = False,
     json_output: JsonOutput = False,
 ) -> None:
     """Give every file of a series a QUINT section number, in series order, renaming in place.
@@ -75,7 +76,8 @@ def rename(
         rows = [[s.source.name, "->", s.target.name] for s in plan.steps]
         typer.echo(format_table(["current name", "", "new name"], rows))
     if not dry_run:
-        apply_plan(plan, log, pattern)
+        with writing(plan.folder, wait=wait):
+            apply_plan(plan, log, pattern)
     if json_output:
         print_json({"dry_run": dry_run, "log": None if dry_run or not changes else str(log),
                     "renames": [{"from": s.source.name, "to": s.target.name} for s in plan.steps]})

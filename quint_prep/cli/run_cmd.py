@@ -13,8 +13,10 @@ from ..parallel import Workers
 from ..runner import (Stage, make_dependencies, masks_settings, plan_downscale,
                       plan_masks_stage, run_check, run_downscale, run_masks, stages_to_run,
                       workers_for)
-from .common import (Jobs, JsonOutput, Memory, Quiet, Scheduler, print_json,
-                     reported, verdict_failed, warn, workers_option)
+from .common import (Jobs, JsonOutput, Memory, Quiet, Scheduler, Wait, print_json,
+                     reported, verdict_failed, warn, workers_option, writing)
+from ..manifest import manifest_path
+from ..outputs import guard_output_dir
 from . import run_plan, sweep_cmd
 from ..masks_sources import SourceKind
 from ..scale import DEFAULT_MAX_SIZE, parse_size
@@ -40,6 +42,7 @@ def run(
     make_deps: Annotated[Optional[str], typer.Option(
         "--make-deps", metavar="TARGET", help="Print a makefile rule making TARGET depend on "
         "every input of the series, and run nothing (used by `make series`).")] = None,
+    wait: Wait = False,
     quiet: Quiet = False,
     json_output: JsonOutput = False,
 ) -> None:
@@ -68,14 +71,15 @@ def run(
         return
     workers = workers_for(settings, scheduler, cli_jobs=jobs, cli_memory=cli_memory)
     report: dict = {"config": str(config), "name": settings.name, "stages": {}}
-    for chosen in stages:
-        if not (quiet or json_output):
-            typer.echo(f"== {settings.name}: {chosen.value}")
-        report["stages"][chosen.value] = done = STAGES[chosen](
-            settings, workers, overwrite=overwrite, quiet=quiet, json_output=json_output)
-        if chosen is Stage.DOWNSCALE and _nothing_usable(done):
-            warn("the downscale stage produced no image: the later stages are skipped")
-            break
+    with writing(*_output_folders(settings, stages), wait=wait):
+        for chosen in stages:
+            if not (quiet or json_output):
+                typer.echo(f"== {settings.name}: {chosen.value}")
+            report["stages"][chosen.value] = done = STAGES[chosen](
+                settings, workers, overwrite=overwrite, quiet=quiet, json_output=json_output)
+            if chosen is Stage.DOWNSCALE and _nothing_usable(done):
+                warn("the downscale stage produced no image: the later stages are skipped")
+                break
     failed = [name for name, doc in report["stages"].items() if verdict_failed(doc)]
     report["ok"] = not failed
     if json_output:
@@ -86,6 +90,18 @@ def run(
             + (": exit 1" if failed else ""))
     if failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _output_folders(settings: SeriesConfig, stages: tuple[Stage, ...]) -> list[Path]:
+    """The folders the stages write (created, refused when inside a source folder), so the
+    run holds their writer locks from start to end."""
+    wanted = {Stage.DOWNSCALE: (settings.output, settings.image_sources()),
+              Stage.MASKS: (settings.masks_output,
+                            [settings.segmentations] if settings.segmentations else []),
+              Stage.SWEEP: (settings.sweep_output, settings.image_sources())}
+    if Stage.DOWNSCALE not in stages and not manifest_path(settings.output).exists():
+        wanted.pop(Stage.MASKS)  # the stage will say it needs the downscaled series first
+    return [guard_output_dir(*wanted[s]) for s in stages if s in wanted]
 
 
 def _nothing_usable(document: dict) -> bool:

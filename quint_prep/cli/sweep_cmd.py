@@ -23,8 +23,8 @@ from ..sweep import (DEFAULT_SECTIONS, Recommendation, Region, mask_scale, parse
 from ..sweep_page import NO_OBJECTS_NOTE, recommendation_text, sweep_json, write_report
 from ..sweep_run import (ObjectSettings, SectionSweep, collect_outputs, match_segmentations,
                          sweep_section, write_factors)
-from .common import (JsonOutput, Quiet, Sources, error_line, format_table, print_json, reported,
-                     series_bar, size_option, warn)
+from .common import (JsonOutput, Quiet, Sources, Wait, error_line, format_table, print_json,
+                     reported, series_bar, size_option, warn, writing)
 from .masks_cmd import InstanceIds, LabelsTableOption, labels_option, parse_colour, table_option
 
 
@@ -108,6 +108,7 @@ def sweep(
     percentiles: Annotated[str, typer.Option(
         "--percentiles", metavar="LO,HI", help="Percentiles that define the window.")] = "0.1,99.9",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Rewrite outputs even when up to date.")] = False,
+    wait: Wait = False,
     quiet: Quiet = False,
     json_output: JsonOutput = False,
 ) -> None:
@@ -150,14 +151,15 @@ def sweep(
         DownscaleSettings(factor=tried[0], method=method, normalisation=normalisation,
                           windows=windows), plan.images)
     pyvips.cache_set_max(0)
-    done, failed = _run(plan, sample, tried, output, settings, sources, overwrite, segmentations,
-                        objects, chosen_region, quiet)
-    recommendation = _recommendation(done, tried, [i.size for i in plan.images], box,
-                                     bool(segmentations), keep_objects, area_tolerance)
-    warnings = _warnings(done, tried, segmentations, min_object_um)
-    for note in warnings:
-        warn(note)
-    sheets, labels_ok, csv_written = write_report(output, done, recommendation, warnings)
+    with writing(output, wait=wait):
+        done, failed = _run(plan, sample, tried, output, settings, sources, overwrite,
+                            segmentations, objects, chosen_region, quiet)
+        recommendation = _recommendation(done, tried, [i.size for i in plan.images], box,
+                                         bool(segmentations), keep_objects, area_tolerance)
+        warnings = _warnings(done, tried, segmentations, min_object_um)
+        for note in warnings:
+            warn(note)
+        sheets, labels_ok, csv_written = write_report(output, done, recommendation, warnings)
     if not labels_ok:
         warn("libvips could not render text here: the sheets are unlabelled, index.html has the labels")
     if json_output:
