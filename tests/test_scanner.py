@@ -114,6 +114,23 @@ def test_slide_region_reads_are_level_crops(tmp_path):
     assert slide.levels[1].downsample == pytest.approx(4.0)
 
 
+def test_a_tiff_opened_as_a_slide_shows_its_pixel_size_levels_and_pixels(tmp_path):
+    rgb = textured_section(600, 400)
+    image = pyvips.Image.new_from_array(rgb).copy(interpretation="srgb")
+    tagged, plain = tmp_path / "t_s001.tif", tmp_path / "p_s002.tif"
+    image.tiffsave(str(tagged), xres=1000 / 0.8, yres=1000 / 1.6, tile=True, pyramid=True,
+                   tile_width=128, tile_height=128)
+    image.tiffsave(str(plain))
+    slide = open_slide(tagged)
+    assert slide.format == "tiff"
+    assert slide.pixel_size_um == pytest.approx((0.8, 1.6))
+    assert slide.size.width == 600 and len(slide.levels) > 1
+    assert slide.levels[1].downsample == pytest.approx(2.0)
+    crop = slide.read_region(0, 100, 50, 40, 30).numpy()
+    assert np.array_equal(crop, rgb[50:80, 100:140])
+    assert open_slide(plain).pixel_size_um is None
+
+
 def test_pixel_size_from_ome_and_tiff_tags_or_unknown(tmp_path, cli):
     src = tmp_path / "src"
     src.mkdir()

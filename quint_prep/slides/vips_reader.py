@@ -18,7 +18,7 @@ class VipsSlide(Slide):
         self.path = info.path
         self.format = info.format
         self.levels = tuple(Level(size, info.size.width / size.width) for size in info.levels)
-        self.pixel_size_um = info.pixel_size_um
+        self.pixel_size_um = info.pixel_size
         self.bands = info.bands
         self.sample_format = info.sample_format
         self.interpretation = info.interpretation
