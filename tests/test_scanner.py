@@ -193,3 +193,46 @@ def test_a_missing_vendor_library_names_the_package(tmp_path, cli, monkeypatch):
     assert result.exit_code == 1
     assert "x_s001.czi: cannot load pylibCZIrw" in result.stderr
     assert "pip install pylibCZIrw" in result.stderr
+
+
+def _smooth_rgb(width: int, height: int, seed: int = 3) -> np.ndarray:
+    """RGB with features far larger than a registration pixel (so routes agree closely)."""
+    rng = np.random.default_rng(seed)
+    coarse = pyvips.Image.new_from_array(rng.integers(30, 230, (height // 256, width // 256, 3),
+                                                      dtype=np.uint8).astype(np.uint8))
+    return coarse.resize(256, kernel="linear").numpy()[:height, :width].copy()
+
+
+def test_svs_registration_series_is_read_from_a_reduced_level(tmp_path, cli, monkeypatch):
+    """The registration image of a pyramidal slide comes from its small stored level (the
+    segmentation series reads level 0); it matches the one derived from the written output."""
+    import openslide
+
+    from quint_prep import downscale_batch
+
+    src = tmp_path / "src"
+    src.mkdir()
+    write_svs(src / "b_s001.svs", _smooth_rgb(2048, 1536))
+    levels: list[int] = []
+    original = openslide.OpenSlide.read_region
+
+    def spy(self, location, level, size):
+        levels.append(level)
+        return original(self, location, level, size)
+
+    monkeypatch.setattr(openslide.OpenSlide, "read_region", spy)
+    args = ("downscale", src, "--factor", "0.5", "--registration-size", "200x200", "-q")
+    result = cli(*args, "-o", tmp_path / "seg", "--registration", tmp_path / "reg")
+    assert result.exit_code == 0, result.output
+    assert set(levels) == {0, 1}  # level 0: the 1024x768 output; level 1: the 200x150 one
+    levels.clear()
+    monkeypatch.setattr(downscale_batch.RegistrationCompanion, "_from_pyramid",
+                        lambda self, info, target, size: False)
+    result = cli(*args, "-o", tmp_path / "seg2", "--registration", tmp_path / "reg2")
+    assert result.exit_code == 0, result.output
+    assert set(levels) == {0}
+    from_level = _png(tmp_path / "reg/b_s001.png").astype(float)
+    from_output = _png(tmp_path / "reg2/b_s001.png").astype(float)
+    assert from_level.shape == from_output.shape == (150, 200, 3)
+    difference = np.abs(from_level - from_output).mean()
+    assert difference < 2, difference
