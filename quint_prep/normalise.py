@@ -75,11 +75,6 @@ class Normalisation:
             return info.sample_format != "uchar"
         return True
 
-    @property
-    def per_series(self) -> bool:
-        """True when one window is computed from the whole series."""
-        return self.mode in ("auto", "series")
-
 
 _FIXED = re.compile(r"^fixed:\s*([-+0-9.eE]+)\s*,\s*([-+0-9.eE]+)$")
 
