@@ -16,7 +16,8 @@ from ..downscale_batch import downscale_series
 from ..errors import UsageError
 from ..outputs import guard_output_dir
 from ..manifest import manifest_path
-from ..normalise import describe_window, parse_channels, parse_normalisation, window_from_manifest
+from ..normalise import (DEFAULT_PERCENTILES_TEXT, describe_window, parse_channels, parse_normalisation,
+                         window_from_manifest)
 from ..orientation import Orientation, parse_flip, parse_rotate
 from ..registration_series import RegistrationFormat, RegistrationSettings
 from ..resample import Method
@@ -50,7 +51,7 @@ def downscale(
         "series), image (per image), none (v/257 for 16-bit), fixed:LO,HI. Default: series for "
         "16-bit and float images, none for 8-bit.")] = "auto",
     percentiles: Annotated[str, typer.Option(
-        "--percentiles", metavar="LO,HI", help="Percentiles that define the window.")] = "0.1,99.9",
+        "--percentiles", metavar="LO,HI", help="Percentiles that define the window.")] = DEFAULT_PERCENTILES_TEXT,
     normalise_from: Annotated[Optional[Path], typer.Option(
         "--normalise-from", metavar="MANIFEST", help="Reuse the intensity window recorded in "
         "another series' quint-prep.json.")] = None,

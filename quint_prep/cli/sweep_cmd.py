@@ -13,7 +13,7 @@ from ..downscale import (DownscaleSettings, SeriesPlan, duplicate_sections, plan
 from ..errors import EXIT_FAILED, UsageError
 from ..masks_labels import LabelsTable, blanket_notes
 from ..masks_sources import SourceKind
-from ..normalise import parse_normalisation, plan_windows
+from ..normalise import DEFAULT_PERCENTILES_TEXT, parse_normalisation, plan_windows
 from ..outputs import guard_output_dir, remove_stale_temporaries
 from ..resample import Method
 from ..scale import DEFAULT_MAX_SIZE
@@ -106,7 +106,7 @@ def sweep(
         "--normalise", metavar="MODE", help="Intensity to 8 bits, as `downscale` (window from "
         "the WHOLE series).")] = "auto",
     percentiles: Annotated[str, typer.Option(
-        "--percentiles", metavar="LO,HI", help="Percentiles that define the window.")] = "0.1,99.9",
+        "--percentiles", metavar="LO,HI", help="Percentiles that define the window.")] = DEFAULT_PERCENTILES_TEXT,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Rewrite outputs even when up to date.")] = False,
     wait: Wait = False,
     quiet: Quiet = False,
