@@ -13,6 +13,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from .components import ComponentStats
 from .errors import UsageError
 from .scale import Size, check_factor, consistent_factor, scaled_size
 
@@ -173,25 +174,6 @@ def small_object_px(diameter_um: float, microns_per_pixel: float, factor: float)
 
 
 @dataclass(frozen=True)
-class Counts:
-    """Objects of one mask at one resolution (what components.count_components measures)."""
-
-    objects: int
-    object_pixels: int
-    total_pixels: int
-
-    @property
-    def area_fraction(self) -> float:
-        """Share of pixels that are objects."""
-        return self.object_pixels / self.total_pixels if self.total_pixels else 0.0
-
-    @property
-    def mean_size(self) -> float:
-        """Mean object size in pixels."""
-        return self.object_pixels / self.objects if self.objects else 0.0
-
-
-@dataclass(frozen=True)
 class Comparison:
     """One mask downscaled by one factor and mode, compared with full resolution."""
 
@@ -199,8 +181,8 @@ class Comparison:
     factor: float
     mode: str
     size: Size
-    counts: Counts
-    full: Counts
+    counts: ComponentStats
+    full: ComponentStats
     full_size: Size
 
     @property
