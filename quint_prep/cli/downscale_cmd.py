@@ -6,7 +6,6 @@ from contextlib import closing
 from pathlib import Path
 from typing import Annotated, Iterator, Optional, Sequence
 
-import pyvips
 import typer
 
 from ..colour_model import ColourModel, colour_bands
@@ -170,7 +169,6 @@ def report_downscale(plan: SeriesPlan, results: Iterator[ImageResult], output: P
     """Consume the results with a progress bar, print errors, the summary and the check
     verdict on what was written; return the summary document (what ``--json`` prints; ``run``
     nests it under its stage)."""
-    pyvips.cache_set_max(0)  # batch work: do not keep decoded regions of finished images
     for problem in plan.problems:
         error_line(str(problem))
     for number, names in duplicate_sections(plan.images).items():

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Iterator, Optional
 
-import pyvips
 import typer
 
 from ..consumers import (CONSUMERS_FILE, ConsumerSettings, consumer_settings, series_factor_of,
@@ -151,7 +150,6 @@ def masks(
 
 def consume_masks(plan: MaskPlan, results: Iterator[MaskResult], quiet: bool) -> list[MaskResult]:
     """Run the conversion with a progress bar, printing problems and warnings as they come."""
-    pyvips.cache_set_max(0)
     for path, reason in plan.set_aside:
         warn(f"{path}: skipped: {reason}")
     for note in plan.notes:

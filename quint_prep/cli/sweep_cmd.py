@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Optional, Sequence
 
-import pyvips
 import typer
 
 from ..downscale import (DownscaleSettings, SeriesPlan, duplicate_sections, plan_series,
@@ -150,7 +149,6 @@ def sweep(
     settings = settle_colour_model(  # the WHOLE series' colour model too, not the sample's
         DownscaleSettings(factor=tried[0], method=method, normalisation=normalisation,
                           windows=windows), plan.images)
-    pyvips.cache_set_max(0)
     with writing(output, wait=wait):
         done, failed = _run(plan, sample, tried, output, settings, sources, overwrite,
                             segmentations, objects, chosen_region, quiet)
