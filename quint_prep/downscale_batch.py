@@ -8,9 +8,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
-from .downscale import (DESCRIPTOR_NAME, PROGRESS_MEGAPIXELS, DownscaleSettings, ImageResult,
-                        SeriesPlan, downscale_one, image_warnings, output_name,
-                        settle_colour_model)
+from .downscale import (PROGRESS_MEGAPIXELS, DownscaleSettings, ImageResult, downscale_one,
+                        image_warnings, output_name, settle_colour_model)
 from .errors import QuintPrepError, UsageError
 from .folder_lock import folder_lock
 from .journal import clear as clear_journal, publish
@@ -20,7 +19,7 @@ from .one_series import (existing, other_series, remove_replaced, settings_diffe
                          short_differences)
 from .outputs import guard_output_dir, remove_stale_temporaries, staged_path
 from .parallel import Workers, interrupts_deferred, run_tasks
-from .quicknii import series_name, slice_entries, write_descriptor
+from .quicknii import DESCRIPTOR_NAME, series_name, slice_entries, write_descriptor
 from .registration_series import (RegistrationSettings, registration_factor, registration_image,
                                   registration_size, save_registration_image,
                                   write_registration_image)
@@ -28,6 +27,7 @@ from .resample import Method, downscale_pipeline, estimate_memory, plan_load
 from .resume import FAIL, SKIP, WRITE, Decision, decide, source_stamp
 from .scale import Size, scaled_size
 from .series import ImageInfo
+from .series_plan import SeriesPlan
 
 
 # --- The series: decide, then write (here or in workers), recording in the parent ---------

@@ -25,6 +25,8 @@ from .naming import SECTION_PATTERN, parse_section_number
 from .outputs import write_text_atomic
 from .scale import Size
 
+DESCRIPTOR_NAME = "quicknii-series.xml"  # the series file written beside the registration images
+
 
 @dataclass(frozen=True)
 class SliceEntry:

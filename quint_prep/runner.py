@@ -23,8 +23,7 @@ from .masks_sources import SourceKind
 from .plan_sources import plan_slides
 from .sections import DetectSettings
 from .series_check import check_series
-from .downscale import (DownscaleSettings, ImageResult, SeriesPlan, output_name, plan_series,
-                        with_windows)
+from .downscale import DownscaleSettings, ImageResult, output_name, with_windows
 from .downscale_batch import OutputPlan, downscale_series, plan_outputs
 from .errors import UsageError
 from .normalise import window_from_manifest
@@ -34,6 +33,7 @@ from .registration_series import RegistrationSettings, registration_factor
 from .resume import Decision, decide, source_stamp
 from .scale import Size
 from .series import ImageInfo, discover
+from .series_plan import SeriesPlan, plan_series
 from .sweep import DEFAULT_SECTIONS, pick_sample
 
 

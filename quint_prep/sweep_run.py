@@ -17,7 +17,7 @@ import numpy as np
 import pyvips
 
 from .components import ComponentStats, count_components
-from .downscale import DownscaleSettings, ImageResult, SeriesPlan
+from .downscale import DownscaleSettings, ImageResult
 from .downscale_batch import downscale_series
 from .errors import InputError, QuintPrepError
 from .masks import find_mask_files
@@ -29,6 +29,7 @@ from .masks_select import Colour, MaskResample, resample_selection, select_objec
 from .masks_sources import MaskFile, SourceKind, read_mask_file
 from .scale import Size, same_proportions, scaled_size
 from .series import ImageInfo, open_image, vips_reason
+from .series_plan import SeriesPlan
 from .sweep import MODES, Comparison, Region, choose_region, clip_region, region_side
 
 DETAIL_SIDE = 512  # px: the region is found on a copy of an output reduced to about this width

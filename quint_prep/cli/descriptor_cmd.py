@@ -7,9 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..downscale import DESCRIPTOR_NAME, read_series
 from ..errors import EXIT_FAILED, UsageError
-from ..quicknii import series_name, write_descriptor
+from ..quicknii import DESCRIPTOR_NAME, series_name, write_descriptor
+from ..series_plan import read_series
 from .common import Wait, error_line, reported, writing
 
 

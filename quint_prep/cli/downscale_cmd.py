@@ -9,8 +9,8 @@ from typing import Annotated, Iterator, Optional, Sequence
 import typer
 
 from ..colour_model import ColourModel, colour_bands
-from ..downscale import (DESCRIPTOR_NAME, DownscaleSettings, ImageResult, OutputFormat, SeriesPlan,
-                         duplicate_sections, plan_series, settle_colour_model, with_windows)
+from ..downscale import (DownscaleSettings, ImageResult, OutputFormat, settle_colour_model,
+                         with_windows)
 from ..downscale_batch import downscale_series
 from ..errors import UsageError
 from ..outputs import guard_output_dir
@@ -18,11 +18,13 @@ from ..manifest import manifest_path
 from ..normalise import (DEFAULT_PERCENTILES_TEXT, describe_window, parse_channels, parse_normalisation,
                          window_from_manifest)
 from ..orientation import Orientation, parse_flip, parse_rotate
+from ..quicknii import DESCRIPTOR_NAME
 from ..registration_series import RegistrationFormat, RegistrationSettings
 from ..resample import Method
 from ..scale import factor_for_display
 from ..sections import DetectSettings
 from ..series_check import check_downscaled
+from ..series_plan import SeriesPlan, duplicate_sections, plan_series
 from .common import (Jobs, JsonOutput, Memory, Quiet, SceneOption, Scheduler, Sources, Wait,
                      error_line, exit_for_verdict, image_bar_factory, print_json, reported,
                      series_bar, size_option, warn, workers_option, writing)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from ..downscale import plan_series
 from ..errors import EXIT_FAILED
 from ..normalise import DEFAULT_PERCENTILES_TEXT
 from ..scale import DEFAULT_MAX_SIZE, factor_for_display, needed_factor
+from ..series_plan import plan_series
 from .common import (Intensity, JsonOutput, MaxSize, Percentiles, Sources, error_line,
                      format_table, intensity_json, intensity_table, intensity_windows, print_json,
                      reported, size_option)

@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from ..downscale import read_series
 from ..errors import EXIT_FAILED
 from ..normalise import DEFAULT_PERCENTILES_TEXT
+from ..series_plan import read_series
 from .common import (JsonOutput, Percentiles, Sources, error_line, format_table, human_bytes,
                      intensity_json, intensity_table, intensity_windows, print_json, reported)
 

@@ -7,8 +7,7 @@ from typing import Annotated, Optional, Sequence
 
 import typer
 
-from ..downscale import (DownscaleSettings, SeriesPlan, duplicate_sections, plan_series,
-                         settle_colour_model)
+from ..downscale import DownscaleSettings, settle_colour_model
 from ..errors import EXIT_FAILED, UsageError
 from ..masks_labels import LabelsTable, blanket_notes
 from ..masks_sources import SourceKind
@@ -17,6 +16,7 @@ from ..outputs import guard_output_dir, remove_stale_temporaries
 from ..resample import Method
 from ..scale import DEFAULT_MAX_SIZE
 from ..series import ImageInfo
+from ..series_plan import SeriesPlan, duplicate_sections, plan_series
 from ..sweep import (DEFAULT_SECTIONS, Recommendation, Region, mask_scale, parse_factors, parse_picks,
                      parse_region, pick_sample, recommend, small_object_warnings)
 from ..sweep_page import NO_OBJECTS_NOTE, recommendation_text, sweep_json, write_report
