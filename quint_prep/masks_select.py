@@ -157,7 +157,7 @@ def _select_colour(mask: MaskFile, object_colour: Colour | None) -> Selection:
 
 def _auto_colour(mask: MaskFile) -> Colour:
     counts = colour_counts(mask)
-    colours = counts.colours
+    colours = counts.counts
     if counts.mixed == 0 and len(colours) == 2 and (WHITE in colours or BLACK in colours):
         other = [c for c in colours if c not in (WHITE, BLACK)]
         if len(other) == 1:
@@ -223,7 +223,7 @@ def _any_colour(image: pyvips.Image, colours: set) -> pyvips.Image | None:
 
 
 def _palette_needs_labels(mask: MaskFile) -> str:
-    counts = colour_counts(mask).colours
+    counts = colour_counts(mask).counts
     total = sum(counts.values()) or 1
     parts = []
     for index, colour in enumerate(mask.palette or ()):
