@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pyvips
 
-from .colours import ColourCounts, count_image_colours
+from .colours import PNG_SIGNATURE, ColourCounts, count_image_colours
 from .errors import InputError
 from .series import DECODE_FAIL_ON, IMAGE_SUFFIXES, ImageInfo, open_image, read_info, vips_reason
 
@@ -113,7 +113,7 @@ def png_palette(path: Path) -> list[tuple[int, ...]] | None:
     Only the chunks before the first IDAT are read (PLTE and tRNS must precede it).
     """
     with open(path, "rb") as handle:
-        if handle.read(8) != b"\x89PNG\r\n\x1a\n":
+        if handle.read(8) != PNG_SIGNATURE:
             return None
         palette: bytes | None = None
         alpha = b""
