@@ -15,13 +15,14 @@ import numpy as np
 
 from .components import ComponentStats
 from .errors import UsageError
+from .masks_select import MaskResample
 from .scale import Size, check_factor, consistent_factor, scaled_size
 
 DEFAULT_FACTORS = (0.5, 0.25, 0.125, 0.0625)
 DEFAULT_SECTIONS = 3
 DISPLAY_SIDE = 400  # px: every crop of the region is enlarged to this size (nearest neighbour)
 MIN_OBJECT_PX = 3.0  # objects narrower than this at a factor are at risk
-MODES = ("area", "any", "nearest")  # the label-safe mask resampling modes (masks_select.MaskResample)
+MODES = tuple(mode.value for mode in MaskResample)  # the label-safe mask resampling modes, in order
 
 
 @dataclass(frozen=True)
