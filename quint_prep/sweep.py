@@ -19,6 +19,7 @@ from .masks_select import MaskResample
 from .scale import Size, check_factor, consistent_factor, scaled_size
 
 DEFAULT_FACTORS = (0.5, 0.25, 0.125, 0.0625)
+DEFAULT_FACTORS_TEXT = ",".join(f"{f:g}" for f in DEFAULT_FACTORS)  # as --factors takes it
 DEFAULT_SECTIONS = 3
 DISPLAY_SIDE = 400  # px: every crop of the region is enlarged to this size (nearest neighbour)
 MIN_OBJECT_PX = 3.0  # objects narrower than this at a factor are at risk

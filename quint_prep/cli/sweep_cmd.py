@@ -17,8 +17,9 @@ from ..resample import Method
 from ..scale import DEFAULT_MAX_SIZE
 from ..series import ImageInfo
 from ..series_plan import SeriesPlan, duplicate_sections, plan_series
-from ..sweep import (DEFAULT_SECTIONS, Recommendation, Region, mask_scale, parse_factors, parse_picks,
-                     parse_region, pick_sample, recommend, small_object_warnings)
+from ..sweep import (DEFAULT_FACTORS_TEXT, DEFAULT_SECTIONS, Recommendation, Region, mask_scale,
+                     parse_factors, parse_picks, parse_region, pick_sample, recommend,
+                     small_object_warnings)
 from ..sweep_page import NO_OBJECTS_NOTE, recommendation_text, sweep_json, write_report
 from ..sweep_run import (ObjectSettings, SectionSweep, collect_outputs, match_segmentations,
                          sweep_section, write_factors)
@@ -69,7 +70,7 @@ def sweep(
     output: Annotated[Path, typer.Option("--output", "-o", help="Output folder (not a source folder).",
                                          show_default=False)],
     factors: Annotated[str, typer.Option("--factors", metavar="F1,F2,...",
-                                         help="Factors to try.")] = "0.5,0.25,0.125,0.0625",
+                                         help="Factors to try.")] = DEFAULT_FACTORS_TEXT,
     sections: Annotated[Optional[int], typer.Option(
         "--sections", metavar="N", help=f"Try N sections spread over the series (default {DEFAULT_SECTIONS}).",
         show_default=False)] = None,
