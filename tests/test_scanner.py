@@ -176,3 +176,14 @@ def test_a_missing_vendor_library_names_the_package(tmp_path, cli, monkeypatch):
     assert result.exit_code == 1
     assert "x_s001.czi: cannot load pylibCZIrw" in result.stderr
     assert "pip install pylibCZIrw" in result.stderr
+
+
+def test_libvips_files_opened_as_slides_keep_their_pixel_size(tmp_path):
+    rgb = textured_section(300, 200)
+    write_ome_tiff(tmp_path / "o_s001.ome.tif", rgb, 0.65, 0.7)
+    image = pyvips.Image.new_from_array(rgb).copy(interpretation="srgb")
+    image.tiffsave(str(tmp_path / "t_s002.tif"), xres=1000 / 1.25, yres=1000 / 1.25)
+    image.pngsave(str(tmp_path / "p_s003.png"))
+    assert open_slide(tmp_path / "o_s001.ome.tif").pixel_size_um == pytest.approx((0.65, 0.7))
+    assert open_slide(tmp_path / "t_s002.tif").pixel_size_um == pytest.approx((1.25, 1.25))
+    assert open_slide(tmp_path / "p_s003.png").pixel_size_um is None
