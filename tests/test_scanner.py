@@ -1,5 +1,5 @@
 """Scanner files straight in: CZI (pylibCZIrw), SVS (OpenSlide), OME-TIFF, made with the vendors'
-own writers in tmp_path. MRXS, NDPI and VSI cannot be written here (see docs/notes-scanner.md)."""
+own writers in tmp_path. MRXS, NDPI and VSI cannot be written here (see docs/scanner-files.md)."""
 
 from __future__ import annotations
 
