@@ -32,9 +32,12 @@ from .parallel import Workers
 from .quicknii import slice_entries
 from .registration_series import RegistrationSettings, registration_factor
 from .resume import Decision, decide, source_stamp
-from .scale import Size
+from .scale import DEFAULT_MAX_SIZE, Size, parse_size
 from .series import ImageInfo, discover
+from .progress import Listener
 from .sweep import DEFAULT_SECTIONS, pick_sample
+from .sweep_run import ObjectSettings
+from .sweep_series import SweepOutcome, SweepSettings, plan_sweep, run_sweep
 
 
 class Stage(str, Enum):
@@ -202,6 +205,27 @@ def sweep_sample(plan: SeriesPlan) -> list[ImageInfo]:
     the series."""
     numbers = [info.section.value if info.section else None for info in plan.images]
     return [plan.images[i] for i in pick_sample(numbers, DEFAULT_SECTIONS)]
+
+
+def sweep_settings(config: SeriesConfig, *, overwrite: bool = False) -> SweepSettings:
+    """The sweep the sweep stage makes (``make sweep``): the default factors and sample on the
+    config's images, its segmentations and choice of objects, its box and intensity settings,
+    into ``OUTPUT/sweep``."""
+    objects = ObjectSettings(config.labels, config.object_colour,
+                             None if config.source == "auto" else SourceKind(config.source),
+                             False, config.instance_ids, config.labels_table)
+    return SweepSettings(
+        sources=tuple(config.image_sources()), output=config.sweep_output,
+        segmentations=(config.segmentations,) if config.segmentations else (), objects=objects,
+        max_size=config.max_size or parse_size(DEFAULT_MAX_SIZE), method=config.method,
+        normalisation=config.normalisation, overwrite=overwrite)
+
+
+def run_sweep_stage(config: SeriesConfig, listener: Listener = Listener(), *,
+                    overwrite: bool = False) -> SweepOutcome:
+    """Sweep stage: try the default factors on a sample of the series (``sweep_settings``).
+    The caller holds the writer lock of ``config.sweep_output``."""
+    return run_sweep(plan_sweep(sweep_settings(config, overwrite=overwrite), listener), listener)
 
 
 def run_check(config: SeriesConfig) -> CheckReport:

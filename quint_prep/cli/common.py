@@ -20,6 +20,7 @@ from ..folder_lock import LockHolder, folder_lock
 from ..normalise import (WindowPlan, describe_window, intensity_note, parse_normalisation,
                          plan_windows)
 from ..parallel import Workers, parse_memory
+from ..progress import Listener
 from ..scale import Size, parse_size
 
 Sources = Annotated[list[Path], typer.Argument(
@@ -190,6 +191,13 @@ def warn(message: str) -> None:
 def error_line(message: str) -> None:
     """An error line on stderr (does not disturb progress bars)."""
     tqdm.write(f"error: {message}", file=sys.stderr)
+
+
+def listener(quiet: bool) -> Listener:
+    """Errors and warnings as stderr lines and progress as bars, for a core function; with
+    --quiet no bars and no per-file notes."""
+    return Listener(error=error_line, warn=warn, note=(lambda _message: None) if quiet else warn,
+                    steps=lambda total, unit: series_bar(total, quiet, unit=unit))
 
 
 def print_json(document: Any) -> None:

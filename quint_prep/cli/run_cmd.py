@@ -8,21 +8,20 @@ from typing import Annotated, Callable, Optional
 import typer
 
 from ..config import SeriesConfig, resolve
-from ..errors import EXIT_FAILED
+from ..errors import EXIT_FAILED, QuintPrepError
 from ..parallel import Workers
 from ..runner import (Stage, make_dependencies, masks_settings, plan_downscale,
-                      plan_masks_stage, run_check, run_downscale, run_masks, stages_to_run,
-                      workers_for)
-from .common import (Jobs, JsonOutput, Memory, Quiet, Scheduler, Wait, print_json,
+                      plan_masks_stage, run_check, run_downscale, run_masks, run_sweep_stage,
+                      stages_to_run, workers_for)
+from .common import (Jobs, JsonOutput, Memory, Quiet, Scheduler, Wait, listener, print_json,
                      reported, verdict_failed, warn, workers_option, writing)
 from ..manifest import manifest_path
 from ..outputs import guard_output_dir
-from . import run_plan, sweep_cmd
-from ..masks_sources import SourceKind
-from ..scale import DEFAULT_MAX_SIZE, parse_size
+from . import run_plan
 from .check_cmd import report_text
 from .downscale_cmd import registration_note, report_downscale
 from .masks_cmd import consume_masks, report_masks
+from .reports import report_sweep
 
 
 @reported
@@ -139,23 +138,16 @@ def _check_stage(settings: SeriesConfig, workers: Workers, *, overwrite: bool,
 
 def _sweep_stage(settings: SeriesConfig, workers: Workers, *, overwrite: bool,
                  quiet: bool, json_output: bool) -> dict:
-    """``make sweep``: the sweep command on the config's images, segmentations and choices."""
-    box = settings.max_size or parse_size(DEFAULT_MAX_SIZE)
+    """``make sweep``: the sweep of the config's images, segmentations and choices."""
+    failed = 0
     try:
-        sweep_cmd.sweep(
-            sources=settings.image_sources(), output=settings.sweep_output,
-            segmentations=[settings.segmentations] if settings.segmentations else None,
-            labels=",".join(map(str, settings.labels)) if settings.labels else None,
-            instance_ids=",".join(map(str, settings.instance_ids)) if settings.instance_ids else None,
-            labels_table=settings.labels_table,
-            object_colour=",".join(map(str, settings.object_colour)) if settings.object_colour else None,
-            source=None if settings.source == "auto" else SourceKind(settings.source),
-            max_size=str(box), method=settings.method, normalise=settings.normalise,
-            percentiles=",".join(map(str, settings.percentiles)), overwrite=overwrite, quiet=quiet,
-            json_output=json_output)
-    except typer.Exit as done:
-        return {"output": str(settings.sweep_output), "counts": {"failed": int(done.exit_code != 0)}}
-    return {"output": str(settings.sweep_output), "counts": {"failed": 0}}
+        outcome = run_sweep_stage(settings, listener(quiet), overwrite=overwrite)
+        report_sweep(outcome, json_output=json_output)
+        failed = int(bool(outcome.failed))
+    except QuintPrepError as error:  # the stage fails; the run goes on to say how it ends
+        typer.echo(f"error: {error}", err=True)
+        failed = 1
+    return {"output": str(settings.sweep_output), "counts": {"failed": failed}}
 
 
 # One reporter per stage, run in the order of runner.ORDER.
