@@ -4,22 +4,27 @@ in worker processes, record in the manifest, and make the registration series al
 from __future__ import annotations
 
 import time
+from contextlib import closing
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
+import pyvips
+
 from .downscale import (DESCRIPTOR_NAME, PROGRESS_MEGAPIXELS, DownscaleSettings, ImageResult,
-                        SeriesPlan, downscale_one, image_warnings, output_name,
-                        settle_colour_model)
+                        SeriesPlan, downscale_one, duplicate_sections, image_warnings,
+                        output_name, settle_colour_model)
 from .errors import QuintPrepError, UsageError
+from .findings import CheckReport
 from .folder_lock import folder_lock
 from .journal import clear as clear_journal, publish
-from .manifest import (IMAGE_KIND, ImageRecord, Manifest, load_or_new, write_manifest,
-                       write_merged)
+from .manifest import (IMAGE_KIND, ImageRecord, Manifest, load_or_new, manifest_path,
+                       write_manifest, write_merged)
 from .one_series import (existing, other_series, remove_replaced, settings_differences,
                          short_differences)
 from .outputs import guard_output_dir, remove_stale_temporaries, staged_path
 from .parallel import Workers, interrupts_deferred, run_tasks
+from .progress import Listener
 from .quicknii import series_name, slice_entries, write_descriptor
 from .registration_series import (RegistrationSettings, registration_factor, registration_image,
                                   registration_size, save_registration_image,
@@ -28,6 +33,8 @@ from .resample import Method, downscale_pipeline, estimate_memory, plan_load
 from .resume import FAIL, SKIP, WRITE, Decision, decide, source_stamp
 from .scale import Size, scaled_size
 from .series import ImageInfo
+from .series_check import check_downscaled
+from .status import Status, StatusCounts
 
 
 # --- The series: decide, then write (here or in workers), recording in the parent ---------
@@ -351,3 +358,63 @@ def _write_in_workers(entries: Sequence[PlannedOutput], settings: DownscaleSetti
             yield _failed(entry, message, manifest)
         else:
             yield _publish(entry, task.staged, load, manifest, seconds, settings)
+
+
+@dataclass(frozen=True)
+class DownscaleOutcome:
+    """What a downscale did: one result per image, the counts (unreadable sources count as
+    failed), and the check of the folder as written (None when nothing usable was written)."""
+
+    plan: SeriesPlan
+    output: Path
+    results: tuple[ImageResult, ...]
+    counts: StatusCounts
+    check: CheckReport | None
+
+    def to_json(self) -> dict:
+        """The summary ``downscale --json`` prints (``run`` nests it under its stage)."""
+        plan = self.plan
+        return {
+            "factor": plan.factor, "max_size": str(plan.max_size) if plan.max_size else None,
+            "output": str(self.output), "manifest": str(manifest_path(self.output)),
+            "counts": self.counts.to_json(),
+            "images": [r.to_json() for r in self.results],
+            "errors": [{"path": str(p.path) if p.path else None, "error": p.message}
+                       for p in plan.problems],
+            "check": self.check.to_json() if self.check else None,
+        }
+
+
+def downscale_checked(plan: SeriesPlan, output_dir: Path, settings: DownscaleSettings, *,
+                      sources: Iterable[Path] = (), overwrite: bool = False,
+                      registration: RegistrationSettings | None = None,
+                      progress_for: Callable[[ImageInfo], Callable[[float], None] | None] | None = None,
+                      workers: Workers | None = None,
+                      listener: Listener = Listener()) -> DownscaleOutcome:
+    """Downscale the series (``downscale_series``), then check the folder as written: names,
+    and every output's size under the one factor, as the manifest records them. Unreadable
+    sources and failed images go to ``listener.error`` as they come, each image's warnings to
+    ``listener.note``."""
+    pyvips.cache_set_max(0)  # batch work: do not keep decoded regions of finished images
+    for problem in plan.problems:
+        listener.error(str(problem))
+    for number, names in duplicate_sections(plan.images).items():
+        listener.warn(f"section number {number} is used by {', '.join(names)}: QUINT pairs "
+                      "files by number, so each must be unique (see `quint-prep rename`)")
+    results = downscale_series(plan, output_dir, settings, sources=sources, overwrite=overwrite,
+                               registration=registration, progress_for=progress_for,
+                               workers=workers)
+    done: list[ImageResult] = []
+    with closing(results), listener.steps(len(plan.images), "image") as bar:
+        for result in results:
+            done.append(result)
+            if result.status == Status.FAILED:
+                listener.error(f"{result.source}: {result.message}")
+            else:
+                for note in result.warnings:
+                    listener.note(f"{result.source.name}: {note}")
+            bar.update(1)
+    counts = StatusCounts.of((r.status for r in done), failed=len(plan.problems))
+    check = (check_downscaled(output_dir)
+             if counts.ok_outputs and manifest_path(output_dir).exists() else None)
+    return DownscaleOutcome(plan, Path(output_dir), tuple(done), counts, check)

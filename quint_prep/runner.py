@@ -10,22 +10,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 from .config import SeriesConfig
 from .findings import CheckReport
 from .manifest import manifest_path
-from .masks import MaskJob, MaskPlan, MaskResult, MaskSettings, convert_masks, plan_masks
+from .masks import MaskJob, MaskPlan, MaskSettings, plan_masks
 from .masks_manifest import load_record
+from .masks_run import MasksOutcome, convert_and_check
 from .masks_select import MaskResample
 from .masks_series import SeriesImage, series_from_manifest
 from .masks_sources import SourceKind
 from .plan_sources import plan_slides
 from .sections import DetectSettings
 from .series_check import check_series
-from .downscale import (DownscaleSettings, ImageResult, SeriesPlan, output_name, plan_series,
-                        with_windows)
-from .downscale_batch import OutputPlan, downscale_series, plan_outputs
+from .downscale import DownscaleSettings, SeriesPlan, output_name, plan_series, with_windows
+from .downscale_batch import DownscaleOutcome, OutputPlan, downscale_checked, plan_outputs
 from .errors import UsageError
 from .normalise import window_from_manifest
 from .parallel import Workers
@@ -91,11 +91,12 @@ def dry_run_downscale(config: SeriesConfig, plan: SeriesPlan, *,
 
 
 def run_downscale(config: SeriesConfig, plan: SeriesPlan, workers: Workers, *,
-                  overwrite: bool = False) -> Iterator[ImageResult]:
-    """Downscale the series into ``config.output``; yields one result per image."""
-    return downscale_series(plan, config.output, downscale_settings(config, plan),
-                            sources=config.image_sources(), overwrite=overwrite,
-                            registration=config.registration_settings, workers=workers)
+                  overwrite: bool = False, listener: Listener = Listener()) -> DownscaleOutcome:
+    """Downscale stage: the series into ``config.output``, checked as written."""
+    return downscale_checked(plan, config.output, downscale_settings(config, plan),
+                             sources=config.image_sources(), overwrite=overwrite,
+                             registration=config.registration_settings, workers=workers,
+                             listener=listener)
 
 
 @dataclass(frozen=True)
@@ -191,13 +192,16 @@ def plan_mask_outputs(config: SeriesConfig, plan: MaskPlan, *,
     return planned
 
 
-def run_masks(config: SeriesConfig, plan: MaskPlan, *,
-              overwrite: bool = False) -> Iterator[MaskResult]:
-    """Masks stage: ``config.segmentations`` -> single-colour PNGs in ``config.masks_output``."""
+def run_masks(config: SeriesConfig, plan: MaskPlan, *, overwrite: bool = False,
+              listener: Listener = Listener()) -> MasksOutcome:
+    """Masks stage: ``config.segmentations`` -> single-colour PNGs in ``config.masks_output``,
+    checked against the downscaled series, with the quantifiers' settings beside them."""
     # The masks folder lies inside the downscale output (``output/segmentations``), which is
     # read one level deep only; the segmentations are the sources that must stay apart.
-    return convert_masks(plan, config.masks_output, masks_settings(config, overwrite=overwrite),
-                         sources=[config.segmentations] if config.segmentations else [])
+    return convert_and_check(plan, config.masks_output,
+                             masks_settings(config, overwrite=overwrite),
+                             sources=[config.segmentations] if config.segmentations else [],
+                             series_folder=config.output, listener=listener)
 
 
 def sweep_sample(plan: SeriesPlan) -> list[ImageInfo]:

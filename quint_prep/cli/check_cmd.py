@@ -10,9 +10,9 @@ import typer
 
 from ..colours import Colour
 from ..errors import EXIT_FAILED, UsageError
-from ..findings import CheckReport
 from ..series_check import check_series
-from .common import JsonOutput, Quiet, Sources, format_table, print_json, reported, series_bar
+from .common import JsonOutput, Quiet, Sources, print_json, reported, series_bar
+from .reports import report_text
 
 
 def parse_colour(text: str) -> Colour:
@@ -21,26 +21,6 @@ def parse_colour(text: str) -> Colour:
     if len(parts) != 3 or not all(p.isdigit() and int(p) <= 255 for p in parts):
         raise UsageError(f"--colour {text!r} is not R,G,B with three numbers 0..255, e.g. 255,0,0")
     return int(parts[0]), int(parts[1]), int(parts[2])
-
-
-def report_text(report: CheckReport, colour: Colour | None) -> str:
-    """The readable report: one verdict per file, every finding with what to do, a summary."""
-    rows = [[v.file.name, v.role, v.verdict, " ".join(v.ids) or "-"] for v in report.verdicts()]
-    lines = [format_table(["file", "role", "verdict", "findings"], rows), ""]
-    order = {"error": 0, "warning": 1}
-    for finding in sorted(report.findings, key=lambda f: order[f.severity.value]):
-        where = finding.file.name if finding.file else "series"
-        lines.append(f"{finding.severity.value:<7}  {finding.id:<26}  {where}: {finding.message}")
-    if report.findings:
-        lines.append("")
-    if report.factor is not None:
-        lines.append(f"segmentation factor of the series: {report.factor:.6g}")
-    if colour is not None:
-        bgr = list(reversed(colour))
-        lines.append(f"object colour {colour[0]},{colour[1]},{colour[2]}: pass pixel_id={bgr} to "
-                     "PyNutil (it compares BGR), the RGB value to the workbench and Nutil")
-    lines.append(report.summary())
-    return "\n".join(lines)
 
 
 @reported

@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
-from contextlib import closing
 from pathlib import Path
-from typing import Annotated, Iterator, Optional, Sequence
+from typing import Annotated, Optional
 
-import pyvips
 import typer
 
 from ..colour_model import ColourModel, colour_bands
-from ..downscale import (DESCRIPTOR_NAME, DownscaleSettings, ImageResult, OutputFormat, SeriesPlan,
-                         duplicate_sections, plan_series, settle_colour_model, with_windows)
-from ..downscale_batch import downscale_series
+from ..downscale import (DownscaleSettings, OutputFormat, SeriesPlan, plan_series,
+                         settle_colour_model, with_windows)
+from ..downscale_batch import downscale_checked
 from ..errors import UsageError
 from ..outputs import guard_output_dir
-from ..manifest import manifest_path
 from ..normalise import describe_window, parse_channels, parse_normalisation, window_from_manifest
 from ..orientation import Orientation, parse_flip, parse_rotate
 from ..registration_series import RegistrationFormat, RegistrationSettings
 from ..resample import Method
-from ..scale import factor_for_display
 from ..sections import DetectSettings
-from ..series_check import check_downscaled
 from .common import (Jobs, JsonOutput, Memory, Quiet, SceneOption, Scheduler, Sources, Wait,
-                     error_line, exit_for_verdict, image_bar_factory, print_json, reported,
-                     series_bar, size_option, warn, workers_option, writing)
+                     exit_for_verdict, image_bar_factory, listener, reported, size_option,
+                     workers_option, writing)
+from .reports import registration_note, report_downscale
 
 
 @reported
@@ -122,9 +118,6 @@ def downscale(
                           orientations=plan.orientations, colour_model=colour_model),
         plan, given=given)
     settings = settle_colour_model(settings, plan.images)
-    results = downscale_series(plan, output, settings, sources=sources, overwrite=overwrite,
-                               registration=reg_settings, progress_for=image_bar_factory(quiet),
-                               workers=workers)
     notes = []
     if settings.windows is not None and settings.windows.series is not None \
             and normalisation.mode != "image":
@@ -138,8 +131,11 @@ def downscale(
     folders = [output, *([guard_output_dir(registration, (), images=sources)]
                          if registration else [])]
     with writing(*folders, wait=wait):
-        document = report_downscale(plan, results, output, quiet=quiet, json_output=json_output,
-                                    notes=notes)
+        outcome = downscale_checked(plan, output, settings, sources=sources, overwrite=overwrite,
+                                    registration=reg_settings,
+                                    progress_for=image_bar_factory(quiet), workers=workers,
+                                    listener=listener(quiet))
+    document = report_downscale(outcome, json_output=json_output, notes=notes)
     exit_for_verdict(document)
 
 
@@ -156,61 +152,3 @@ def colour_model_note(settings: DownscaleSettings, plan: SeriesPlan) -> str:
     return (f"colour model {settings.colour_model.value} for the whole series: {len(changed)} "
             f"{what} ({', '.join(i.name for i in changed[:3])}"
             f"{', ...' if len(changed) > 3 else ''}); --colour-model {other} to choose the other")
-
-
-def registration_note(folder: Path) -> str:
-    """Where the registration series and its QuickNII series file are (a summary line)."""
-    return f"registration series: {folder} (QuickNII series file: {folder / DESCRIPTOR_NAME})"
-
-
-def report_downscale(plan: SeriesPlan, results: Iterator[ImageResult], output: Path, *,
-                     quiet: bool, json_output: bool, show_json: bool = True,
-                     notes: Sequence[str] = ()) -> dict:
-    """Consume the results with a progress bar, print errors, the summary and the check
-    verdict on what was written; return the summary document (what ``--json`` prints; ``run``
-    nests it under its stage)."""
-    pyvips.cache_set_max(0)  # batch work: do not keep decoded regions of finished images
-    for problem in plan.problems:
-        error_line(str(problem))
-    for number, names in duplicate_sections(plan.images).items():
-        warn(f"section number {number} is used by {', '.join(names)}: QUINT pairs files by "
-             "number, so each must be unique (see `quint-prep rename`)")
-    done: list[ImageResult] = []
-    with closing(results), series_bar(len(plan.images), quiet) as bar:  # type: ignore[arg-type]
-        for result in results:
-            done.append(result)
-            if result.status == "failed":
-                error_line(f"{result.source}: {result.message}")
-            elif not quiet:
-                for note in result.warnings:
-                    warn(f"{result.source.name}: {note}")
-            bar.update(1)
-    counts = {status: sum(r.status == status for r in done)
-              for status in ("written", "up-to-date", "failed")}
-    counts["failed"] += len(plan.problems)
-    # Names, and every output's size under the one factor, as the manifest records them.
-    ok_outputs = counts["written"] + counts["up-to-date"]
-    verdict = check_downscaled(output) if ok_outputs and manifest_path(output).exists() else None
-    document = {
-        "factor": plan.factor, "max_size": str(plan.max_size) if plan.max_size else None,
-        "output": str(output), "manifest": str(manifest_path(output)), "counts": counts,
-        "images": [r.to_json() for r in done],
-        "errors": [{"path": str(p.path) if p.path else None, "error": p.message}
-                   for p in plan.problems],
-        "check": verdict.to_json() if verdict else None,
-    }
-    if json_output:
-        if show_json:
-            print_json(document)
-    else:
-        typer.echo(f"factor {factor_for_display(plan.factor):g}: {counts['written']} written, "
-                   f"{counts['up-to-date']} up to date, {counts['failed']} failed -> {output}")
-        for note in notes:
-            typer.echo(note)
-        typer.echo(f"manifest: {manifest_path(output)}")
-        if verdict:  # name findings were already shown per image above
-            for finding in (f for f in verdict.findings if not f.id.startswith("name.")):
-                typer.echo(f"check: {finding.severity.value} {finding.id}: {finding.file}: "
-                           f"{finding.message}", err=True)
-            typer.echo(f"check: {verdict.summary()}")
-    return document

@@ -3,28 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Iterator, Optional
+from typing import Annotated, Optional
 
-import pyvips
 import typer
 
-from ..consumers import (CONSUMERS_FILE, ConsumerSettings, consumer_settings, series_factor_of,
-                         write_consumer_settings)
 from ..errors import QuintPrepError, UsageError
-from ..manifest import manifest_path
 from ..outputs import guard_output_dir
-from ..masks import MaskPlan, MaskResult, MaskSettings, SizeMode, convert_masks, plan_masks
+from ..masks import MaskSettings, SizeMode, plan_masks
+from ..masks_run import convert_and_check
 from ..masks_series import SeriesImage, series_from_folder, series_from_manifest
 from ..masks_labels import LabelsTable, read_labels_table
 from ..masks_select import MaskResample, parse_labels
-from ..masks_manifest import series_totals
 from ..masks_sources import SourceKind
 from ..registration import Registration, read_registration
-from ..findings import CheckReport
-from ..series_check import check_series
-from .common import (JsonOutput, Quiet, Wait, error_line, exit_for_verdict, format_table,
-                     image_bar_factory, print_json, reported, series_bar, size_option, warn,
-                     writing)
+from .common import (JsonOutput, Quiet, Wait, exit_for_verdict, image_bar_factory, listener,
+                     reported, size_option, warn, writing)
+from .reports import report_masks
 
 Segmentations = Annotated[list[Path], typer.Argument(
     help="Segmentation files or folders (ilastik, Cellpose, QuPath, FIJI, coloured PNG/TIFF).",
@@ -142,32 +136,10 @@ def masks(
     series_folder = images if images is not None else (
         (manifest if manifest.is_dir() else manifest.parent) if manifest is not None else None)
     with writing(guard_output_dir(output, guarded), wait=wait):
-        results = consume_masks(plan, convert_masks(plan, output, settings, sources=guarded,
-                                                    progress_for=image_bar_factory(quiet)), quiet)
-        document = report_masks(plan, results, output, settings, json_output=json_output,
-                                series_folder=series_folder, registration=registered)
-    exit_for_verdict(document)
-
-
-def consume_masks(plan: MaskPlan, results: Iterator[MaskResult], quiet: bool) -> list[MaskResult]:
-    """Run the conversion with a progress bar, printing problems and warnings as they come."""
-    pyvips.cache_set_max(0)
-    for path, reason in plan.set_aside:
-        warn(f"{path}: skipped: {reason}")
-    for note in plan.notes:
-        warn(note)
-    for problem in plan.problems:
-        error_line(str(problem))
-    done = []
-    with series_bar(len(plan.jobs), quiet, unit="mask") as bar:
-        for result in results:
-            done.append(result)
-            if result.status == "failed":
-                error_line(f"{result.source}: {result.message}")
-            for note in result.warnings:  # shown even with --quiet: they concern the result
-                warn(f"{result.source.name}: {note}")
-            bar.update(1)
-    return done
+        outcome = convert_and_check(plan, output, settings, sources=guarded,
+                                    series_folder=series_folder, registration=registered,
+                                    progress_for=image_bar_factory(quiet), listener=listener(quiet))
+    exit_for_verdict(report_masks(outcome, json_output=json_output))
 
 
 def _registration(path: Path | None) -> Registration | None:
@@ -199,103 +171,3 @@ def _series(images: Path | None, manifest: Path | None) -> list[SeriesImage] | N
         raise UsageError(f"{images or manifest}: no images to name the masks after; give the "
                          "folder of the section images (or a downscale output folder)")
     return series
-
-
-def _count(value: int | None) -> str:
-    return "-" if value is None else f"{value:,}"
-
-
-def _row(result: MaskResult, resampled: bool) -> list[str]:
-    counts = result.counts
-    failed = result.status == "failed"
-    row = [result.source.name, result.kind, result.labels or "-",
-           _count(counts.instances) if counts else "-"]
-    if resampled:
-        row.append(_count(counts.objects_before) if counts else "-")
-    row += [_count(counts.objects) if counts else "-",
-            _count(counts.object_pixels) if counts else "-",
-            f"{counts.object_fraction:.2%}" if counts else "-",
-            str(result.output_size) if not failed else "-",
-            result.output.name if not failed and result.output else "FAILED"]
-    return row
-
-
-def _totals_line(totals: dict) -> str:
-    text = f"series: {totals.get('objects', 0):,} objects, {totals.get('object_pixels', 0):,} " \
-           f"object pixels in {totals['masks']} mask{'s' if totals['masks'] != 1 else ''}"
-    if "instances" in totals:
-        text += f"; {totals['instances']:,} instances read"
-    if "separated_pixels" in totals:
-        text += f", {totals['separated_pixels']:,} px removed to separate touching instances"
-    if "objects_before" in totals:
-        text += (f"; resampled masks: {totals['objects_before']:,} objects before, merged "
-                 f"{totals.get('merged', 0):,}, split {totals.get('split', 0):,}, lost "
-                 f"{totals.get('lost', 0):,}")
-    return text
-
-
-def _consumers(results: list[MaskResult], output: Path, settings: MaskSettings, plan: MaskPlan,
-               registration: Registration | None,
-               series_folder: Path | None = None) -> ConsumerSettings | None:
-    """The quantifiers' settings for what was written, saved next to the masks."""
-    names = [r.output.name for r in results if r.status != "failed" and r.output]
-    if not names:
-        return None
-    consumers = consumer_settings(names, settings.colour, settings.background,
-                                  series_factor_of(series_folder), registration,
-                                  folder=str(output), masks_factor=plan.factor)
-    write_consumer_settings(output, consumers)
-    return consumers
-
-
-def report_masks(plan: MaskPlan, results: list[MaskResult], output: Path, settings: MaskSettings,
-                 *, json_output: bool, series_folder: Path | None, show_json: bool = True,
-                 registration: Registration | None = None) -> dict:
-    """Print the summary table (or JSON), the counts, the upload-check verdict and the settings
-    for the quantifiers (also written to OUT/quint-prep-consumers.json); return the summary
-    document (``run`` nests it under its stage)."""
-    # The upload checks on what was written: format, colours, names, pairing, proportions.
-    verdict: CheckReport | None = None
-    if series_folder is not None and any(r.status != "failed" for r in results):
-        verdict = check_series([series_folder], [output], colour=settings.colour)
-    consumers = _consumers(results, output, settings, plan, registration, series_folder)
-    written = sum(r.status == "written" for r in results)
-    current = sum(r.status == "up-to-date" for r in results)
-    failed = len(results) - written - current + len(plan.problems)
-    totals = series_totals([r.counts.to_json() for r in results if r.counts is not None])
-    document = {
-        "output": str(output), "factor": plan.factor,
-        "colour": list(settings.colour), "background": list(settings.background),
-        "resample": settings.resample.value,
-        "counts": {"written": written, "up-to-date": current, "failed": failed},
-        "totals": totals,
-        "manifest": str(manifest_path(output)),
-        "masks": [r.to_json() for r in results],
-        "errors": [{"path": str(p.path) if p.path else None, "error": p.message}
-                   for p in plan.problems],
-        "check": verdict.to_json() if verdict else None,
-        "consumers": consumers.to_json() if consumers else None,
-    }
-    if json_output:
-        if show_json:
-            print_json(document)
-        return document
-    resampled = any(r.counts and r.counts.objects_before is not None for r in results)
-    rows = [_row(r, resampled) for r in results]
-    headers = ["file", "source", "labels", "instances", *(["before"] if resampled else []),
-               "objects", "object px", "fraction", "size", "output"]
-    if rows:
-        typer.echo(format_table(headers, rows))
-    typer.echo(f"{written} written, {current} up to date, {failed} failed -> {output}")
-    if written or current:
-        typer.echo(_totals_line(totals))
-    if verdict is not None:
-        for finding in verdict.findings:
-            typer.echo(f"check: {finding.severity.value} {finding.id}: {finding.file}: "
-                       f"{finding.message}", err=True)
-        typer.echo(f"check: {verdict.summary()}")
-    if consumers is not None:
-        typer.echo(f"settings for the quantifiers (also in {output / CONSUMERS_FILE}):")
-        for line in consumers.lines():
-            typer.echo(f"  {line}")
-    return document

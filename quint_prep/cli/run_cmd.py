@@ -10,7 +10,7 @@ import typer
 from ..config import SeriesConfig, resolve
 from ..errors import EXIT_FAILED, QuintPrepError
 from ..parallel import Workers
-from ..runner import (Stage, make_dependencies, masks_settings, plan_downscale,
+from ..runner import (Stage, make_dependencies, plan_downscale,
                       plan_masks_stage, run_check, run_downscale, run_masks, run_sweep_stage,
                       stages_to_run, workers_for)
 from .common import (Jobs, JsonOutput, Memory, Quiet, Scheduler, Wait, listener, print_json,
@@ -18,10 +18,8 @@ from .common import (Jobs, JsonOutput, Memory, Quiet, Scheduler, Wait, listener,
 from ..manifest import manifest_path
 from ..outputs import guard_output_dir
 from . import run_plan
-from .check_cmd import report_text
-from .downscale_cmd import registration_note, report_downscale
-from .masks_cmd import consume_masks, report_masks
-from .reports import report_sweep
+from .reports import registration_note, report_downscale, report_masks, report_sweep, report_text
+from ..status import Status
 
 
 @reported
@@ -106,24 +104,23 @@ def _output_folders(settings: SeriesConfig, stages: tuple[Stage, ...]) -> list[P
 def _nothing_usable(document: dict) -> bool:
     """True when a downscale stage failed for every image (nothing written or up to date)."""
     counts = document.get("counts", {})
-    return bool(counts.get("failed")) and not counts.get("written") and not counts.get("up-to-date")
+    return bool(counts.get(Status.FAILED)) and not counts.get(Status.WRITTEN) \
+        and not counts.get(Status.UP_TO_DATE)
 
 
 def _downscale_stage(settings: SeriesConfig, workers: Workers, *, overwrite: bool,
                      quiet: bool, json_output: bool) -> dict:
     plan = plan_downscale(settings)
     notes = [registration_note(settings.registration)] if settings.registration else []
-    return report_downscale(plan, run_downscale(settings, plan, workers, overwrite=overwrite),
-                            settings.output, quiet=quiet, json_output=json_output, show_json=False,
-                            notes=notes)
+    outcome = run_downscale(settings, plan, workers, overwrite=overwrite, listener=listener(quiet))
+    return report_downscale(outcome, json_output=json_output, show_json=False, notes=notes)
 
 
 def _masks_stage(settings: SeriesConfig, workers: Workers, *, overwrite: bool,
                  quiet: bool, json_output: bool) -> dict:
     plan = plan_masks_stage(settings, overwrite=overwrite)
-    results = consume_masks(plan, run_masks(settings, plan, overwrite=overwrite), quiet)
-    return report_masks(plan, results, settings.masks_output, masks_settings(settings),
-                        json_output=json_output, series_folder=settings.output, show_json=False)
+    outcome = run_masks(settings, plan, overwrite=overwrite, listener=listener(quiet))
+    return report_masks(outcome, json_output=json_output, show_json=False)
 
 
 def _check_stage(settings: SeriesConfig, workers: Workers, *, overwrite: bool,
