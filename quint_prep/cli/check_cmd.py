@@ -8,19 +8,10 @@ from typing import Annotated, Optional
 import pyvips
 import typer
 
-from ..colours import Colour
 from ..errors import EXIT_FAILED, UsageError
 from ..series_check import check_series
-from .common import JsonOutput, Quiet, Sources, print_json, reported, series_bar
+from .common import JsonOutput, Quiet, Sources, colour_option, print_json, reported, series_bar
 from .reports import report_text
-
-
-def parse_colour(text: str) -> Colour:
-    """Parse ``R,G,B`` (three whole numbers 0..255); raise UsageError naming --colour otherwise."""
-    parts = [p.strip() for p in text.split(",")]
-    if len(parts) != 3 or not all(p.isdigit() and int(p) <= 255 for p in parts):
-        raise UsageError(f"--colour {text!r} is not R,G,B with three numbers 0..255, e.g. 255,0,0")
-    return int(parts[0]), int(parts[1]), int(parts[2])
 
 
 @reported
@@ -48,7 +39,7 @@ def check(
 
     Example: quint-prep check prepared/mouse12 -s segmentations/mouse12 --colour 255,0,0
     """
-    wanted = parse_colour(colour) if colour is not None else None
+    wanted = colour_option(colour, "--colour") if colour is not None else None
     if registration is not None and not registration.is_file():
         raise UsageError(f"{registration}: no such registration file")
     pyvips.cache_set_max(0)

@@ -18,7 +18,7 @@ from ..orientation import Orientation, parse_flip, parse_rotate
 from ..registration_series import RegistrationFormat, RegistrationSettings
 from ..resample import Method
 from ..sections import DetectSettings
-from .common import (Jobs, JsonOutput, Memory, Quiet, SceneOption, Scheduler, Sources, Wait,
+from .common import (Jobs, JsonOutput, Memory, OptionalMaxSize, Overwrite, Quiet, SceneOption, Scheduler, Sources, Wait,
                      exit_for_verdict, image_bar_factory, listener, reported, size_option,
                      workers_option, writing)
 from .reports import registration_note, report_downscale
@@ -31,8 +31,7 @@ def downscale(
                                          show_default=False)],
     factor: Annotated[Optional[float], typer.Option(
         "--factor", "-f", help="One factor for every image, 0 < F <= 1 (0.25 = quarter size).")] = None,
-    max_size: Annotated[Optional[str], typer.Option(
-        "--max-size", metavar="WxH", help="Compute the factor so the largest image fits this box.")] = None,
+    max_size: OptionalMaxSize = None,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.PNG,
     quality: Annotated[int, typer.Option("--quality", help="JPEG quality (jpg only).")] = 90,
     method: Annotated[Method, typer.Option("--method", help="Resampling: area (box + lanczos3 "
@@ -74,8 +73,7 @@ def downscale(
         "(name = image stem); unlisted sections keep --rotate/--flip.")] = None,
     trim: Annotated[bool, typer.Option("--trim", help="Cut each image to its tissue box plus a "
                                        "margin first (the detection of 'sections').")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Rewrite outputs even when up to date, "
-                                            "and replace files quint-prep did not write.")] = False,
+    overwrite: Overwrite = False,
     scene: SceneOption = None,
     jobs: Jobs = None,
     memory: Memory = None,
@@ -92,8 +90,6 @@ def downscale(
 
     Example: quint-prep downscale scans/mouse12/ -o prepared/mouse12 --factor 0.25
     """
-    if (factor is None) == (max_size is None):
-        raise UsageError("give exactly one of --factor F or --max-size WxH")
     workers = workers_option(jobs, memory, scheduler)
     box = size_option(max_size) if max_size is not None else None
     orientation = Orientation(parse_rotate(rotate), parse_flip(flip))

@@ -12,52 +12,17 @@ from ..outputs import guard_output_dir
 from ..masks import MaskSettings, SizeMode, plan_masks
 from ..masks_run import convert_and_check
 from ..masks_series import SeriesImage, series_from_folder, series_from_manifest
-from ..masks_labels import LabelsTable, read_labels_table
-from ..masks_select import MaskResample, parse_labels
+from ..masks_select import MaskResample
 from ..masks_sources import SourceKind
 from ..registration import Registration, read_registration
-from .common import (JsonOutput, Quiet, Wait, exit_for_verdict, image_bar_factory, listener,
-                     reported, size_option, warn, writing)
+from .common import (InstanceIds, JsonOutput, LabelsTableOption, OptionalMaxSize, Overwrite,
+                     Quiet, Wait, colour_option, exit_for_verdict, image_bar_factory,
+                     labels_option, listener, reported, size_option, table_option, warn, writing)
 from .reports import report_masks
 
 Segmentations = Annotated[list[Path], typer.Argument(
     help="Segmentation files or folders (ilastik, Cellpose, QuPath, FIJI, coloured PNG/TIFF).",
     metavar="SEGMENTATIONS", show_default=False)]
-
-
-def parse_colour(text: str, option: str) -> tuple[int, int, int]:
-    """``"255,0,0"`` -> (255, 0, 0); UsageError naming the option otherwise."""
-    parts = [p.strip() for p in text.split(",")]
-    try:
-        values = tuple(int(p) for p in parts)
-    except ValueError:
-        values = ()
-    if len(values) != 3 or not all(0 <= v <= 255 for v in values):
-        raise UsageError(f"{option}: {text!r} is not R,G,B with three numbers 0-255, e.g. 255,0,0")
-    return values  # type: ignore[return-value]
-
-
-def labels_option(text: str | None, option: str = "--labels") -> tuple[int, ...] | None:
-    """``"2,3"`` / ``"2-5"`` -> label values; UsageError naming the option otherwise."""
-    if text is None:
-        return None
-    try:
-        return parse_labels(text)
-    except ValueError as error:
-        raise UsageError(f"{option}: {error}") from None
-
-
-def table_option(path: Path | None) -> LabelsTable:
-    """The --labels-table CSV (an empty table when not given)."""
-    return read_labels_table(path) if path is not None else LabelsTable()
-
-
-InstanceIds = Annotated[Optional[str], typer.Option(
-    "--instance-ids", help="Instance ids to keep in instance-label files (Cellpose, QuPath "
-    "instances), e.g. 3 or 2-5 (default: every instance).")]
-LabelsTableOption = Annotated[Optional[Path], typer.Option(
-    "--labels-table", metavar="CSV", help="Labels per file or per tool: a CSV name,labels (name: "
-    "a file name or stem, a glob like *_cp_masks*, or ilastik/cellpose/qupath/binary/rgb).")]
 
 
 @reported
@@ -89,8 +54,7 @@ def masks(
                                          "files whose LUT or photometric tag lies).")] = False,
     size: Annotated[SizeMode, typer.Option("--size", help="mask: keep each mask's size; image: "
                                            "resample to its image's size.")] = SizeMode.MASK,
-    max_size: Annotated[Optional[str], typer.Option(
-        "--max-size", metavar="WxH", help="Shrink every mask by ONE factor so the largest fits.")] = None,
+    max_size: OptionalMaxSize = None,
     resample: Annotated[MaskResample, typer.Option(
         "--resample", help="area: >=50% of the pixels under it; any: any pixel under it; "
         "nearest: fastest.")] = MaskResample.AREA,
@@ -103,8 +67,7 @@ def masks(
     registration: Annotated[Optional[Path], typer.Option(
         "--registration", help="QuickNII/VisuAlign/DeepSlice JSON or XML: warn about masks "
         "PyNutil would skip.")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Redo masks even when up to date, "
-                                            "and replace files quint-prep did not write.")] = False,
+    overwrite: Overwrite = False,
     wait: Wait = False,
     quiet: Quiet = False,
     json_output: JsonOutput = False,
@@ -121,10 +84,10 @@ def masks(
     if images is not None and manifest is not None:
         raise UsageError("give --images or --manifest, not both")
     settings = MaskSettings(
-        colour=parse_colour(colour, "--colour"), background=parse_colour(background, "--background"),
+        colour=colour_option(colour, "--colour"), background=colour_option(background, "--background"),
         labels=labels_option(labels), instance_ids=labels_option(instance_ids, "--instance-ids"),
         labels_table=table_option(labels_table),
-        object_colour=parse_colour(object_colour, "--object-colour") if object_colour else None,
+        object_colour=colour_option(object_colour, "--object-colour") if object_colour else None,
         source=source, invert=invert, resample=resample, size_mode=size,
         max_size=size_option(max_size) if max_size else None, instances=instances,
         keep_touching=keep_touching, overwrite=overwrite)

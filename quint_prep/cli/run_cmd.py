@@ -13,7 +13,7 @@ from ..parallel import Workers
 from ..runner import (Stage, make_dependencies, plan_downscale,
                       plan_masks_stage, run_check, run_downscale, run_masks, run_sweep_stage,
                       stages_to_run, workers_for)
-from .common import (Jobs, JsonOutput, Memory, Quiet, Scheduler, Wait, listener, print_json,
+from .common import (Jobs, JsonOutput, Memory, Overwrite, Quiet, Scheduler, Wait, listener, print_json,
                      reported, verdict_failed, warn, workers_option, writing)
 from ..manifest import manifest_path
 from ..outputs import guard_output_dir
@@ -31,8 +31,7 @@ def run(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan of every stage (per "
                                           "image and mask: new, changed, up to date, and why); "
                                           "write nothing. Exit 1 when files would fail.")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Redo every output, even up-to-date "
-                                            "ones, and replace files quint-prep did not write.")] = False,
+    overwrite: Overwrite = False,
     jobs: Jobs = None,
     memory: Memory = None,
     scheduler: Scheduler = None,

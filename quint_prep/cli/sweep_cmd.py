@@ -16,15 +16,16 @@ from ..scale import DEFAULT_MAX_SIZE
 from ..sweep import DEFAULT_SECTIONS, parse_factors, parse_picks, parse_region
 from ..sweep_run import ObjectSettings
 from ..sweep_series import SweepSettings, plan_sweep, run_sweep
-from .common import JsonOutput, Quiet, Sources, Wait, listener, reported, size_option, writing
+from .common import (InstanceIds, JsonOutput, LabelsTableOption, MaxSize, Overwrite, Quiet,
+                     Sources, Wait, colour_option, labels_option, listener, reported,
+                     size_option, table_option, writing)
 from .reports import report_sweep
-from .masks_cmd import InstanceIds, LabelsTableOption, labels_option, parse_colour, table_option
 
 
 def _objects(labels: str | None, object_colour: str | None, source: SourceKind | None,
              invert: bool, instance_ids: str | None,
              labels_table: Path | LabelsTable | None) -> ObjectSettings:
-    colour = parse_colour(object_colour, "--object-colour") if object_colour else None
+    colour = colour_option(object_colour, "--object-colour") if object_colour else None
     table = labels_table if isinstance(labels_table, LabelsTable) else table_option(labels_table)
     return ObjectSettings(labels_option(labels), colour, source, invert,
                           labels_option(instance_ids, "--instance-ids"), table)
@@ -63,8 +64,7 @@ def sweep(
         "--keep-objects", help="Share of objects a factor must keep.")] = 0.95,
     area_tolerance: Annotated[float, typer.Option(
         "--area-tolerance", help="Allowed relative change of the object area fraction.")] = 0.05,
-    max_size: Annotated[str, typer.Option(
-        "--max-size", metavar="WxH", help="Every image of the series must fit this box.")] = DEFAULT_MAX_SIZE,
+    max_size: MaxSize = DEFAULT_MAX_SIZE,
     min_object_um: Annotated[Optional[float], typer.Option(
         "--min-object-um", metavar="D", help="Warn at factors where objects of D µm are under 3 px.")] = None,
     method: Annotated[Method, typer.Option("--method", help="Image resampling (as `downscale`).")] = Method.AREA,
@@ -73,7 +73,7 @@ def sweep(
         "the WHOLE series).")] = "auto",
     percentiles: Annotated[str, typer.Option(
         "--percentiles", metavar="LO,HI", help="Percentiles that define the window.")] = "0.1,99.9",
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Rewrite outputs even when up to date.")] = False,
+    overwrite: Overwrite = False,
     wait: Wait = False,
     quiet: Quiet = False,
     json_output: JsonOutput = False,
