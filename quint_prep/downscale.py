@@ -19,6 +19,7 @@ from .orientation import Orientation, OrientationPlan, read_orientation_csv
 from .outputs import atomic_output, temporary_path
 from .parallel import run_interruptibly
 from .resample import Method, downscale_pipeline
+from .status import Status
 from .scale import Size, check_factor, one_factor_problem, scaled_size, series_factor
 from .plan_sources import is_plan_file, plan_infos, plan_orientations
 from .sections import DetectSettings, trim_series
@@ -200,7 +201,7 @@ class ImageResult:
     """What happened to one image of the series."""
 
     source: Path
-    status: str  # "written", "up-to-date" or "failed"
+    status: Status
     output: Path | None = None
     source_size: Size | None = None
     output_size: Size | None = None

@@ -30,7 +30,7 @@ from .registration_series import (RegistrationSettings, registration_factor, reg
                                   registration_size, save_registration_image,
                                   write_registration_image)
 from .resample import Method, downscale_pipeline, estimate_memory, plan_load
-from .resume import FAIL, SKIP, WRITE, Decision, decide, source_stamp
+from .resume import Action, Decision, PlanStatus, decide, source_stamp
 from .scale import Size, scaled_size
 from .series import ImageInfo
 from .series_check import check_downscaled
@@ -71,7 +71,7 @@ def plan_outputs(plan: SeriesPlan, output_dir: Path, settings: DownscaleSettings
     differences = tuple(settings_differences({"factor": previous.factor, **previous.settings},
                                              {"factor": plan.factor, **settings.to_json()})
                         if other else ())
-    refused = Decision(FAIL, "refused", f"the folder holds another series "
+    refused = Decision(Action.FAIL, PlanStatus.REFUSED, f"the folder holds another series "
                        f"({short_differences(differences)}): --overwrite replaces it")
     names: dict[str, list[ImageInfo]] = {}
     for info in plan.images:
@@ -181,13 +181,13 @@ class RegistrationCompanion:
 
     def add(self, result: ImageResult) -> ImageResult:
         """Bring the registration image of one finished section up to date."""
-        if result.status == "failed" or result.output is None or result.output_size is None:
+        if result.status == Status.FAILED or result.output is None or result.output_size is None:
             return result
         name = f"{result.output.stem}.{self.registration.format.value}"
         target = self.registration.folder / name
         size = registration_size(result.output_size, self.factor)
         wanted = {"width": size.width, "height": size.height}
-        if result.status == "up-to-date" and target.exists() and self.images.get(name) == wanted:
+        if result.status == Status.UP_TO_DATE and target.exists() and self.images.get(name) == wanted:
             return result
         try:
             info = self.infos.get(result.output.stem)
@@ -195,7 +195,7 @@ class RegistrationCompanion:
                 write_registration_image(result.output, target, size, self.registration)
         except QuintPrepError as error:
             self.images.pop(name, None)
-            return replace(result, status="failed", message=error.message)
+            return replace(result, status=Status.FAILED, message=error.message)
         self.images[name] = wanted
         return result
 
@@ -238,10 +238,10 @@ def _base(entry: PlannedOutput) -> dict:
 
 
 def _not_written(entry: PlannedOutput, manifest: Manifest) -> ImageResult:
-    if entry.decision.action == SKIP:
+    if entry.decision.action == Action.SKIP:
         record = manifest.images.get(entry.output.name)
-        return ImageResult(status="up-to-date", load=record.load if record else "", **_base(entry))
-    return ImageResult(status="failed", message=entry.decision.reason, **_base(entry))
+        return ImageResult(status=Status.UP_TO_DATE, load=record.load if record else "", **_base(entry))
+    return ImageResult(status=Status.FAILED, message=entry.decision.reason, **_base(entry))
 
 
 def _image_record(entry: PlannedOutput, load: str, settings: DownscaleSettings) -> ImageRecord:
@@ -274,13 +274,13 @@ def output_pixel_size(info: ImageInfo, oriented: Size, orientation: Orientation)
 def _failed(entry: PlannedOutput, message: str, manifest: Manifest) -> ImageResult:
     if manifest.images.pop(entry.output.name, None) is not None and entry.output.exists():
         manifest.stale.add(entry.output.name)  # the earlier output stays: ours, not current
-    return ImageResult(status="failed", message=message, **_base(entry))
+    return ImageResult(status=Status.FAILED, message=message, **_base(entry))
 
 
 def _write_here(entry: PlannedOutput, settings: DownscaleSettings, manifest: Manifest,
                 progress_for: Callable[[ImageInfo], Callable[[float], None] | None] | None,
                 ) -> ImageResult:
-    if entry.decision.action != WRITE:
+    if entry.decision.action != Action.WRITE:
         return _not_written(entry, manifest)
     started = time.perf_counter()
     progress = None
@@ -307,7 +307,7 @@ def _publish(entry: PlannedOutput, staged: Path, load: str, manifest: Manifest,
         except OSError as error:
             return _failed(entry, f"cannot write {entry.output.name}: {error.strerror}", manifest)
         manifest.images[record.name] = record
-        return ImageResult(status="written", load=load, seconds=seconds, **_base(entry))
+        return ImageResult(status=Status.WRITTEN, load=load, seconds=seconds, **_base(entry))
 
 
 @dataclass(frozen=True)
@@ -343,7 +343,7 @@ def _write_in_workers(entries: Sequence[PlannedOutput], settings: DownscaleSetti
                       manifest: Manifest, workers: Workers) -> Iterator[ImageResult]:
     todo = []
     for entry in entries:
-        if entry.decision.action == WRITE:
+        if entry.decision.action == Action.WRITE:
             todo.append(entry)
         else:
             yield _not_written(entry, manifest)

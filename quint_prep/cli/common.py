@@ -24,6 +24,7 @@ from ..normalise import (WindowPlan, describe_window, intensity_note, parse_norm
                          plan_windows)
 from ..parallel import Workers, parse_memory
 from ..progress import Listener
+from ..status import Status
 from ..scale import Size, parse_size
 
 Sources = Annotated[list[Path], typer.Argument(
@@ -204,7 +205,7 @@ def sigterm_as_interrupt() -> None:
 def verdict_failed(document: dict) -> bool:
     """True when a command (or a run stage) failed a file, or the check verdict it printed
     found errors (warnings alone pass)."""
-    return bool(document.get("counts", {}).get("failed")) or (
+    return bool(document.get("counts", {}).get(Status.FAILED)) or (
         document.get("check") or {}).get("ok") is False
 
 

@@ -128,7 +128,7 @@ def _check_stage(settings: SeriesConfig, workers: Workers, *, overwrite: bool,
     if not json_output:
         typer.echo(report_text(report, settings.colour if settings.segmentations else None))
     document = report.to_json()
-    document["counts"] = {**document.get("counts", {}), "failed": 0 if report.ok else 1}
+    document["counts"] = {**document.get("counts", {}), Status.FAILED.value: 0 if report.ok else 1}
     return document
 
 
@@ -143,7 +143,7 @@ def _sweep_stage(settings: SeriesConfig, workers: Workers, *, overwrite: bool,
     except QuintPrepError as error:  # the stage fails; the run goes on to say how it ends
         typer.echo(f"error: {error}", err=True)
         failed = 1
-    return {"output": str(settings.sweep_output), "counts": {"failed": failed}}
+    return {"output": str(settings.sweep_output), "counts": {Status.FAILED.value: failed}}
 
 
 # One reporter per stage, run in the order of runner.ORDER.
