@@ -24,7 +24,7 @@ from .errors import QuintPrepError, UsageError
 from .masks_labels import LabelsTable, label_rule, labels_table, read_labels_table
 from .masks_select import MaskResample
 from .masks_sources import SourceKind
-from .normalise import Normalisation, parse_normalisation
+from .normalise import DEFAULT_PERCENTILES, Normalisation, parse_normalisation
 from .orientation import Orientation, OrientationPlan
 from .registration_series import DEFAULT_REGISTRATION_BOX, RegistrationFormat, RegistrationSettings
 from .resample import Method
@@ -43,7 +43,7 @@ DEFAULTS: dict[str, Any] = {
     "object_colour": None, "resample": "area", "jobs": None, "memory": None,
     "segmentations": None, "factor": None, "max_size": None,
     # the rest of `downscale`'s options (issue 14): intensity, channels, registration, orientation
-    "normalise": "auto", "percentiles": (0.1, 99.9), "normalise_from": None, "channel": None,
+    "normalise": "auto", "percentiles": DEFAULT_PERCENTILES, "normalise_from": None, "channel": None,
     "channels": None, "registration": None, "registration_size": DEFAULT_REGISTRATION_BOX,
     "registration_format": "png", "rotate": 0, "flip": None, "orientation": None,
     "colour_model": "auto",

@@ -9,11 +9,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
-import pyvips
-
-from .downscale import (DESCRIPTOR_NAME, PROGRESS_MEGAPIXELS, DownscaleSettings, ImageResult,
-                        SeriesPlan, downscale_one, duplicate_sections, image_warnings,
-                        output_name, settle_colour_model)
+from .downscale import (PROGRESS_MEGAPIXELS, DownscaleSettings, ImageResult, downscale_one,
+                        image_warnings, output_name, settle_colour_model)
 from .errors import QuintPrepError, UsageError
 from .findings import CheckReport
 from .folder_lock import folder_lock
@@ -25,7 +22,7 @@ from .one_series import (existing, other_series, remove_replaced, settings_diffe
 from .outputs import guard_output_dir, remove_stale_temporaries, staged_path
 from .parallel import Workers, interrupts_deferred, run_tasks
 from .progress import Listener
-from .quicknii import series_name, slice_entries, write_descriptor
+from .quicknii import DESCRIPTOR_NAME, series_name, slice_entries, write_descriptor
 from .registration_series import (RegistrationSettings, registration_factor, registration_image,
                                   registration_size, save_registration_image,
                                   write_registration_image)
@@ -34,6 +31,7 @@ from .resume import Action, Decision, PlanStatus, decide, source_stamp
 from .scale import Size, scaled_size
 from .series import ImageInfo
 from .series_check import check_downscaled
+from .series_plan import SeriesPlan, duplicate_sections
 from .status import Status, StatusCounts
 
 
@@ -395,7 +393,6 @@ def downscale_checked(plan: SeriesPlan, output_dir: Path, settings: DownscaleSet
     and every output's size under the one factor, as the manifest records them. Unreadable
     sources and failed images go to ``listener.error`` as they come, each image's warnings to
     ``listener.note``."""
-    pyvips.cache_set_max(0)  # batch work: do not keep decoded regions of finished images
     for problem in plan.problems:
         listener.error(str(problem))
     for number, names in duplicate_sections(plan.images).items():

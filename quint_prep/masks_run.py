@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-import pyvips
-
 from .consumers import ConsumerSettings, consumer_settings, series_factor_of, write_consumer_settings
 from .findings import CheckReport
 from .manifest import manifest_path
@@ -65,7 +63,6 @@ def convert_and_check(plan: MaskPlan, output_dir: Path, settings: MaskSettings, 
     ``series_folder`` (format, colours, names, pairing, proportions) and write the
     quantifiers' settings for what exists. Skipped files, the plan's notes and every mask's
     warnings go to ``listener.warn``, failures to ``listener.error``, as they come."""
-    pyvips.cache_set_max(0)
     for path, reason in plan.set_aside:
         listener.warn(f"{path}: skipped: {reason}")
     for note in plan.notes:

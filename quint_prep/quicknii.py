@@ -19,13 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from .downscale import DESCRIPTOR_NAME, read_series
+from .series_plan import read_series
 from .errors import InputError, UsageError
 from .folder_lock import folder_lock
 from .naming import SECTION_PATTERN, parse_section_number
 from .outputs import write_text_atomic
 from .progress import Listener
 from .scale import Size
+
+DESCRIPTOR_NAME = "quicknii-series.xml"  # the series file written beside the registration images
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from .masks_sources import SourceKind
 from .plan_sources import plan_slides
 from .sections import DetectSettings
 from .series_check import check_series
-from .downscale import DownscaleSettings, SeriesPlan, output_name, plan_series, with_windows
+from .downscale import DownscaleSettings, output_name, with_windows
 from .downscale_batch import DownscaleOutcome, OutputPlan, downscale_checked, plan_outputs
 from .errors import UsageError
 from .normalise import window_from_manifest
@@ -35,6 +35,7 @@ from .resume import Decision, decide, source_stamp
 from .scale import DEFAULT_MAX_SIZE, Size, parse_size
 from .series import ImageInfo, discover
 from .progress import Listener
+from .series_plan import SeriesPlan, plan_series
 from .sweep import DEFAULT_SECTIONS, pick_sample
 from .sweep_run import ObjectSettings
 from .sweep_series import SweepOutcome, SweepSettings, plan_sweep, run_sweep

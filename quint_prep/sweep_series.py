@@ -8,9 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import pyvips
-
-from .downscale import DownscaleSettings, SeriesPlan, duplicate_sections, plan_series, settle_colour_model
+from .downscale import DownscaleSettings, settle_colour_model
 from .errors import InputError, UsageError
 from .masks_labels import blanket_notes
 from .masks_sources import MaskFile
@@ -20,6 +18,7 @@ from .progress import Listener
 from .resample import Method
 from .scale import DEFAULT_MAX_SIZE, Size, parse_size
 from .series import ImageInfo
+from .series_plan import SeriesPlan, duplicate_sections, plan_series
 from .status import Status
 from .sweep import (DEFAULT_FACTORS, DEFAULT_SECTIONS, Recommendation, Region, mask_scale,
                     pick_sample, recommend, small_object_warnings)
@@ -122,7 +121,6 @@ def run_sweep(plan: SweepPlan, listener: Listener = Listener()) -> SweepOutcome:
     factor and write the report (sheets, ``index.html``, ``objects.csv``). Errors and warnings
     go to ``listener`` as they happen. The caller holds the output folder's writer lock."""
     settings = plan.settings
-    pyvips.cache_set_max(0)
     if plan.downscale is None:
         # nothing to try the factors on fails the sweep, even without an unreadable file
         return SweepOutcome(settings.output, settings.factors, (), None, (), {}, True, False,

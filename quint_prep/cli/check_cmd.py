@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Optional
 
-import pyvips
 import typer
 
 from ..errors import EXIT_FAILED, UsageError
@@ -42,7 +41,6 @@ def check(
     wanted = colour_option(colour, "--colour") if colour is not None else None
     if registration is not None and not registration.is_file():
         raise UsageError(f"{registration}: no such registration file")
-    pyvips.cache_set_max(0)
     with series_bar(0, quiet, unit="file") as bar:
         report = check_series(sources, segmentations, registration=registration, colour=wanted,
                               progress=lambda _path: bar.update(1), jobs=jobs)

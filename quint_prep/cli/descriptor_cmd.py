@@ -7,9 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..downscale import DESCRIPTOR_NAME
 from ..errors import EXIT_FAILED, UsageError
-from ..quicknii import describe_folder
+from ..quicknii import DESCRIPTOR_NAME, describe_folder
 from .common import Wait, listener, reported, writing
 
 

@@ -8,19 +8,20 @@ from typing import Annotated, Optional
 import typer
 
 from ..colour_model import ColourModel, colour_bands
-from ..downscale import (DownscaleSettings, OutputFormat, SeriesPlan, plan_series,
-                         settle_colour_model, with_windows)
+from ..downscale import DownscaleSettings, OutputFormat, settle_colour_model, with_windows
 from ..downscale_batch import downscale_checked
 from ..errors import UsageError
 from ..outputs import guard_output_dir
-from ..normalise import describe_window, parse_channels, parse_normalisation, window_from_manifest
+from ..normalise import (DEFAULT_PERCENTILES_TEXT, describe_window, parse_channels, parse_normalisation,
+                         window_from_manifest)
 from ..orientation import Orientation, parse_flip, parse_rotate
 from ..registration_series import RegistrationFormat, RegistrationSettings
 from ..resample import Method
 from ..sections import DetectSettings
-from .common import (Jobs, JsonOutput, Memory, OptionalMaxSize, Overwrite, Quiet, SceneOption, Scheduler, Sources, Wait,
-                     exit_for_verdict, image_bar_factory, listener, reported, size_option,
-                     workers_option, writing)
+from ..series_plan import SeriesPlan, plan_series
+from .common import (Jobs, JsonOutput, Memory, OptionalMaxSize, Overwrite, Quiet, SceneOption,
+                     Scheduler, Sources, Wait, exit_for_verdict, image_bar_factory, listener,
+                     reported, size_option, workers_option, writing)
 from .reports import registration_note, report_downscale
 
 
@@ -45,7 +46,7 @@ def downscale(
         "series), image (per image), none (v/257 for 16-bit), fixed:LO,HI. Default: series for "
         "16-bit and float images, none for 8-bit.")] = "auto",
     percentiles: Annotated[str, typer.Option(
-        "--percentiles", metavar="LO,HI", help="Percentiles that define the window.")] = "0.1,99.9",
+        "--percentiles", metavar="LO,HI", help="Percentiles that define the window.")] = DEFAULT_PERCENTILES_TEXT,
     normalise_from: Annotated[Optional[Path], typer.Option(
         "--normalise-from", metavar="MANIFEST", help="Reuse the intensity window recorded in "
         "another series' quint-prep.json.")] = None,

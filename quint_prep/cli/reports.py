@@ -8,12 +8,12 @@ from typing import Sequence
 
 import typer
 
-from ..downscale import DESCRIPTOR_NAME
 from ..downscale_batch import DownscaleOutcome
 from ..findings import CheckReport
 from ..colours import Colour
 from ..consumers import CONSUMERS_FILE
 from ..manifest import manifest_path
+from ..quicknii import DESCRIPTOR_NAME
 from ..masks import MaskResult
 from ..masks_run import MasksOutcome
 from ..scale import factor_for_display

@@ -14,13 +14,14 @@ from typing import Sequence
 import typer
 
 from ..config import SeriesConfig
-from ..downscale import DESCRIPTOR_NAME, SeriesPlan
 from ..errors import InputError
 from ..manifest import manifest_path
+from ..quicknii import DESCRIPTOR_NAME
 from ..resume import Decision, PlanStatus
 from ..status import Status
 from ..runner import (Stage, dry_run_downscale, plan_downscale, plan_mask_outputs,
                       plan_masks_stage, plan_registration, projected_series, sweep_sample)
+from ..series_plan import SeriesPlan
 from ..sweep import DEFAULT_FACTORS
 from .common import error_line, format_table
 

@@ -10,10 +10,10 @@ import typer
 from ..errors import EXIT_FAILED
 from ..masks_labels import LabelsTable
 from ..masks_sources import SourceKind
-from ..normalise import parse_normalisation
+from ..normalise import DEFAULT_PERCENTILES_TEXT, parse_normalisation
 from ..resample import Method
 from ..scale import DEFAULT_MAX_SIZE
-from ..sweep import DEFAULT_SECTIONS, parse_factors, parse_picks, parse_region
+from ..sweep import DEFAULT_FACTORS_TEXT, DEFAULT_SECTIONS, parse_factors, parse_picks, parse_region
 from ..sweep_run import ObjectSettings
 from ..sweep_series import SweepSettings, plan_sweep, run_sweep
 from .common import (InstanceIds, JsonOutput, LabelsTableOption, MaxSize, Overwrite, Quiet,
@@ -37,7 +37,7 @@ def sweep(
     output: Annotated[Path, typer.Option("--output", "-o", help="Output folder (not a source folder).",
                                          show_default=False)],
     factors: Annotated[str, typer.Option("--factors", metavar="F1,F2,...",
-                                         help="Factors to try.")] = "0.5,0.25,0.125,0.0625",
+                                         help="Factors to try.")] = DEFAULT_FACTORS_TEXT,
     sections: Annotated[Optional[int], typer.Option(
         "--sections", metavar="N", help=f"Try N sections spread over the series (default {DEFAULT_SECTIONS}).",
         show_default=False)] = None,
@@ -72,7 +72,7 @@ def sweep(
         "--normalise", metavar="MODE", help="Intensity to 8 bits, as `downscale` (window from "
         "the WHOLE series).")] = "auto",
     percentiles: Annotated[str, typer.Option(
-        "--percentiles", metavar="LO,HI", help="Percentiles that define the window.")] = "0.1,99.9",
+        "--percentiles", metavar="LO,HI", help="Percentiles that define the window.")] = DEFAULT_PERCENTILES_TEXT,
     overwrite: Overwrite = False,
     wait: Wait = False,
     quiet: Quiet = False,
