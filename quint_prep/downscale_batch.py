@@ -369,6 +369,17 @@ class DownscaleOutcome:
     counts: StatusCounts
     check: CheckReport | None
 
+    @property
+    def failed(self) -> bool:
+        """True when an image failed, or the check of what was written found an error
+        (warnings alone pass): what exit 1 says."""
+        return bool(self.counts.failed) or (self.check is not None and not self.check.ok)
+
+    @property
+    def usable(self) -> bool:
+        """False when every image failed (nothing written or up to date)."""
+        return not (self.counts.failed and not self.counts.ok_outputs)
+
     def to_json(self) -> dict:
         """The summary ``downscale --json`` prints (``run`` nests it under its stage)."""
         plan = self.plan

@@ -37,6 +37,12 @@ class MasksOutcome:
     check: CheckReport | None
     consumers: ConsumerSettings | None
 
+    @property
+    def failed(self) -> bool:
+        """True when a mask failed, or the check of what was written found an error (warnings
+        alone pass): what exit 1 says."""
+        return bool(self.counts.failed) or (self.check is not None and not self.check.ok)
+
     def to_json(self) -> dict:
         """The summary ``masks --json`` prints (``run`` nests it under its stage)."""
         return {

@@ -24,7 +24,6 @@ from ..normalise import (WindowPlan, describe_window, intensity_note, parse_norm
                          plan_windows)
 from ..parallel import Workers, parse_memory
 from ..progress import Listener
-from ..status import Status
 from ..scale import Size, parse_size
 
 Sources = Annotated[list[Path], typer.Argument(
@@ -202,16 +201,10 @@ def sigterm_as_interrupt() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
-def verdict_failed(document: dict) -> bool:
-    """True when a command (or a run stage) failed a file, or the check verdict it printed
-    found errors (warnings alone pass)."""
-    return bool(document.get("counts", {}).get(Status.FAILED)) or (
-        document.get("check") or {}).get("ok") is False
-
-
-def exit_for_verdict(document: dict) -> None:
-    """Exit 1 when ``verdict_failed``, so a Makefile or a batch script sees what the user reads."""
-    if verdict_failed(document):
+def exit_if_failed(failed: bool) -> None:
+    """Exit 1 when a command failed a file or its check found an error, so a Makefile or a
+    batch script sees what the user reads."""
+    if failed:
         raise typer.Exit(EXIT_FAILED)
 def writing(*folders: Path, wait: bool = False) -> Any:
     """Hold the writer lock of the output folders for a command's work (call after

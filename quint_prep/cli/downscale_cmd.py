@@ -20,7 +20,7 @@ from ..resample import Method
 from ..sections import DetectSettings
 from ..series_plan import SeriesPlan, plan_series
 from .common import (Jobs, JsonOutput, Memory, OptionalMaxSize, Overwrite, Quiet, SceneOption,
-                     Scheduler, Sources, Wait, exit_for_verdict, image_bar_factory, listener,
+                     Scheduler, Sources, Wait, exit_if_failed, image_bar_factory, listener,
                      reported, size_option, workers_option, writing)
 from .reports import registration_note, report_downscale
 
@@ -132,8 +132,8 @@ def downscale(
                                     registration=reg_settings,
                                     progress_for=image_bar_factory(quiet), workers=workers,
                                     listener=listener(quiet))
-    document = report_downscale(outcome, json_output=json_output, notes=notes)
-    exit_for_verdict(document)
+    report_downscale(outcome, json_output=json_output, notes=notes)
+    exit_if_failed(outcome.failed)
 
 
 def colour_model_note(settings: DownscaleSettings, plan: SeriesPlan) -> str:

@@ -16,7 +16,7 @@ from ..masks_select import MaskResample
 from ..masks_sources import SourceKind
 from ..registration import Registration, read_registration
 from .common import (InstanceIds, JsonOutput, LabelsTableOption, OptionalMaxSize, Overwrite,
-                     Quiet, Wait, colour_option, exit_for_verdict, image_bar_factory,
+                     Quiet, Wait, colour_option, exit_if_failed, image_bar_factory,
                      labels_option, listener, reported, size_option, table_option, warn, writing)
 from .reports import report_masks
 
@@ -102,7 +102,8 @@ def masks(
         outcome = convert_and_check(plan, output, settings, sources=guarded,
                                     series_folder=series_folder, registration=registered,
                                     progress_for=image_bar_factory(quiet), listener=listener(quiet))
-    exit_for_verdict(report_masks(outcome, json_output=json_output))
+    report_masks(outcome, json_output=json_output)
+    exit_if_failed(outcome.failed)
 
 
 def _registration(path: Path | None) -> Registration | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Callable, Optional
 
@@ -14,7 +15,7 @@ from ..runner import (Stage, make_dependencies, plan_downscale,
                       plan_masks_stage, run_check, run_downscale, run_masks, run_sweep_stage,
                       stages_to_run, workers_for)
 from .common import (Jobs, JsonOutput, Memory, Overwrite, Quiet, Scheduler, Wait, listener, print_json,
-                     reported, verdict_failed, warn, workers_option, writing)
+                     reported, warn, workers_option, writing)
 from ..manifest import manifest_path
 from ..outputs import guard_output_dir
 from . import run_plan
@@ -67,16 +68,19 @@ def run(
         return
     workers = workers_for(settings, scheduler, cli_jobs=jobs, cli_memory=cli_memory)
     report: dict = {"config": str(config), "name": settings.name, "stages": {}}
+    failed: list[str] = []  # the stages that failed a file, or whose check found an error
     with writing(*_output_folders(settings, stages), wait=wait):
         for chosen in stages:
             if not (quiet or json_output):
                 typer.echo(f"== {settings.name}: {chosen.value}")
-            report["stages"][chosen.value] = done = STAGES[chosen](
-                settings, workers, overwrite=overwrite, quiet=quiet, json_output=json_output)
-            if chosen is Stage.DOWNSCALE and _nothing_usable(done):
+            done = STAGES[chosen](settings, workers, overwrite=overwrite, quiet=quiet,
+                                  json_output=json_output)
+            report["stages"][chosen.value] = done.document
+            if done.failed:
+                failed.append(chosen.value)
+            if not done.usable:
                 warn("the downscale stage produced no image: the later stages are skipped")
                 break
-    failed = [name for name, doc in report["stages"].items() if verdict_failed(doc)]
     report["ok"] = not failed
     if json_output:
         print_json(report)
@@ -100,40 +104,44 @@ def _output_folders(settings: SeriesConfig, stages: tuple[Stage, ...]) -> list[P
     return [guard_output_dir(*wanted[s]) for s in stages if s in wanted]
 
 
-def _nothing_usable(document: dict) -> bool:
-    """True when a downscale stage failed for every image (nothing written or up to date)."""
-    counts = document.get("counts", {})
-    return bool(counts.get(Status.FAILED)) and not counts.get(Status.WRITTEN) \
-        and not counts.get(Status.UP_TO_DATE)
+@dataclass(frozen=True)
+class StageDone:
+    """What a stage leaves the run: its JSON document (nested under the stage in ``--json``),
+    whether it failed, and whether the later stages have anything to work on."""
+
+    document: dict
+    failed: bool
+    usable: bool = True
 
 
 def _downscale_stage(settings: SeriesConfig, workers: Workers, *, overwrite: bool,
-                     quiet: bool, json_output: bool) -> dict:
+                     quiet: bool, json_output: bool) -> StageDone:
     plan = plan_downscale(settings)
     notes = [registration_note(settings.registration)] if settings.registration else []
     outcome = run_downscale(settings, plan, workers, overwrite=overwrite, listener=listener(quiet))
-    return report_downscale(outcome, json_output=json_output, show_json=False, notes=notes)
+    document = report_downscale(outcome, json_output=json_output, show_json=False, notes=notes)
+    return StageDone(document, outcome.failed, outcome.usable)
 
 
 def _masks_stage(settings: SeriesConfig, workers: Workers, *, overwrite: bool,
-                 quiet: bool, json_output: bool) -> dict:
+                 quiet: bool, json_output: bool) -> StageDone:
     plan = plan_masks_stage(settings, overwrite=overwrite)
     outcome = run_masks(settings, plan, overwrite=overwrite, listener=listener(quiet))
-    return report_masks(outcome, json_output=json_output, show_json=False)
+    return StageDone(report_masks(outcome, json_output=json_output, show_json=False), outcome.failed)
 
 
 def _check_stage(settings: SeriesConfig, workers: Workers, *, overwrite: bool,
-                 quiet: bool, json_output: bool) -> dict:
+                 quiet: bool, json_output: bool) -> StageDone:
     report = run_check(settings)
     if not json_output:
         typer.echo(report_text(report, settings.colour if settings.segmentations else None))
     document = report.to_json()
     document["counts"] = {**document.get("counts", {}), Status.FAILED.value: 0 if report.ok else 1}
-    return document
+    return StageDone(document, not report.ok)
 
 
 def _sweep_stage(settings: SeriesConfig, workers: Workers, *, overwrite: bool,
-                 quiet: bool, json_output: bool) -> dict:
+                 quiet: bool, json_output: bool) -> StageDone:
     """``make sweep``: the sweep of the config's images, segmentations and choices."""
     failed = 0
     try:
@@ -143,10 +151,11 @@ def _sweep_stage(settings: SeriesConfig, workers: Workers, *, overwrite: bool,
     except QuintPrepError as error:  # the stage fails; the run goes on to say how it ends
         typer.echo(f"error: {error}", err=True)
         failed = 1
-    return {"output": str(settings.sweep_output), "counts": {Status.FAILED.value: failed}}
+    return StageDone({"output": str(settings.sweep_output), "counts": {Status.FAILED.value: failed}},
+                     bool(failed))
 
 
 # One reporter per stage, run in the order of runner.ORDER.
-STAGES: dict[Stage, Callable[..., dict]] = {
+STAGES: dict[Stage, Callable[..., StageDone]] = {
     Stage.DOWNSCALE: _downscale_stage, Stage.MASKS: _masks_stage, Stage.CHECK: _check_stage,
     Stage.SWEEP: _sweep_stage}
