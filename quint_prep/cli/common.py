@@ -20,6 +20,7 @@ from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, QuintPrepError, UsageError, 
 from ..folder_lock import LockHolder, folder_lock
 from ..masks_labels import LabelsTable, read_labels_table
 from ..masks_select import parse_labels
+from ..masks_sources import SourceKind
 from ..normalise import (WindowPlan, describe_window, intensity_note, parse_normalisation,
                          plan_windows)
 from ..parallel import Workers, parse_memory
@@ -38,6 +39,16 @@ OptionalMaxSize = Annotated[Optional[str], _MAX_SIZE]
 Overwrite = Annotated[bool, typer.Option(
     "--overwrite", help="Redo every output, even up-to-date ones, and replace files quint-prep "
     "did not write.")]
+Labels = Annotated[Optional[str], typer.Option(
+    "--labels", help="Class label values that are objects in class-label files (ilastik, "
+    "QuPath classes), e.g. 2 or 2,3 or 2-5 (default: every non-zero label; ilastik files "
+    "need it).")]
+ObjectColour = Annotated[Optional[str], typer.Option(
+    "--object-colour", metavar="R,G,B", help="Colour of the objects in coloured inputs.")]
+MaskSource = Annotated[Optional[SourceKind], typer.Option(
+    "--source", help="Force the tool the segmentations come from (default: detected).")]
+Invert = Annotated[bool, typer.Option("--invert", help="Swap objects and background (for "
+                                      "files whose LUT or photometric tag lies).")]
 InstanceIds = Annotated[Optional[str], typer.Option(
     "--instance-ids", help="Instance ids to keep in instance-label files (Cellpose, QuPath "
     "instances), e.g. 3 or 2-5 (default: every instance).")]

@@ -13,9 +13,9 @@ from ..masks import MaskSettings, SizeMode, plan_masks
 from ..masks_run import convert_and_check
 from ..masks_series import SeriesImage, series_from_folder, series_from_manifest
 from ..masks_select import MaskResample
-from ..masks_sources import SourceKind
 from ..registration import Registration, read_registration
-from .common import (InstanceIds, JsonOutput, LabelsTableOption, OptionalMaxSize, Overwrite,
+from .common import (InstanceIds, Invert, JsonOutput, Labels, LabelsTableOption, MaskSource,
+                     ObjectColour, OptionalMaxSize, Overwrite,
                      Quiet, Wait, colour_option, exit_if_failed, image_bar_factory,
                      labels_option, listener, reported, size_option, table_option, warn, writing)
 from .reports import report_masks
@@ -36,22 +36,16 @@ def masks(
     manifest: Annotated[Optional[Path], typer.Option(
         "--manifest", help="A downscale manifest (quint-prep.json, or its folder) instead of "
         "--images.")] = None,
-    source: Annotated[Optional[SourceKind], typer.Option(
-        "--source", help="Force the tool the files come from (default: detected).")] = None,
-    labels: Annotated[Optional[str], typer.Option(
-        "--labels", help="Class label values that are objects in class-label files (ilastik, "
-        "QuPath classes), e.g. 2 or 2,3 or 2-5 (default: every non-zero label; ilastik files "
-        "need it).")] = None,
+    source: MaskSource = None,
+    labels: Labels = None,
     instance_ids: InstanceIds = None,
     labels_table: LabelsTableOption = None,
-    object_colour: Annotated[Optional[str], typer.Option(
-        "--object-colour", metavar="R,G,B", help="Colour of the objects in coloured inputs.")] = None,
+    object_colour: ObjectColour = None,
     colour: Annotated[str, typer.Option("--colour", metavar="R,G,B",
                                         help="Object colour of the output.")] = "255,0,0",
     background: Annotated[str, typer.Option("--background", metavar="R,G,B",
                                             help="Background colour of the output.")] = "0,0,0",
-    invert: Annotated[bool, typer.Option("--invert", help="Swap objects and background (for "
-                                         "files whose LUT or photometric tag lies).")] = False,
+    invert: Invert = False,
     size: Annotated[SizeMode, typer.Option("--size", help="mask: keep each mask's size; image: "
                                            "resample to its image's size.")] = SizeMode.MASK,
     max_size: OptionalMaxSize = None,

@@ -16,7 +16,8 @@ from ..scale import DEFAULT_MAX_SIZE
 from ..sweep import DEFAULT_FACTORS_TEXT, DEFAULT_SECTIONS, parse_factors, parse_picks, parse_region
 from ..sweep_run import ObjectSettings
 from ..sweep_series import SweepSettings, plan_sweep, run_sweep
-from .common import (InstanceIds, JsonOutput, LabelsTableOption, MaxSize, Overwrite, Quiet,
+from .common import (InstanceIds, Invert, JsonOutput, Labels, LabelsTableOption, MaskSource,
+                     MaxSize, ObjectColour, Overwrite, Quiet,
                      Sources, Wait, colour_option, labels_option, listener, reported,
                      size_option, table_option, writing)
 from .reports import report_sweep
@@ -46,17 +47,12 @@ def sweep(
     segmentations: Annotated[Optional[list[Path]], typer.Option(
         "--segmentations", metavar="SEG", help="Full-resolution segmentations (files or folders, "
         "anything `masks` reads): count objects at every factor.")] = None,
-    labels: Annotated[Optional[str], typer.Option(
-        "--labels", help="Class label values that are objects in class-label files (as in "
-        "`masks`).")] = None,
+    labels: Labels = None,
     instance_ids: InstanceIds = None,
     labels_table: LabelsTableOption = None,
-    object_colour: Annotated[Optional[str], typer.Option(
-        "--object-colour", metavar="R,G,B", help="Object colour in coloured segmentations.")] = None,
-    source: Annotated[Optional[SourceKind], typer.Option(
-        "--source", help="Force the tool the segmentations come from.")] = None,
-    invert: Annotated[bool, typer.Option("--invert", help="Swap objects and background in the "
-                                         "segmentations.")] = False,
+    object_colour: ObjectColour = None,
+    source: MaskSource = None,
+    invert: Invert = False,
     region: Annotated[Optional[str], typer.Option(
         "--region", metavar="x,y,w,h", help="Region to show, in full-resolution pixels "
         "(default: the most detailed one).")] = None,
