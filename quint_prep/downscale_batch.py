@@ -9,11 +9,15 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
-from .downscale import (PROGRESS_MEGAPIXELS, DownscaleSettings, ImageResult, downscale_one,
-                        image_warnings, output_name, settle_colour_model)
+from .colour_model import ColourModel
+from .downscale import (PROGRESS_MEGAPIXELS, DownscaleSettings, ImageResult, OutputFormat,
+                        downscale_one, image_warnings, output_name, settle_colour_model,
+                        with_windows)
 from .errors import QuintPrepError, UsageError
 from .findings import CheckReport
 from .folder_lock import folder_lock
+from .normalise import Normalisation, parse_normalisation, window_from_manifest
+from .orientation import Orientation
 from .journal import clear as clear_journal, publish
 from .manifest import (IMAGE_KIND, ImageRecord, Manifest, load_or_new, manifest_path,
                        write_manifest, write_merged)
@@ -31,7 +35,8 @@ from .resume import Action, Decision, PlanStatus, decide, source_stamp
 from .scale import Size, scaled_size
 from .series import ImageInfo
 from .series_check import check_downscaled
-from .series_plan import SeriesPlan, duplicate_sections
+from .sections import DetectSettings
+from .series_plan import SeriesPlan, duplicate_sections, plan_series
 from .status import Status, StatusCounts
 
 
@@ -359,6 +364,52 @@ def _write_in_workers(entries: Sequence[PlannedOutput], settings: DownscaleSetti
 
 
 @dataclass(frozen=True)
+class DownscaleRequest:
+    """Everything one downscale of a series is asked to do: the options of ``downscale``, the
+    keys of a series config (``runner.downscale_request``). The one factor comes from
+    ``factor`` or ``max_size``, exactly one (checked by ``plan_series``)."""
+
+    sources: tuple[Path, ...]
+    output: Path
+    factor: float | None = None
+    max_size: Size | None = None
+    orientation: Orientation = Orientation()
+    orientation_csv: Path | None = None  # per-section rotate/flip
+    scene: int | None = None
+    trim: bool = False  # cut each image to its tissue box first
+    format: OutputFormat = OutputFormat.PNG
+    quality: int = 90
+    method: Method = Method.AREA
+    keep_depth: bool = False
+    keep_alpha: bool = False
+    normalisation: Normalisation = parse_normalisation("auto")
+    normalise_from: Path | None = None  # a manifest whose intensity window is reused
+    channels: tuple[str, ...] | None = None
+    colour_model: ColourModel = ColourModel.AUTO
+    registration: RegistrationSettings | None = None
+    overwrite: bool = False
+
+    def read_series(self) -> SeriesPlan:
+        """Read the series' headers and settle its one factor and orientations."""
+        return plan_series(self.sources, factor=self.factor, max_size=self.max_size,
+                           orientation=self.orientation, orientation_csv=self.orientation_csv,
+                           scene=self.scene, trim=DetectSettings() if self.trim else None)
+
+    def settings_for(self, plan: SeriesPlan) -> DownscaleSettings:
+        """The downscale settings under the series' factor: its intensity windows (from the
+        histograms, or the window ``normalise_from`` recorded) and its one colour model."""
+        given = window_from_manifest(self.normalise_from) if self.normalise_from else None
+        settings = with_windows(
+            DownscaleSettings(factor=plan.factor, format=self.format, quality=self.quality,
+                              method=self.method, keep_depth=self.keep_depth,
+                              keep_alpha=self.keep_alpha, normalisation=self.normalisation,
+                              channels=self.channels, orientations=plan.orientations,
+                              colour_model=self.colour_model),
+            plan, given=given)
+        return settle_colour_model(settings, plan.images)
+
+
+@dataclass(frozen=True)
 class DownscaleOutcome:
     """What a downscale did: one result per image, the counts (unreadable sources count as
     failed), and the check of the folder as written (None when nothing usable was written)."""
@@ -394,24 +445,26 @@ class DownscaleOutcome:
         }
 
 
-def downscale_checked(plan: SeriesPlan, output_dir: Path, settings: DownscaleSettings, *,
-                      sources: Iterable[Path] = (), overwrite: bool = False,
-                      registration: RegistrationSettings | None = None,
+def downscale_checked(request: DownscaleRequest, plan: SeriesPlan,
+                      settings: DownscaleSettings | None = None, *,
                       progress_for: Callable[[ImageInfo], Callable[[float], None] | None] | None = None,
                       workers: Workers | None = None,
                       listener: Listener = Listener()) -> DownscaleOutcome:
-    """Downscale the series (``downscale_series``), then check the folder as written: names,
-    and every output's size under the one factor, as the manifest records them. Unreadable
-    sources and failed images go to ``listener.error`` as they come, each image's warnings to
+    """Downscale the series ``plan`` (``request.read_series()``) as asked, under ``settings``
+    (default: ``request.settings_for(plan)``), then check the folder as written: names, and
+    every output's size under the one factor, as the manifest records them. Unreadable sources
+    and failed images go to ``listener.error`` as they come, each image's warnings to
     ``listener.note``."""
+    settings = settings if settings is not None else request.settings_for(plan)
+    output_dir = request.output
     for problem in plan.problems:
         listener.error(str(problem))
     for number, names in duplicate_sections(plan.images).items():
         listener.warn(f"section number {number} is used by {', '.join(names)}: QUINT pairs "
                       "files by number, so each must be unique (see `quint-prep rename`)")
-    results = downscale_series(plan, output_dir, settings, sources=sources, overwrite=overwrite,
-                               registration=registration, progress_for=progress_for,
-                               workers=workers)
+    results = downscale_series(plan, output_dir, settings, sources=request.sources,
+                               overwrite=request.overwrite, registration=request.registration,
+                               progress_for=progress_for, workers=workers)
     done: list[ImageResult] = []
     with closing(results), listener.steps(len(plan.images), "image") as bar:
         for result in results:

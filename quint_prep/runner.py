@@ -22,12 +22,11 @@ from .masks_select import MaskResample
 from .masks_series import SeriesImage, series_from_manifest
 from .masks_sources import SourceKind
 from .plan_sources import plan_slides
-from .sections import DetectSettings
 from .series_check import check_series
-from .downscale import DownscaleSettings, output_name, with_windows
-from .downscale_batch import DownscaleOutcome, OutputPlan, downscale_checked, plan_outputs
+from .downscale import DownscaleSettings, output_name
+from .downscale_batch import (DownscaleOutcome, DownscaleRequest, OutputPlan, downscale_checked,
+                              plan_outputs)
 from .errors import UsageError
-from .normalise import window_from_manifest
 from .parallel import Workers
 from .quicknii import slice_entries
 from .registration_series import RegistrationSettings, registration_factor
@@ -35,7 +34,7 @@ from .resume import Decision, decide, source_stamp
 from .scale import DEFAULT_MAX_SIZE, Size, parse_size
 from .series import ImageInfo, discover
 from .progress import Listener
-from .series_plan import SeriesPlan, plan_series
+from .series_plan import SeriesPlan
 from .sweep import DEFAULT_SECTIONS, pick_sample
 from .sweep_run import ObjectSettings
 from .sweep_series import SweepOutcome, SweepSettings, plan_sweep, run_sweep
@@ -76,12 +75,24 @@ def workers_for(config: SeriesConfig, scheduler: str | None = None, *,
 
 # --- downscale ---------------------------------------------------------------------------
 
+def downscale_request(config: SeriesConfig, *, overwrite: bool = False) -> DownscaleRequest:
+    """The downscale a config asks for, as ``quint-prep downscale`` takes it: the one factor
+    (config factor or max_size), the orientation of every section (``rotate``, ``flip``, the
+    ``orientation`` CSV), the intensity, channel and colour settings, the registration series."""
+    return DownscaleRequest(
+        sources=tuple(config.image_sources()), output=config.output, factor=config.factor,
+        max_size=config.max_size, orientation=config.series_orientation,
+        orientation_csv=config.orientation, trim=config.trim, format=config.format,
+        quality=config.quality, method=config.method, keep_depth=config.keep_depth,
+        keep_alpha=config.keep_alpha, normalisation=config.normalisation,
+        normalise_from=config.normalise_from, channels=config.channels,
+        colour_model=config.colour_model, registration=config.registration_settings,
+        overwrite=overwrite)
+
+
 def plan_downscale(config: SeriesConfig) -> SeriesPlan:
-    """Read the series' headers and settle its one factor (config factor or max_size) and
-    the orientation of every section (``rotate``, ``flip``, the ``orientation`` CSV)."""
-    return plan_series(config.image_sources(), factor=config.factor, max_size=config.max_size,
-                       orientation=config.series_orientation, orientation_csv=config.orientation,
-                       trim=DetectSettings() if config.trim else None)
+    """Read the series' headers and settle its one factor and the orientation of every section."""
+    return downscale_request(config).read_series()
 
 
 def dry_run_downscale(config: SeriesConfig, plan: SeriesPlan, *,
@@ -94,10 +105,8 @@ def dry_run_downscale(config: SeriesConfig, plan: SeriesPlan, *,
 def run_downscale(config: SeriesConfig, plan: SeriesPlan, workers: Workers, *,
                   overwrite: bool = False, listener: Listener = Listener()) -> DownscaleOutcome:
     """Downscale stage: the series into ``config.output``, checked as written."""
-    return downscale_checked(plan, config.output, downscale_settings(config, plan),
-                             sources=config.image_sources(), overwrite=overwrite,
-                             registration=config.registration_settings, workers=workers,
-                             listener=listener)
+    return downscale_checked(downscale_request(config, overwrite=overwrite), plan,
+                             workers=workers, listener=listener)
 
 
 @dataclass(frozen=True)
@@ -122,11 +131,9 @@ def plan_registration(config: SeriesConfig, plan: SeriesPlan) -> RegistrationPla
 
 
 def downscale_settings(config: SeriesConfig, plan: SeriesPlan) -> DownscaleSettings:
-    """The config's downscale settings with the series' intensity window, as downscale does
-    (the window recorded in ``normalise_from`` when the config names one)."""
-    given = window_from_manifest(config.normalise_from) if config.normalise_from else None
-    return with_windows(config.downscale_settings(plan.factor, plan.orientations), plan,
-                        given=given)
+    """The config's downscale settings under the series' factor, with its intensity window
+    (the one recorded in ``normalise_from`` when the config names one), as downscale takes them."""
+    return downscale_request(config).settings_for(plan)
 
 
 # --- masks and check ------------------------------------------------------------------------

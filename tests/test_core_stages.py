@@ -73,3 +73,53 @@ def test_status_is_its_json_text():
         '["written", "up-to-date", "failed"]'
     assert f"{Status.UP_TO_DATE}" == "up-to-date" and Status.FAILED == "failed"
     assert not Status.FAILED.ok and Status.WRITTEN.ok
+
+
+def test_downscale_is_one_core_call_that_checks_what_it_wrote(tmp_path, make_image):
+    from quint_prep.downscale_batch import DownscaleRequest, downscale_checked
+
+    for index in (1, 2):
+        make_image(f"scans/m_s{index:03d}.png", 80, 60)
+    request = DownscaleRequest(sources=(tmp_path / "scans",), output=tmp_path / "out", factor=0.5)
+    plan = request.read_series()
+    outcome = downscale_checked(request, plan)
+    assert outcome.counts.to_json() == {"written": 2, "up-to-date": 0, "failed": 0}
+    assert outcome.check is not None and outcome.check.ok and not outcome.failed
+    assert [r.status for r in outcome.results] == [Status.WRITTEN] * 2
+    again = downscale_checked(request, request.read_series())
+    assert again.counts.up_to_date == 2 and again.usable
+    assert json.loads(json.dumps(again.to_json()))["counts"]["up-to-date"] == 2
+
+
+def test_the_masks_stage_checks_and_writes_the_consumers_file(tmp_path, make_image):
+    from quint_prep.runner import plan_masks_stage, run_downscale, run_masks
+    from quint_prep.parallel import Workers
+
+    import numpy as np
+
+    from conftest import from_array, save
+
+    config_path = _config(tmp_path, make_image)
+    seg = tmp_path / "seg"
+    for index, width in ((1, 45), (2, 50)):  # Cellpose masks made on the downscaled images
+        labels = np.zeros((30, width), np.uint16)
+        labels[5:15, 5:15] = 1
+        labels[18:25, 20:30] = 2
+        save(from_array(labels), seg / f"m_s{index:03d}_cp_masks.png")
+    config_path.write_text(config_path.read_text() + 'segmentations = "../seg"\n')
+    config = resolve(config_path)
+    assert not run_downscale(config, plan_downscale_of(config), Workers()).failed
+    warnings: list[str] = []
+    outcome = run_masks(config, plan_masks_stage(config), listener=Listener(warn=warnings.append))
+    assert outcome.counts.written == 2 and outcome.check is not None
+    assert outcome.check.ok and not outcome.failed and outcome.consumers is not None
+    assert (config.masks_output / "quint-prep-consumers.json").exists()
+    assert outcome.totals["objects"] == 4
+    assert json.loads(json.dumps(outcome.to_json()))["counts"] == {
+        "written": 2, "up-to-date": 0, "failed": 0}
+
+
+def plan_downscale_of(config):
+    from quint_prep.runner import plan_downscale
+
+    return plan_downscale(config)

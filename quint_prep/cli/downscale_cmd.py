@@ -8,17 +8,15 @@ from typing import Annotated, Optional
 import typer
 
 from ..colour_model import ColourModel, colour_bands
-from ..downscale import DownscaleSettings, OutputFormat, settle_colour_model, with_windows
-from ..downscale_batch import downscale_checked
+from ..downscale import DownscaleSettings, OutputFormat
+from ..downscale_batch import DownscaleRequest, downscale_checked
 from ..errors import UsageError
 from ..outputs import guard_output_dir
-from ..normalise import (DEFAULT_PERCENTILES_TEXT, describe_window, parse_channels, parse_normalisation,
-                         window_from_manifest)
+from ..normalise import DEFAULT_PERCENTILES_TEXT, describe_window, parse_channels, parse_normalisation
 from ..orientation import Orientation, parse_flip, parse_rotate
 from ..registration_series import RegistrationFormat, RegistrationSettings
 from ..resample import Method
-from ..sections import DetectSettings
-from ..series_plan import SeriesPlan, plan_series
+from ..series_plan import SeriesPlan
 from .common import (Jobs, JsonOutput, Memory, OptionalMaxSize, Overwrite, Quiet, SceneOption,
                      Scheduler, Sources, Wait, exit_if_failed, image_bar_factory, listener,
                      reported, size_option, workers_option, writing)
@@ -92,29 +90,26 @@ def downscale(
     Example: quint-prep downscale scans/mouse12/ -o prepared/mouse12 --factor 0.25
     """
     workers = workers_option(jobs, memory, scheduler)
-    box = size_option(max_size) if max_size is not None else None
-    orientation = Orientation(parse_rotate(rotate), parse_flip(flip))
-    plan = plan_series(sources, factor=factor, max_size=box, orientation=orientation,
-                       orientation_csv=orientation_csv, scene=scene,
-                       trim=DetectSettings() if trim else None)
-    guard_output_dir(output, (), images=sources)  # a usage error before any per-file line
-    reg_settings = (RegistrationSettings(registration, size_option(registration_size, "--registration-size"),
-                                         registration_format, quality)
-                    if registration is not None else None)
     if channel is not None and channels is not None:
         raise UsageError("give --channel or --channels, not both")
     picked = parse_channels(channel if channel is not None else channels)
     if channels is not None and picked is not None and len(picked) != 3:
         raise UsageError("--channels takes three channels (red,green,blue), e.g. 2,1,0")
     normalisation = parse_normalisation(normalise, percentiles)
-    given = window_from_manifest(normalise_from) if normalise_from else None
-    settings = with_windows(
-        DownscaleSettings(factor=plan.factor, format=fmt, quality=quality, method=method,
-                          keep_depth=keep_depth, keep_alpha=keep_alpha,
-                          normalisation=normalisation, channels=picked,
-                          orientations=plan.orientations, colour_model=colour_model),
-        plan, given=given)
-    settings = settle_colour_model(settings, plan.images)
+    reg_settings = (RegistrationSettings(registration, size_option(registration_size, "--registration-size"),
+                                         registration_format, quality)
+                    if registration is not None else None)
+    request = DownscaleRequest(
+        sources=tuple(sources), output=output, factor=factor,
+        max_size=size_option(max_size) if max_size is not None else None,
+        orientation=Orientation(parse_rotate(rotate), parse_flip(flip)),
+        orientation_csv=orientation_csv, scene=scene, trim=trim, format=fmt, quality=quality,
+        method=method, keep_depth=keep_depth, keep_alpha=keep_alpha, normalisation=normalisation,
+        normalise_from=normalise_from, channels=picked, colour_model=colour_model,
+        registration=reg_settings, overwrite=overwrite)
+    plan = request.read_series()
+    guard_output_dir(output, (), images=sources)  # a usage error before any per-file line
+    settings = request.settings_for(plan)
     notes = []
     if settings.windows is not None and settings.windows.series is not None \
             and normalisation.mode != "image":
@@ -128,10 +123,8 @@ def downscale(
     folders = [output, *([guard_output_dir(registration, (), images=sources)]
                          if registration else [])]
     with writing(*folders, wait=wait):
-        outcome = downscale_checked(plan, output, settings, sources=sources, overwrite=overwrite,
-                                    registration=reg_settings,
-                                    progress_for=image_bar_factory(quiet), workers=workers,
-                                    listener=listener(quiet))
+        outcome = downscale_checked(request, plan, settings, progress_for=image_bar_factory(quiet),
+                                    workers=workers, listener=listener(quiet))
     report_downscale(outcome, json_output=json_output, notes=notes)
     exit_if_failed(outcome.failed)
 
