@@ -1,5 +1,5 @@
 """Scanner files straight in: CZI (pylibCZIrw), SVS (OpenSlide), OME-TIFF, made with the vendors'
-own writers in tmp_path. MRXS, NDPI and VSI cannot be written here (see docs/notes-scanner.md)."""
+own writers in tmp_path. MRXS, NDPI and VSI cannot be written here (see docs/scanner-files.md)."""
 
 from __future__ import annotations
 
@@ -114,23 +114,6 @@ def test_slide_region_reads_are_level_crops(tmp_path):
     assert slide.levels[1].downsample == pytest.approx(4.0)
 
 
-def test_a_tiff_opened_as_a_slide_shows_its_pixel_size_levels_and_pixels(tmp_path):
-    rgb = textured_section(600, 400)
-    image = pyvips.Image.new_from_array(rgb).copy(interpretation="srgb")
-    tagged, plain = tmp_path / "t_s001.tif", tmp_path / "p_s002.tif"
-    image.tiffsave(str(tagged), xres=1000 / 0.8, yres=1000 / 1.6, tile=True, pyramid=True,
-                   tile_width=128, tile_height=128)
-    image.tiffsave(str(plain))
-    slide = open_slide(tagged)
-    assert slide.format == "tiff"
-    assert slide.pixel_size_um == pytest.approx((0.8, 1.6))
-    assert slide.size.width == 600 and len(slide.levels) > 1
-    assert slide.levels[1].downsample == pytest.approx(2.0)
-    crop = slide.read_region(0, 100, 50, 40, 30).numpy()
-    assert np.array_equal(crop, rgb[50:80, 100:140])
-    assert open_slide(plain).pixel_size_um is None
-
-
 def test_pixel_size_from_ome_and_tiff_tags_or_unknown(tmp_path, cli):
     src = tmp_path / "src"
     src.mkdir()
@@ -195,44 +178,36 @@ def test_a_missing_vendor_library_names_the_package(tmp_path, cli, monkeypatch):
     assert "pip install pylibCZIrw" in result.stderr
 
 
-def _smooth_rgb(width: int, height: int, seed: int = 3) -> np.ndarray:
-    """RGB with features far larger than a registration pixel (so routes agree closely)."""
-    rng = np.random.default_rng(seed)
-    coarse = pyvips.Image.new_from_array(rng.integers(30, 230, (height // 256, width // 256, 3),
-                                                      dtype=np.uint8).astype(np.uint8))
-    return coarse.resize(256, kernel="linear").numpy()[:height, :width].copy()
+def test_libvips_files_opened_as_slides_keep_their_pixel_size(tmp_path):
+    rgb = textured_section(300, 200)
+    write_ome_tiff(tmp_path / "o_s001.ome.tif", rgb, 0.65, 0.7)
+    image = pyvips.Image.new_from_array(rgb).copy(interpretation="srgb")
+    image.tiffsave(str(tmp_path / "t_s002.tif"), xres=1000 / 1.25, yres=1000 / 1.25)
+    image.pngsave(str(tmp_path / "p_s003.png"))
+    assert open_slide(tmp_path / "o_s001.ome.tif").pixel_size_um == pytest.approx((0.65, 0.7))
+    assert open_slide(tmp_path / "t_s002.tif").pixel_size_um == pytest.approx((1.25, 1.25))
+    assert open_slide(tmp_path / "p_s003.png").pixel_size_um is None
 
 
-def test_svs_registration_series_is_read_from_a_reduced_level(tmp_path, cli, monkeypatch):
-    """The registration image of a pyramidal slide comes from its small stored level (the
-    segmentation series reads level 0); it matches the one derived from the written output."""
-    import openslide
-
-    from quint_prep import downscale_batch
-
+def test_registration_series_of_a_slide_is_read_from_its_small_level(tmp_path, cli, monkeypatch):
+    """The registration image comes from the SVS's stored 1/4 level, not from level 0."""
+    from quint_prep.slides import info as slide_info
     src = tmp_path / "src"
     src.mkdir()
-    write_svs(src / "b_s001.svs", _smooth_rgb(2048, 1536))
-    levels: list[int] = []
-    original = openslide.OpenSlide.read_region
+    write_svs(src / "a_s001.svs", textured_section(2048, 1536))
+    opened = []
+    real = slide_info.open_slide_level
 
-    def spy(self, location, level, size):
-        levels.append(level)
-        return original(self, location, level, size)
+    def spy(info, level=0):
+        opened.append(level)
+        return real(info, level)
 
-    monkeypatch.setattr(openslide.OpenSlide, "read_region", spy)
-    args = ("downscale", src, "--factor", "0.5", "--registration-size", "200x200", "-q")
-    result = cli(*args, "-o", tmp_path / "seg", "--registration", tmp_path / "reg")
+    monkeypatch.setattr(slide_info, "open_slide_level", spy)
+    result = cli("downscale", src, "-o", tmp_path / "out", "--factor", "0.5",
+                 "--registration", tmp_path / "reg", "--registration-size", "300x300")
     assert result.exit_code == 0, result.output
-    assert set(levels) == {0, 1}  # level 0: the 1024x768 output; level 1: the 200x150 one
-    levels.clear()
-    monkeypatch.setattr(downscale_batch.RegistrationCompanion, "_from_pyramid",
-                        lambda self, info, target, size: False)
-    result = cli(*args, "-o", tmp_path / "seg2", "--registration", tmp_path / "reg2")
-    assert result.exit_code == 0, result.output
-    assert set(levels) == {0}
-    from_level = _png(tmp_path / "reg/b_s001.png").astype(float)
-    from_output = _png(tmp_path / "reg2/b_s001.png").astype(float)
-    assert from_level.shape == from_output.shape == (150, 200, 3)
-    difference = np.abs(from_level - from_output).mean()
-    assert difference < 2, difference
+    assert 1 in opened  # the 512 x 384 level made the 300 x 225 registration image
+    reg = _png(tmp_path / "reg/a_s001.png")
+    seg = pyvips.Image.new_from_file(str(tmp_path / "out/a_s001.png")).resize(300 / 1024)
+    assert reg.shape == (225, 300, 3)
+    assert np.abs(reg.astype(float) - seg.numpy()[:225, :300].astype(float)).mean() < 6

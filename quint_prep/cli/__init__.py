@@ -9,7 +9,7 @@ import typer
 from .. import __version__
 from . import (check_cmd, descriptor_cmd, downscale_cmd, factor_cmd, inspect_cmd, masks_cmd,
                rename_cmd, run_cmd, sections_cmd, sweep_cmd)
-from ..parallel import limit_malloc_arenas
+from ..parallel import limit_malloc_arenas, turn_off_vips_cache
 from .common import Command, Group, sigterm_as_interrupt
 
 app = typer.Typer(
@@ -59,5 +59,6 @@ app.command("run", cls=Command)(run_cmd.run)
 def main() -> None:
     """Console-script entry point."""
     limit_malloc_arenas()  # before libvips starts its threads: bounded memory across passes
+    turn_off_vips_cache()
     sigterm_as_interrupt()
     app()
