@@ -15,7 +15,8 @@ from typing import Iterator, Sequence
 from .config import SeriesConfig
 from .findings import CheckReport
 from .manifest import manifest_path
-from .masks import MaskJob, MaskPlan, MaskResult, MaskSettings, convert_masks, plan_masks
+from .masks import (MaskJob, MaskPlan, MaskResult, MaskSettings, convert_masks, decide_mask,
+                    plan_masks)
 from .masks_manifest import load_record
 from .masks_select import MaskResample
 from .masks_series import SeriesImage, series_from_manifest
@@ -30,8 +31,7 @@ from .normalise import window_from_manifest
 from .parallel import Workers
 from .quicknii import slice_entries
 from .registration_series import RegistrationSettings, registration_factor
-from .resume import Decision, decide, source_stamp
-from .scale import Size
+from .resume import Decision
 from .series import ImageInfo, discover
 from .series_plan import SeriesPlan, plan_series
 from .sweep import DEFAULT_SECTIONS, pick_sample
@@ -174,27 +174,20 @@ def plan_mask_outputs(config: SeriesConfig, plan: MaskPlan, *,
     from the masks folder's manifest; nothing is written."""
     folder = config.masks_output
     record = load_record(folder, plan.factor) if folder.is_dir() else None
-    wanted = masks_settings(config, overwrite=overwrite).to_json()
-    planned = []
-    for job in plan.jobs:
-        entry = record.files.get(job.output_name) if record is not None else None
-        same = entry is not None and entry.settings == wanted and Size(
-            entry.width, entry.height) == job.target
-        output = folder / job.output_name
-        decision = decide(output_name=job.output_name, output_exists=output.exists(),
-                          record=entry, source=source_stamp(job.mask.path), same_settings=same,
-                          overwrite=overwrite)
-        planned.append(PlannedMask(job, output, decision))
-    return planned
+    settings = masks_settings(config, overwrite=overwrite)
+    return [PlannedMask(job, folder / job.output_name, decide_mask(job, folder, record, settings))
+            for job in plan.jobs]
 
 
-def run_masks(config: SeriesConfig, plan: MaskPlan, *,
-              overwrite: bool = False) -> Iterator[MaskResult]:
-    """Masks stage: ``config.segmentations`` -> single-colour PNGs in ``config.masks_output``."""
+def run_masks(config: SeriesConfig, plan: MaskPlan, *, overwrite: bool = False,
+              workers: Workers | None = None) -> Iterator[MaskResult]:
+    """Masks stage: ``config.segmentations`` -> single-colour PNGs in ``config.masks_output``,
+    N masks at once with the run's ``workers`` (the config's jobs and memory, or --scheduler)."""
     # The masks folder lies inside the downscale output (``output/segmentations``), which is
     # read one level deep only; the segmentations are the sources that must stay apart.
     return convert_masks(plan, config.masks_output, masks_settings(config, overwrite=overwrite),
-                         sources=[config.segmentations] if config.segmentations else [])
+                         sources=[config.segmentations] if config.segmentations else [],
+                         workers=workers)
 
 
 def sweep_sample(plan: SeriesPlan) -> list[ImageInfo]:

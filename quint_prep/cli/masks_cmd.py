@@ -21,9 +21,9 @@ from ..masks_sources import SourceKind
 from ..registration import Registration, read_registration
 from ..findings import CheckReport
 from ..series_check import check_series
-from .common import (JsonOutput, Quiet, Wait, error_line, exit_for_verdict, format_table,
-                     image_bar_factory, print_json, reported, series_bar, size_option, warn,
-                     writing)
+from .common import (Jobs, JsonOutput, Memory, Quiet, Scheduler, Wait, error_line,
+                     exit_for_verdict, format_table, image_bar_factory, print_json, reported,
+                     series_bar, size_option, warn, workers_option, writing)
 
 Segmentations = Annotated[list[Path], typer.Argument(
     help="Segmentation files or folders (ilastik, Cellpose, QuPath, FIJI, coloured PNG/TIFF).",
@@ -110,6 +110,9 @@ def masks(
         "PyNutil would skip.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Redo masks even when up to date, "
                                             "and replace files quint-prep did not write.")] = False,
+    jobs: Jobs = None,
+    memory: Memory = None,
+    scheduler: Scheduler = None,
     wait: Wait = False,
     quiet: Quiet = False,
     json_output: JsonOutput = False,
@@ -119,12 +122,14 @@ def masks(
 
     Tool suffixes (_Simple Segmentation, _cp_masks, _masks, -labels, _mask, _seg, ...) are
     removed; with --images or --manifest each mask is matched to its image by name, then by
-    section number, and its proportions are checked.
+    section number, and its proportions are checked. --jobs N converts N masks at once
+    (reported and recorded in the series' order).
 
     Example: quint-prep masks ilastik_out/ -o masks/mouse12 --images prepared/mouse12 --labels 2
     """
     if images is not None and manifest is not None:
         raise UsageError("give --images or --manifest, not both")
+    workers = workers_option(jobs, memory, scheduler)
     settings = MaskSettings(
         colour=parse_colour(colour, "--colour"), background=parse_colour(background, "--background"),
         labels=labels_option(labels), instance_ids=labels_option(instance_ids, "--instance-ids"),
@@ -142,7 +147,8 @@ def masks(
         (manifest if manifest.is_dir() else manifest.parent) if manifest is not None else None)
     with writing(guard_output_dir(output, guarded), wait=wait):
         results = consume_masks(plan, convert_masks(plan, output, settings, sources=guarded,
-                                                    progress_for=image_bar_factory(quiet)), quiet)
+                                                    progress_for=image_bar_factory(quiet),
+                                                    workers=workers), quiet)
         document = report_masks(plan, results, output, settings, json_output=json_output,
                                 series_folder=series_folder, registration=registered)
     exit_for_verdict(document)

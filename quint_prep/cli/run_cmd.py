@@ -122,7 +122,8 @@ def _downscale_stage(settings: SeriesConfig, workers: Workers, *, overwrite: boo
 def _masks_stage(settings: SeriesConfig, workers: Workers, *, overwrite: bool,
                  quiet: bool, json_output: bool) -> dict:
     plan = plan_masks_stage(settings, overwrite=overwrite)
-    results = consume_masks(plan, run_masks(settings, plan, overwrite=overwrite), quiet)
+    results = consume_masks(plan, run_masks(settings, plan, overwrite=overwrite,
+                                            workers=workers), quiet)
     return report_masks(plan, results, settings.masks_output, masks_settings(settings),
                         json_output=json_output, series_folder=settings.output, show_json=False)
 
