@@ -77,7 +77,7 @@ def plan_downscale(config: SeriesConfig) -> SeriesPlan:
     the orientation of every section (``rotate``, ``flip``, the ``orientation`` CSV)."""
     return plan_series(config.image_sources(), factor=config.factor, max_size=config.max_size,
                        orientation=config.series_orientation, orientation_csv=config.orientation,
-                       trim=DetectSettings() if config.trim else None)
+                       scene=config.scene, trim=DetectSettings() if config.trim else None)
 
 
 def dry_run_downscale(config: SeriesConfig, plan: SeriesPlan, *,
