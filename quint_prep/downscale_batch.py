@@ -118,7 +118,8 @@ def _downscale_locked(plan: SeriesPlan, output_dir: Path, settings: DownscaleSet
     if outputs.other_series and not overwrite:
         raise other_series(output_dir, len(outputs.other_series), "image", outputs.differences)
     companion = (RegistrationCompanion(plan, settings, registration, output_dir, source_list,
-                                       outputs.previous)
+                                       outputs.previous,
+                                       replacing=bool(outputs.other_series) and overwrite)
                  if registration is not None else None)
     manifest = Manifest(factor=plan.factor,
                         max_size=str(plan.max_size) if plan.max_size else None,
@@ -154,7 +155,9 @@ class RegistrationCompanion:
 
     def __init__(self, plan: SeriesPlan, settings: DownscaleSettings,
                  registration: RegistrationSettings, output_dir: Path,
-                 sources: Sequence[Path], previous: Manifest) -> None:
+                 sources: Sequence[Path], previous: Manifest, *, replacing: bool = False) -> None:
+        """``replacing``: this run replaces the folder's series (--overwrite, other settings):
+        the registration images quint-prep recorded for sections this run drops are deleted."""
         guard_output_dir(registration.folder, (), images=sources)
         if registration.folder.resolve() == output_dir.resolve():
             raise UsageError("the registration folder must differ from the output folder "
@@ -171,6 +174,12 @@ class RegistrationCompanion:
         old = previous.extra.get("registration") or {}
         same = old.get("factor") == self.factor and old.get("settings") == registration.to_json()
         self.images: dict[str, dict] = dict(old.get("images") or {}) if same else {}
+        if replacing:
+            keep = {f"{i.stem}.{registration.format.value}" for i in plan.images}
+            recorded_folder = Path(str((old.get("settings") or {}).get("folder")))
+            if recorded_folder.resolve() == registration.folder.resolve():
+                remove_replaced(registration.folder, old.get("images") or {}, keep)
+            self.images = {name: size for name, size in self.images.items() if name in keep}
 
     def add(self, result: ImageResult) -> ImageResult:
         """Bring the registration image of one finished section up to date."""
