@@ -96,13 +96,26 @@ def downscale_series(plan: SeriesPlan, output_dir: Path, settings: DownscaleSett
     by worker processes, widest first, and results come in the order they finish. With
     ``registration``, each section's registration image is derived from its written output
     and a QuickNII descriptor is written. The manifest is written here only, and updated even
-    when the run is interrupted.
+    when the run is interrupted. A folder that holds a series made with other settings is
+    refused here, before any result is asked for (without ``overwrite``).
     """
     settings = settle_colour_model(settings, plan.images)  # one colour model, before writing
     source_list = [*sources, *(i.path for i in plan.images)]  # plan rows: guard the slides too
     output_dir = guard_output_dir(output_dir, (), images=source_list)
     folders = [output_dir, *([guard_output_dir(registration.folder, (), images=source_list)]
                              if registration is not None else [])]
+    outputs = plan_outputs(plan, output_dir, settings, overwrite=overwrite)
+    if outputs.other_series and not overwrite:  # said before any per-image line
+        raise other_series(output_dir, len(outputs.other_series), "image", outputs.differences)
+    return _downscale_series(plan, output_dir, settings, source_list, overwrite, registration,
+                             progress_for, workers, folders)
+
+
+def _downscale_series(plan: SeriesPlan, output_dir: Path, settings: DownscaleSettings,
+                      source_list: Sequence[Path], overwrite: bool,
+                      registration: RegistrationSettings | None,
+                      progress_for: Callable[[ImageInfo], Callable[[float], None] | None] | None,
+                      workers: Workers | None, folders: Sequence[Path]) -> Iterator[ImageResult]:
     with folder_lock(*folders):  # one writer per folder (see folder_lock)
         yield from _downscale_locked(plan, output_dir, settings, source_list, overwrite,
                                      registration, progress_for, workers)

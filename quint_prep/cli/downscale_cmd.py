@@ -124,9 +124,6 @@ def downscale(
                           orientations=plan.orientations, colour_model=colour_model),
         plan, given=given)
     settings = settle_colour_model(settings, plan.images)
-    results = downscale_series(plan, output, settings, sources=sources, overwrite=overwrite,
-                               registration=reg_settings, progress_for=image_bar_factory(quiet),
-                               workers=workers)
     notes = []
     if settings.windows is not None and settings.windows.series is not None \
             and normalisation.mode != "image":
@@ -140,6 +137,9 @@ def downscale(
     folders = [output, *([guard_output_dir(registration, (), images=sources)]
                          if registration else [])]
     with writing(*folders, wait=wait):
+        results = downscale_series(plan, output, settings, sources=sources, overwrite=overwrite,
+                                   registration=reg_settings,
+                                   progress_for=image_bar_factory(quiet), workers=workers)
         document = report_downscale(plan, results, output, quiet=quiet, json_output=json_output,
                                     notes=notes)
     exit_for_verdict(document)
