@@ -422,14 +422,17 @@ def _mask_record(job: MaskJob, result: MaskResult, settings: MaskSettings) -> Ma
 
 # --- masks in worker processes (--jobs N, --scheduler) ------------------------------------
 
-MASK_BASE_MEMORY = 100 * 1024**2  # interpreter, libvips and its caches in one worker
-MASK_BYTES_PER_COLUMN = 10_000  # libvips' strips of a mask pipeline, per pixel of width
+MASK_BASE_MEMORY = 160 * 1024**2  # interpreter, numpy, libvips and its buffers in one worker
+MASK_BYTES_PER_COLUMN = 8 * 1024  # libvips' strips of a mask pipeline, per pixel of width
 
 
 def estimate_mask_memory(job: MaskJob) -> int:
-    """The memory one mask's conversion needs, in bytes, for --memory: the pipelines stream in
-    strips, so it follows the mask's width (calibrated on the 30000 x 20000 Cellpose bench
-    case, 414-422 MB peak at 30000 px wide), not its area."""
+    """The memory one mask's conversion needs, in bytes, for --memory. The pipelines stream in
+    strips, so it follows the mask's width, not its area. Peak RSS of ``quint-prep masks`` on
+    uint16 Cellpose labels (/usr/bin/time %M): 182 MiB at 4000 x 3000, 189 MiB at 4000 x 12000
+    (the height hardly counts), 217 MiB at 12000 x 3000 keeping the size, 304 MiB resampled by
+    0.5; about 400 MiB at 30000 x 20000 resampled (bench_masks). This estimate: 191, 191, 254
+    and 394 MiB."""
     return MASK_BASE_MEMORY + MASK_BYTES_PER_COLUMN * job.mask.info.size.width
 
 
