@@ -207,3 +207,15 @@ def test_interrupted_masks_run_exits_130_and_resumes(tmp_path, cli, jobs):
     resumed = cli("masks", tmp_path / "seg", "-o", out, "-q", "--json", "--jobs", str(jobs))
     assert json.loads(resumed.stdout)["counts"] == {
         "written": 8 - len(written), "up-to-date": len(written), "failed": 0}
+
+
+def test_mask_memory_estimate_follows_the_width(tmp_path):
+    from quint_prep.masks import MaskSettings, estimate_mask_memory, plan_masks
+
+    save(from_array(np.zeros((100, 4000), np.uint8)), tmp_path / "seg/w_s001_mask.png")
+    save(from_array(np.zeros((4000, 100), np.uint8)), tmp_path / "seg/w_s002_mask.png")
+    save(from_array(np.zeros((400, 4000), np.uint8)), tmp_path / "seg/w_s003_mask.png")
+    wide, tall, wider_area = (estimate_mask_memory(job) for job in
+                              plan_masks([tmp_path / "seg"], MaskSettings()).jobs)
+    assert wide == wider_area > tall  # strips: the width counts, the height does not
+    assert wide - tall == 3900 * 8 * 1024
