@@ -35,7 +35,7 @@ from .masks_series import SeriesImage, match_image
 from .masks_sources import NPY_REFUSAL, MaskFile, SourceKind, read_mask_file, strip_tool_suffix
 from .naming import name_problems
 from .outputs import atomic_output, guard_output_dir, remove_stale_temporaries, staged_path
-from .parallel import Workers, interrupts_deferred, run_tasks
+from .parallel import Workers, interrupts_deferred, run_interruptibly, run_tasks
 from .resume import SKIP, WRITE, Decision, decide, source_stamp
 from .scale import Size, same_proportions, scaled_size, series_factor
 from .series import ImageInfo, discover, file_notes, vips_reason
@@ -382,8 +382,12 @@ def _convert_here(job: MaskJob, decision: Decision, output_dir: Path, settings: 
     progress = progress_for(job.mask.info) if progress_for is not None and large else None
     output = output_dir / job.output_name
     staged = staged_path(output)
-    return _publish(job, staged, convert_one(job, staged, settings, progress, final=output),
-                    record, settings)
+    # In a helper thread while this one waits, so Ctrl-C lands here and is never swallowed by
+    # a libvips callback (see parallel.run_interruptibly); the mask in flight is finished, then
+    # left unpublished (a temporary, removed).
+    result = run_interruptibly(lambda: None, lambda _: convert_one(
+        job, staged, settings, progress, final=output), kill=lambda _: None)
+    return _publish(job, staged, result, record, settings)
 
 
 def _publish(job: MaskJob, staged: Path, result: MaskResult, record: MasksRecord,

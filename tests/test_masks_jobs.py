@@ -192,7 +192,7 @@ def test_interrupted_masks_run_exits_130_and_resumes(tmp_path, cli, jobs):
                                start_new_session=True)
     wait_for_first_mask(process, out)
     os.killpg(process.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole group
-    _stdout, stderr = process.communicate(timeout=60)
+    _stdout, stderr = process.communicate(timeout=180)  # at most the mask in flight
     assert process.returncode == 130, stderr
     assert b"rerun the same command to continue" in stderr
     time.sleep(0.2)  # terminated workers are gone; nothing may appear after the parent exits
