@@ -36,9 +36,10 @@ from .masks_sources import NPY_REFUSAL, MaskFile, SourceKind, read_mask_file, st
 from .naming import name_problems
 from .outputs import atomic_output, guard_output_dir, remove_stale_temporaries, staged_path
 from .parallel import Workers, interrupts_deferred, run_interruptibly, run_tasks
-from .resume import SKIP, WRITE, Decision, decide, source_stamp
+from .resume import Action, Decision, decide, source_stamp
 from .scale import Size, same_proportions, scaled_size, series_factor
 from .series import ImageInfo, discover, file_notes, vips_reason
+from .status import Status
 
 Progress = Callable[[float], None]
 
@@ -240,7 +241,7 @@ class MaskResult:
     """What happened to one segmentation."""
 
     source: Path
-    status: str  # "written", "up-to-date" or "failed"
+    status: Status
     kind: str = ""
     labels: str = ""
     output: Path | None = None
@@ -364,19 +365,19 @@ def _not_written(job: MaskJob, decision: Decision, output_dir: Path,
     """The result of a mask that is up to date (with its recorded judgement) or refused."""
     base = _base(job, output_dir / job.output_name)
     entry = record.files.get(job.output_name)
-    if decision.action != SKIP or entry is None:
-        return MaskResult(status="failed", message=decision.reason, **base)
+    if decision.action != Action.SKIP or entry is None:
+        return MaskResult(status=Status.FAILED, message=decision.reason, **base)
     facts = MaskFacts.from_json(entry.facts)
     if facts is not None:
         base["warnings"] += tuple(j.message for j in judge_mask(facts))
-    return MaskResult(status="up-to-date", labels=entry.labels, counts=_recorded_counts(entry),
+    return MaskResult(status=Status.UP_TO_DATE, labels=entry.labels, counts=_recorded_counts(entry),
                       facts=entry.facts, **base)
 
 
 def _convert_here(job: MaskJob, decision: Decision, output_dir: Path, settings: MaskSettings,
                   record: MasksRecord,
                   progress_for: Callable[[ImageInfo], Progress | None] | None) -> MaskResult:
-    if decision.action != WRITE:
+    if decision.action != Action.WRITE:
         return _not_written(job, decision, output_dir, record)
     large = job.mask.info.size.megapixels > PROGRESS_MEGAPIXELS
     progress = progress_for(job.mask.info) if progress_for is not None and large else None
@@ -396,7 +397,7 @@ def _publish(job: MaskJob, staged: Path, result: MaskResult, record: MasksRecord
     record, as one step: Ctrl-C waits for all three, and a kill leaves the mask either
     recorded or not in place (never in place without its record). A failed mask leaves the
     previous file (atomic writes) and so its entry in place."""
-    if result.status != "written":
+    if result.status != Status.WRITTEN:
         staged.unlink(missing_ok=True)
         return result
     with interrupts_deferred():
@@ -405,7 +406,7 @@ def _publish(job: MaskJob, staged: Path, result: MaskResult, record: MasksRecord
             publish(staged, staged.parent / job.output_name, MASK_KIND, asdict(entry))
         except OSError as error:
             staged.unlink(missing_ok=True)
-            return replace(result, status="failed", counts=None,
+            return replace(result, status=Status.FAILED, counts=None,
                            message=f"cannot write {job.output_name}: {error.strerror}")
         record.manifest.stale.discard(job.output_name)
         record.files[job.output_name] = entry
@@ -459,7 +460,8 @@ def _convert_in_workers(planned: Sequence[tuple[MaskJob, Decision]], output_dir:
                         workers: Workers) -> Iterator[MaskResult]:
     """Masks written by workers, as many at once as ``workers`` and its memory budget allow,
     started, reported and recorded in the plan's order."""
-    todo = [index for index, (_, decision) in enumerate(planned) if decision.action == WRITE]
+    todo = [index for index, (_, decision) in enumerate(planned)
+            if decision.action == Action.WRITE]
     task_of = {index: position for position, index in enumerate(todo)}
     # Absolute paths: Dask workers may run elsewhere, in another working folder.
     tasks = [MaskTask(_absolute(planned[i][0]), staged_path((output_dir / planned[i][0]
@@ -473,7 +475,7 @@ def _convert_in_workers(planned: Sequence[tuple[MaskJob, Decision]], output_dir:
         nonlocal following
         while following < len(planned):
             job, decision = planned[following]
-            if decision.action != WRITE:
+            if decision.action != Action.WRITE:
                 yield _not_written(job, decision, output_dir, record)
             elif following in finished:
                 yield _worker_result(job, task_of[following], finished.pop(following),
@@ -499,7 +501,7 @@ def _worker_result(job: MaskJob, task_index: int, outcome: MaskResult | str,
     """A worker's result as if written here (the paths as given), published in order."""
     output = output_dir / job.output_name
     if isinstance(outcome, str):  # the worker failed or died
-        return MaskResult(status="failed", message=outcome, **_base(job, output))
+        return MaskResult(status=Status.FAILED, message=outcome, **_base(job, output))
     result = replace(outcome, source=job.mask.path, output=output)
     return _publish(job, tasks[task_index].staged, result, record, settings)
 
@@ -517,11 +519,11 @@ def convert_one(job: MaskJob, output: Path, settings: MaskSettings,
         write_mask_png(flattened.selection, output, settings, on_progress)
         counts = count_mask(flattened, output, settings.colour, job.mask.path)
     except QuintPrepError as error:
-        return MaskResult(status="failed", message=error.message, **base)
+        return MaskResult(status=Status.FAILED, message=error.message, **base)
     judged, facts = judge_and_record(_facts(job, counts), lambda: label_shares(job.mask))
     base["warnings"] = job.warnings + flattened.notes + tuple(j.message for j in judged) \
         + count_warnings(counts, flattened.separated)
-    return MaskResult(status="written", labels=flattened.description, counts=counts,
+    return MaskResult(status=Status.WRITTEN, labels=flattened.description, counts=counts,
                       seconds=time.perf_counter() - started, facts=facts.to_json(), **base)
 
 
