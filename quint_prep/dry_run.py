@@ -26,21 +26,41 @@ from .status import Status
 from .sweep import DEFAULT_FACTORS
 
 
-def plan_statuses(decisions: Sequence[Decision]) -> dict[PlanStatus, int]:
-    """How many outputs are new, changed, up to date, refused (in the order first met)."""
-    counts: dict[PlanStatus, int] = {}
-    for decision in decisions:
-        counts[decision.status] = counts.get(decision.status, 0) + 1
-    return counts
+class _PlannedOutputs:
+    """A stage that decides per output (``resume.decide``): its counts, errors and failures
+    from the decisions and from the problems found while reading its inputs."""
 
+    def decisions(self) -> list[tuple[Path, Decision]]:
+        """(source, decision) per planned output."""
+        raise NotImplementedError
 
-def _refused(decisions: Sequence[tuple[Path, Decision]]) -> list[str]:
-    return [f"{path}: {decision.reason}" for path, decision in decisions
-            if decision.status == PlanStatus.REFUSED]
+    def problems(self) -> Sequence[InputError]:
+        """Inputs the stage cannot use."""
+        raise NotImplementedError
+
+    @property
+    def counts(self) -> dict[PlanStatus, int]:
+        """Outputs per planned status: new, changed, up to date, refused (in the order met)."""
+        counts: dict[PlanStatus, int] = {}
+        for _, decision in self.decisions():
+            counts[decision.status] = counts.get(decision.status, 0) + 1
+        return counts
+
+    @property
+    def errors(self) -> list[str]:
+        """The unusable inputs, then the refused outputs."""
+        return [*map(str, self.problems()),
+                *(f"{path}: {decision.reason}" for path, decision in self.decisions()
+                  if decision.status == PlanStatus.REFUSED)]
+
+    @property
+    def failed(self) -> int:
+        """Files the run would fail."""
+        return len(self.errors)
 
 
 @dataclass(frozen=True)
-class DownscaleDryRun:
+class DownscaleDryRun(_PlannedOutputs):
     """The downscale stage's plan: per image new, changed, up to date or refused, and the
     registration series it would make alongside."""
 
@@ -49,21 +69,13 @@ class DownscaleDryRun:
     outputs: OutputPlan
     registration: RegistrationPlan | None
 
-    @property
-    def counts(self) -> dict[PlanStatus, int]:
-        """Outputs per planned status."""
-        return plan_statuses([e.decision for e in self.outputs.entries])
+    def decisions(self) -> list[tuple[Path, Decision]]:
+        """(source image, decision) per output."""
+        return [(e.info.path, e.decision) for e in self.outputs.entries]
 
-    @property
-    def errors(self) -> list[str]:
-        """Unreadable images, then refused outputs."""
-        return [*map(str, self.plan.problems),
-                *_refused([(e.info.path, e.decision) for e in self.outputs.entries])]
-
-    @property
-    def failed(self) -> int:
-        """Files the run would fail."""
-        return len(self.errors)
+    def problems(self) -> Sequence[InputError]:
+        """Unreadable images."""
+        return self.plan.problems
 
     def to_json(self) -> dict:
         """The stage's part of ``run --dry-run --json``."""
@@ -80,7 +92,7 @@ class DownscaleDryRun:
 
 
 @dataclass(frozen=True)
-class MasksDryRun:
+class MasksDryRun(_PlannedOutputs):
     """The masks stage's plan: the segmentations read, matched, and per mask what it would do;
     ``after_downscale`` when matched to the series the downscale stage would leave."""
 
@@ -89,21 +101,13 @@ class MasksDryRun:
     output: Path
     after_downscale: bool
 
-    @property
-    def counts(self) -> dict[PlanStatus, int]:
-        """Masks per planned status."""
-        return plan_statuses([p.decision for p in self.planned])
+    def decisions(self) -> list[tuple[Path, Decision]]:
+        """(segmentation, decision) per mask."""
+        return [(p.job.mask.path, p.decision) for p in self.planned]
 
-    @property
-    def errors(self) -> list[str]:
-        """Segmentations that match no image (or cannot be read), then refused masks."""
-        return [*map(str, self.masks.problems),
-                *_refused([(p.job.mask.path, p.decision) for p in self.planned])]
-
-    @property
-    def failed(self) -> int:
-        """Files the run would fail."""
-        return len(self.errors)
+    def problems(self) -> Sequence[InputError]:
+        """Segmentations that cannot be read or match no image."""
+        return self.masks.problems
 
     def to_json(self) -> dict:
         """The stage's part of ``run --dry-run --json``."""
