@@ -9,18 +9,20 @@ import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, Any, Callable, Iterable, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterable, Optional, Sequence, TypeVar
 
 import typer
-from tqdm import tqdm
 from typer.core import TyperCommand, TyperGroup
 
 from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, QuintPrepError, UsageError, exit_code_for
 from ..folder_lock import LockHolder, folder_lock
-from ..normalise import (WindowPlan, describe_window, intensity_note, parse_normalisation,
-                         plan_windows)
-from ..parallel import Workers, parse_memory
 from ..scale import Size, parse_size
+
+if TYPE_CHECKING:  # imported where used: the start-up of a command stays light
+    from tqdm import tqdm
+
+    from ..normalise import WindowPlan
+    from ..parallel import Workers
 
 Sources = Annotated[list[Path], typer.Argument(
     help="Image files or folders of a series (folders are read one level deep).",
@@ -145,6 +147,8 @@ def size_option(text: str, option: str = "--max-size") -> Size:
 
 def workers_option(jobs: int | None, memory: str | None, scheduler: str | None) -> Workers:
     """The Workers of --jobs/--memory/--scheduler; UsageError (exit 2) on a bad --memory."""
+    from ..parallel import Workers, parse_memory
+
     try:
         budget = parse_memory(memory) if memory is not None else None
     except QuintPrepError as error:
@@ -184,11 +188,15 @@ def writing(*folders: Path, wait: bool = False) -> Any:
 
 def warn(message: str) -> None:
     """A warning line on stderr (does not disturb progress bars)."""
+    from tqdm import tqdm
+
     tqdm.write(f"warning: {message}", file=sys.stderr)
 
 
 def error_line(message: str) -> None:
     """An error line on stderr (does not disturb progress bars)."""
+    from tqdm import tqdm
+
     tqdm.write(f"error: {message}", file=sys.stderr)
 
 
@@ -241,12 +249,16 @@ def bars_off(quiet: bool) -> bool:
 
 def series_bar(total: int, quiet: bool, unit: str = "image") -> tqdm:
     """The progress bar over a series (on stderr, on a terminal only; silent with --quiet)."""
+    from tqdm import tqdm
+
     return tqdm(total=total, unit=unit, disable=bars_off(quiet), file=sys.stderr,
                 dynamic_ncols=True)
 
 
 def image_bar_factory(quiet: bool) -> Callable[[Any], Callable[[float], None] | None]:
     """A factory of per-image progress callbacks for gigapixel images (None when quiet)."""
+    from tqdm import tqdm
+
 
     def make(info: Any) -> Callable[[float], None] | None:
         if bars_off(quiet):
@@ -267,12 +279,16 @@ def image_bar_factory(quiet: bool) -> Callable[[Any], Callable[[float], None] | 
 
 def intensity_windows(images: Sequence[Any], percentiles: str) -> WindowPlan:
     """Series and per-image windows for display (``factor``/``inspect --intensity``)."""
+    from ..normalise import parse_normalisation, plan_windows
+
     normalisation = parse_normalisation("image", percentiles)
     return plan_windows(images, normalisation)
 
 
 def intensity_table(windows: WindowPlan) -> str:
     """Per-image intensity ranges, outliers flagged, and the series window."""
+    from ..normalise import describe_window, intensity_note
+
     rows = [[r.path.name, describe_window(r.window), f"{r.saturated:.2%}",
              intensity_note(r, windows.reference_for(r)) or "ok"] for r in windows.ranges]
     lines = [format_table(["name", "window", "saturated", "note"], rows)] if rows else []
@@ -284,6 +300,8 @@ def intensity_table(windows: WindowPlan) -> str:
 
 def intensity_json(windows: WindowPlan) -> dict:
     """JSON form of the intensity overview."""
+    from ..normalise import intensity_note
+
     return {
         "series_window": windows.series.to_json() if windows.series else None,
         "images": [{"path": str(r.path), "window": r.window.to_json(), "saturated": r.saturated,
