@@ -25,6 +25,20 @@ MAX_AMBIGUOUS_BINS = 255  # red/green pairs resolved exactly in the second pass
 Colour = tuple[int, int, int]
 
 
+def parse_rgb(value: str | list[int]) -> Colour:
+    """The one reading of an RGB colour, on the command line (``"255,0,0"``) and in a config
+    (``"255,0,0"`` or ``[255, 0, 0]``): three whole numbers 0-255. ValueError otherwise, with
+    the message the user reads after the option or key name."""
+    try:
+        numbers = [int(part) for part in value.split(",")] if isinstance(value, str) else list(value)
+    except ValueError:
+        numbers = []
+    if len(numbers) != 3 or not all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= 255
+                                    for n in numbers):
+        raise ValueError(f"{value!r} is not R,G,B with three numbers 0-255, e.g. 255,0,0")
+    return numbers[0], numbers[1], numbers[2]
+
+
 @dataclass(frozen=True)
 class PngHeader:
     """The IHDR chunk of a PNG: size, bit depth per sample and colour type."""

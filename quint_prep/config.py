@@ -28,7 +28,7 @@ from .normalise import DEFAULT_PERCENTILES, Normalisation, parse_normalisation
 from .orientation import Orientation, OrientationPlan
 from .registration_series import DEFAULT_REGISTRATION_BOX, RegistrationFormat, RegistrationSettings
 from .resample import Method
-from .scale import Size
+from .scale import FACTOR_KEYS, Size, one_factor_problem
 from .series import IMAGE_SUFFIXES, UNSUPPORTED_SUFFIXES
 from .slides import SLIDE_SUFFIXES
 
@@ -213,11 +213,9 @@ def _cross_checks(values: dict[str, Any], problems: list[str]) -> None:
     for key in REQUIRED:
         if key not in values and not any(p.startswith(f"{key}:") for p in problems):
             problems.append(f"{key}: missing (required)")
-    if values.get("factor") is not None and values.get("max_size") is not None:
-        problems.append("factor: give factor or max_size, not both")
-    elif "factor" not in values and "max_size" not in values and not any(
-            p.startswith(("factor:", "max_size:")) for p in problems):
-        problems.append('factor: missing: give factor = 0.25 or max_size = "14000x10000"')
+    one_factor = one_factor_problem(values.get("factor"), values.get("max_size"), FACTOR_KEYS)
+    if one_factor and not any(p.startswith(("factor:", "max_size:")) for p in problems):
+        problems.append(f"factor: {one_factor}")
     if values.get("format") == "jpg":
         for key in ("keep_depth", "keep_alpha"):
             if values.get(key):

@@ -23,6 +23,7 @@ from .resample import Method, downscale_pipeline
 from .scale import Size, check_factor
 from .series import ImageInfo, file_notes, vips_reason
 from .series_plan import SeriesPlan
+from .status import Status
 from .slides.tiffstream import stream_error
 
 PROGRESS_MEGAPIXELS = 100.0  # images larger than this report progress while they are written
@@ -119,7 +120,7 @@ class ImageResult:
     """What happened to one image of the series."""
 
     source: Path
-    status: str  # "written", "up-to-date" or "failed"
+    status: Status
     output: Path | None = None
     source_size: Size | None = None
     output_size: Size | None = None

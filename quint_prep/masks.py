@@ -36,6 +36,7 @@ from .naming import name_problems
 from .outputs import atomic_output, guard_output_dir, remove_stale_temporaries
 from .scale import Size, same_proportions, scaled_size, series_factor
 from .series import ImageInfo, discover, file_notes, vips_reason
+from .status import Status
 
 Progress = Callable[[float], None]
 
@@ -237,7 +238,7 @@ class MaskResult:
     """What happened to one segmentation."""
 
     source: Path
-    status: str  # "written", "up-to-date" or "failed"
+    status: Status
     kind: str = ""
     labels: str = ""
     output: Path | None = None
@@ -313,7 +314,7 @@ def _convert_locked(plan: MaskPlan, output_dir: Path, settings: MaskSettings,
 def _update_record(record: MasksRecord, job: MaskJob, result: MaskResult,
                    settings: MaskSettings) -> None:
     # A failed run leaves the previous file (atomic writes) and so its entry in place.
-    if result.status == "written":
+    if result.status == Status.WRITTEN:
         record.manifest.stale.discard(job.output_name)
         stat = job.mask.path.stat()
         record.files[job.output_name] = MaskRecord(
@@ -342,10 +343,10 @@ def convert_one(job: MaskJob, output_dir: Path, settings: MaskSettings,
         facts = MaskFacts.from_json(record.facts)
         if facts is not None:
             base["warnings"] += tuple(j.message for j in judge_mask(facts))
-        return MaskResult(status="up-to-date", labels=record.labels, counts=recorded,
+        return MaskResult(status=Status.UP_TO_DATE, labels=record.labels, counts=recorded,
                           facts=record.facts, **base)
     if output.exists() and record is None and not settings.overwrite and not stale:
-        return MaskResult(status="failed", message=f"{output} exists and was not written by "
+        return MaskResult(status=Status.FAILED, message=f"{output} exists and was not written by "
                           "quint-prep masks; pass --overwrite to replace it", **base)
     started = time.perf_counter()
     try:
@@ -354,11 +355,11 @@ def convert_one(job: MaskJob, output_dir: Path, settings: MaskSettings,
         write_mask_png(flattened.selection, output, settings, on_progress)
         counts = count_mask(flattened, output, settings.colour, job.mask.path)
     except QuintPrepError as error:
-        return MaskResult(status="failed", message=error.message, **base)
+        return MaskResult(status=Status.FAILED, message=error.message, **base)
     judged, facts = judge_and_record(_facts(job, counts), lambda: label_shares(job.mask))
     base["warnings"] = job.warnings + flattened.notes + tuple(j.message for j in judged) \
         + count_warnings(counts, flattened.separated)
-    return MaskResult(status="written", labels=flattened.description, counts=counts,
+    return MaskResult(status=Status.WRITTEN, labels=flattened.description, counts=counts,
                       seconds=time.perf_counter() - started, facts=facts.to_json(), **base)
 
 

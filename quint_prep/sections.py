@@ -144,6 +144,10 @@ def find_on_slide(info: ImageInfo, settings: DetectSettings) -> SlideSections:
         tissue.append(round(region.tissue * small.scale[0] * small.scale[1]))
     order = reading_order(boxes, settings.order, settings.reverse)
     notes = () if boxes else ("no tissue found (try --background, --min-area)",)
+    for label in found.labels:
+        area = _level0_box(label.box, small.scale, 0, info.size)
+        notes += (f"label area {area.x},{area.y},{area.width},{area.height} ignored (printed ink "
+                  "at the slide's end; add a row to the plan if it is a section)",)
     return SlideSections(info.path, info.scene, info.size, info.microns_per_pixel,
                          tuple(boxes[i] for i in order), tuple(tissue[i] for i in order), small,
                          found.background, notes)

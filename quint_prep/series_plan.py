@@ -11,7 +11,7 @@ from typing import Iterable
 from .errors import InputError, UsageError
 from .orientation import Orientation, OrientationPlan, read_orientation_csv
 from .plan_sources import is_plan_file, plan_infos, plan_orientations
-from .scale import Size, check_factor, scaled_size, series_factor
+from .scale import Size, check_factor, one_factor_problem, scaled_size, series_factor
 from .sections import DetectSettings, trim_series
 from .series import Discovery, ImageInfo, discover, read_info
 
@@ -73,8 +73,9 @@ def plan_series(sources: Iterable[Path], *, factor: float | None = None,
     A multi-scene file without ``scene`` is refused (``refuse_multi_scene``). With ``trim``
     each image is first cut to its tissue box (``sections.trim_series``).
     """
-    if (factor is None) == (max_size is None):
-        raise UsageError("give exactly one of --factor or --max-size")
+    problem = one_factor_problem(factor, max_size)
+    if problem is not None:
+        raise UsageError(problem)
     infos, problems, skipped = read_series(sources, scene)
     refused = [(info, refuse_multi_scene(info)) for info in infos]
     problems += [error for _, error in refused if error is not None]

@@ -30,6 +30,7 @@ from .masks_sources import MaskFile, SourceKind, read_mask_file
 from .scale import Size, same_proportions, scaled_size
 from .series import ImageInfo, open_image, vips_reason
 from .series_plan import SeriesPlan
+from .status import Status
 from .sweep import MODES, Comparison, Region, choose_region, clip_region, region_side
 
 DETAIL_SIDE = 512  # px: the region is found on a copy of an output reduced to about this width
@@ -275,4 +276,5 @@ def collect_outputs(results: Iterable[tuple[float, ImageResult]]) -> dict[str, l
 
 def written(outputs: Iterable[FactorOutput]) -> list[FactorOutput]:
     """The outputs that exist (written now or up to date)."""
-    return [o for o in outputs if o.result.status != "failed" and o.result.output and o.size]
+    return [o for o in outputs if o.result.status != Status.FAILED and o.result.output and o.size]
+

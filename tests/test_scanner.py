@@ -1,5 +1,5 @@
 """Scanner files straight in: CZI (pylibCZIrw), SVS (OpenSlide), OME-TIFF, made with the vendors'
-own writers in tmp_path. MRXS, NDPI and VSI cannot be written here (see docs/notes-scanner.md)."""
+own writers in tmp_path. MRXS, NDPI and VSI cannot be written here (see docs/scanner-files.md)."""
 
 from __future__ import annotations
 
@@ -176,3 +176,38 @@ def test_a_missing_vendor_library_names_the_package(tmp_path, cli, monkeypatch):
     assert result.exit_code == 1
     assert "x_s001.czi: cannot load pylibCZIrw" in result.stderr
     assert "pip install pylibCZIrw" in result.stderr
+
+
+def test_libvips_files_opened_as_slides_keep_their_pixel_size(tmp_path):
+    rgb = textured_section(300, 200)
+    write_ome_tiff(tmp_path / "o_s001.ome.tif", rgb, 0.65, 0.7)
+    image = pyvips.Image.new_from_array(rgb).copy(interpretation="srgb")
+    image.tiffsave(str(tmp_path / "t_s002.tif"), xres=1000 / 1.25, yres=1000 / 1.25)
+    image.pngsave(str(tmp_path / "p_s003.png"))
+    assert open_slide(tmp_path / "o_s001.ome.tif").pixel_size_um == pytest.approx((0.65, 0.7))
+    assert open_slide(tmp_path / "t_s002.tif").pixel_size_um == pytest.approx((1.25, 1.25))
+    assert open_slide(tmp_path / "p_s003.png").pixel_size_um is None
+
+
+def test_registration_series_of_a_slide_is_read_from_its_small_level(tmp_path, cli, monkeypatch):
+    """The registration image comes from the SVS's stored 1/4 level, not from level 0."""
+    from quint_prep.slides import info as slide_info
+    src = tmp_path / "src"
+    src.mkdir()
+    write_svs(src / "a_s001.svs", textured_section(2048, 1536))
+    opened = []
+    real = slide_info.open_slide_level
+
+    def spy(info, level=0):
+        opened.append(level)
+        return real(info, level)
+
+    monkeypatch.setattr(slide_info, "open_slide_level", spy)
+    result = cli("downscale", src, "-o", tmp_path / "out", "--factor", "0.5",
+                 "--registration", tmp_path / "reg", "--registration-size", "300x300")
+    assert result.exit_code == 0, result.output
+    assert 1 in opened  # the 512 x 384 level made the 300 x 225 registration image
+    reg = _png(tmp_path / "reg/a_s001.png")
+    seg = pyvips.Image.new_from_file(str(tmp_path / "out/a_s001.png")).resize(300 / 1024)
+    assert reg.shape == (225, 300, 3)
+    assert np.abs(reg.astype(float) - seg.numpy()[:225, :300].astype(float)).mean() < 6

@@ -17,7 +17,8 @@ from ..config import SeriesConfig
 from ..errors import InputError
 from ..manifest import manifest_path
 from ..quicknii import DESCRIPTOR_NAME
-from ..resume import Decision
+from ..resume import Decision, PlanStatus
+from ..status import Status
 from ..runner import (Stage, dry_run_downscale, plan_downscale, plan_mask_outputs,
                       plan_masks_stage, plan_registration, projected_series, sweep_sample)
 from ..series_plan import SeriesPlan
@@ -43,7 +44,7 @@ def dry_run(settings: SeriesConfig, stages: Sequence[Stage], *, overwrite: bool,
         elif plan is not None:
             documents[stage.value] = (_downscale(settings, plan, overwrite, show)
                                       if stage is Stage.DOWNSCALE else _sweep(settings, plan, show))
-    failed = sum(doc["counts"].get("failed", 0) for doc in documents.values())
+    failed = sum(doc["counts"].get(Status.FAILED, 0) for doc in documents.values())
     if show:
         typer.echo(f"dry run: nothing written; the run would fail {failed} file(s) (see the "
                    "errors above): exit 1" if failed else
@@ -73,9 +74,9 @@ def _downscale(settings: SeriesConfig, plan: SeriesPlan, overwrite: bool, show: 
     registration = plan_registration(settings, plan)
     failed = _problems(plan.problems)
     counts = _statuses([e.decision for e in outputs.entries])
-    failed += counts.get("refused", 0)
+    failed += counts.get(PlanStatus.REFUSED, 0)
     for entry in outputs.entries:
-        if entry.decision.status == "refused":
+        if entry.decision.status == PlanStatus.REFUSED:
             error_line(f"{entry.info.path}: {entry.decision.reason}")
     if show:
         rows = [[e.info.name, e.output.name, str(e.oriented), e.decision.status, e.decision.reason]
@@ -90,7 +91,7 @@ def _downscale(settings: SeriesConfig, plan: SeriesPlan, overwrite: bool, show: 
                        f"{registration.factor:.6g} of these (box {registration.settings.box}) "
                        f"into {folder}, QuickNII series file {folder / DESCRIPTOR_NAME}")
     return {"factor": plan.factor, "output": str(settings.output),
-            "counts": {**counts, "failed": failed},
+            "counts": {**counts, Status.FAILED.value: failed},
             "registration": None if registration is None else {
                 "folder": str(registration.settings.folder), "factor": registration.factor,
                 "images": registration.images},
@@ -108,9 +109,9 @@ def _masks(settings: SeriesConfig, plan: SeriesPlan | None, overwrite: bool, sho
     planned = plan_mask_outputs(settings, masks, overwrite=overwrite)
     failed = _problems(masks.problems)
     counts = _statuses([p.decision for p in planned])
-    failed += counts.get("refused", 0)
+    failed += counts.get(PlanStatus.REFUSED, 0)
     for entry in planned:
-        if entry.decision.status == "refused":
+        if entry.decision.status == PlanStatus.REFUSED:
             error_line(f"{entry.job.mask.path}: {entry.decision.reason}")
     matched = (f"the series the downscale stage above would leave in {settings.output}"
                if plan is not None else f"the downscaled series in {settings.output} "
@@ -125,7 +126,7 @@ def _masks(settings: SeriesConfig, plan: SeriesPlan | None, overwrite: bool, sho
         typer.echo(f"would write single-colour PNGs (objects {_rgb(settings.colour)} on "
                    f"{_rgb(settings.background)}) to {settings.masks_output}: "
                    f"{_summary(counts, 'no masks')}")
-    return {"output": str(settings.masks_output), "counts": {**counts, "failed": failed},
+    return {"output": str(settings.masks_output), "counts": {**counts, Status.FAILED.value: failed},
             "masks": [{"source": str(p.job.mask.path), "output": str(p.output),
                        "width": p.job.target.width, "height": p.job.target.height,
                        "status": p.decision.status, "reason": p.decision.reason}
@@ -150,7 +151,7 @@ def _check(settings: SeriesConfig, plan: SeriesPlan | None, show: bool) -> dict:
                    + ": formats, names, sizes, pairing" + (", mask colours" if masks else ""))
     return {"output": str(settings.output), "segmentations": str(masks) if masks else None,
             "registration": str(registration) if registration else None,
-            "counts": {"failed": int(missing)}}
+            "counts": {Status.FAILED.value: int(missing)}}
 
 
 def _sweep(settings: SeriesConfig, plan: SeriesPlan, show: bool) -> dict:
@@ -164,4 +165,4 @@ def _sweep(settings: SeriesConfig, plan: SeriesPlan, show: bool) -> dict:
                    f"section(s) ({', '.join(i.name for i in sample) or 'none'}){objects}, "
                    f"into {settings.sweep_output} (page: {settings.sweep_output / 'index.html'})")
     return {"output": str(settings.sweep_output), "factors": list(DEFAULT_FACTORS),
-            "sections": [str(i.path) for i in sample], "counts": {"failed": failed}}
+            "sections": [str(i.path) for i in sample], "counts": {Status.FAILED.value: failed}}
