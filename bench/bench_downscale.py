@@ -113,15 +113,19 @@ def cases_for(source: Source, out: Path, convert: str | None, pillow: bool) -> l
     path = str(source.path)
     info = read_info(source.path)
     access = info.access
+    # The check downscale prints on what it wrote fails (exit 1) a name without a section
+    # number, as QUINT needs one: every quint-prep case reads the source through a link named
+    # <stem>_s001 (the same file, the same bytes decoded).
+    numbered = str(numbered_link(source.path, out))
     cases = [
-        Case("quint-prep downscale", [quint_prep_binary(), "downscale", path, "-o", str(out / "qp"),
-                                      "--factor", str(FACTOR), "-q"], "quint-prep"),
+        Case("quint-prep downscale", [quint_prep_binary(), "downscale", numbered, "-o",
+                                      str(out / "qp"), "--factor", str(FACTOR), "-q"], "quint-prep"),
         Case(f"decode only ({access} access, avg)", [sys.executable, "-c", DECODE, path, access,
                                                       "{}"], "floor"),
         # Issue 10: the registration series from the same run must cost at most 1.15x. QuickNII
         # needs a section number, so the source is given one through a symbolic link.
         Case("quint-prep downscale --registration (both series)", [
-            quint_prep_binary(), "downscale", str(numbered_link(source.path, out)), "-o",
+            quint_prep_binary(), "downscale", numbered, "-o",
             str(out / "qp"), "--factor", str(FACTOR), "--registration", str(out / "qp-reg"), "-q"],
             "registration"),
     ]
