@@ -46,7 +46,7 @@ DEFAULTS: dict[str, Any] = {
     "normalise": "auto", "percentiles": DEFAULT_PERCENTILES, "normalise_from": None, "channel": None,
     "channels": None, "registration": None, "registration_size": DEFAULT_REGISTRATION_BOX,
     "registration_format": "png", "rotate": 0, "flip": None, "orientation": None,
-    "colour_model": "auto",
+    "colour_model": "auto", "scene": None,
 }
 # Keys that name files or folders: relative paths are taken from the config file's folder.
 PATH_KEYS = ("images", "output", "segmentations", "normalise_from", "registration", "orientation")
@@ -98,6 +98,7 @@ class SeriesConfig:
     instance_ids: tuple[int, ...] | None = None  # instance ids kept in instance-label files
     labels_table: LabelsTable = LabelsTable()  # labels per file or tool ([labels] or labels_table)
     trim: bool = False  # cut each image to its tissue box first (downscale --trim)
+    scene: int | None = None  # the scene of multi-scene files (CZI) to use (downscale --scene)
 
     @property
     def masks_output(self) -> Path:
@@ -165,7 +166,7 @@ TOP_LEVEL: dict[str, Callable[[object], Any]] = {
     "registration_size": v.size, "registration_format": v.choice(*(f.value for f in RegistrationFormat)),
     "rotate": v.rotate, "flip": v.flip, "orientation": v.string,
     "colour_model": v.choice(*(m.value for m in ColourModel)),
-    "instance_ids": v.labels, "labels_table": v.string,
+    "instance_ids": v.labels, "labels_table": v.string, "scene": v.integer(0),
 }
 CHECK_KEYS: dict[str, Callable[[object], Any]] = {"registration": v.string}
 REQUIRED = ("name", "images", "output")
@@ -314,7 +315,8 @@ def _series_config(path: Path, config: dict[str, Any], check: CheckConfig,
         registration_format=RegistrationFormat(config["registration_format"]),
         rotate=config["rotate"], flip=config["flip"], orientation=config["orientation"],
         colour_model=ColourModel(config["colour_model"]),
-        instance_ids=config.get("instance_ids"), labels_table=table, trim=config["trim"])
+        instance_ids=config.get("instance_ids"), labels_table=table, trim=config["trim"],
+        scene=config["scene"])
 
 
 def _labels_rows(table: dict | None, problems: list[str]) -> LabelsTable | None:

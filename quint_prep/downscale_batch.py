@@ -106,13 +106,26 @@ def downscale_series(plan: SeriesPlan, output_dir: Path, settings: DownscaleSett
     by worker processes, widest first, and results come in the order they finish. With
     ``registration``, each section's registration image is derived from its written output
     and a QuickNII descriptor is written. The manifest is written here only, and updated even
-    when the run is interrupted.
+    when the run is interrupted. A folder that holds a series made with other settings is
+    refused here, before any result is asked for (without ``overwrite``).
     """
     settings = settle_colour_model(settings, plan.images)  # one colour model, before writing
     source_list = [*sources, *(i.path for i in plan.images)]  # plan rows: guard the slides too
     output_dir = guard_output_dir(output_dir, (), images=source_list)
     folders = [output_dir, *([guard_output_dir(registration.folder, (), images=source_list)]
                              if registration is not None else [])]
+    outputs = plan_outputs(plan, output_dir, settings, overwrite=overwrite)
+    if outputs.other_series and not overwrite:  # said before any per-image line
+        raise other_series(output_dir, len(outputs.other_series), "image", outputs.differences)
+    return _downscale_series(plan, output_dir, settings, source_list, overwrite, registration,
+                             progress_for, workers, folders)
+
+
+def _downscale_series(plan: SeriesPlan, output_dir: Path, settings: DownscaleSettings,
+                      source_list: Sequence[Path], overwrite: bool,
+                      registration: RegistrationSettings | None,
+                      progress_for: Callable[[ImageInfo], Callable[[float], None] | None] | None,
+                      workers: Workers | None, folders: Sequence[Path]) -> Iterator[ImageResult]:
     with folder_lock(*folders):  # one writer per folder (see folder_lock)
         yield from _downscale_locked(plan, output_dir, settings, source_list, overwrite,
                                      registration, progress_for, workers)
@@ -128,7 +141,8 @@ def _downscale_locked(plan: SeriesPlan, output_dir: Path, settings: DownscaleSet
     if outputs.other_series and not overwrite:
         raise other_series(output_dir, len(outputs.other_series), "image", outputs.differences)
     companion = (RegistrationCompanion(plan, settings, registration, output_dir, source_list,
-                                       outputs.previous)
+                                       outputs.previous,
+                                       replacing=bool(outputs.other_series) and overwrite)
                  if registration is not None else None)
     manifest = Manifest(factor=plan.factor,
                         max_size=str(plan.max_size) if plan.max_size else None,
@@ -164,7 +178,9 @@ class RegistrationCompanion:
 
     def __init__(self, plan: SeriesPlan, settings: DownscaleSettings,
                  registration: RegistrationSettings, output_dir: Path,
-                 sources: Sequence[Path], previous: Manifest) -> None:
+                 sources: Sequence[Path], previous: Manifest, *, replacing: bool = False) -> None:
+        """``replacing``: this run replaces the folder's series (--overwrite, other settings):
+        the registration images quint-prep recorded for sections this run drops are deleted."""
         guard_output_dir(registration.folder, (), images=sources)
         if registration.folder.resolve() == output_dir.resolve():
             raise UsageError("the registration folder must differ from the output folder "
@@ -181,6 +197,12 @@ class RegistrationCompanion:
         old = previous.extra.get("registration") or {}
         same = old.get("factor") == self.factor and old.get("settings") == registration.to_json()
         self.images: dict[str, dict] = dict(old.get("images") or {}) if same else {}
+        if replacing:
+            keep = {f"{i.stem}.{registration.format.value}" for i in plan.images}
+            recorded_folder = Path(str((old.get("settings") or {}).get("folder")))
+            if recorded_folder.resolve() == registration.folder.resolve():
+                remove_replaced(registration.folder, old.get("images") or {}, keep)
+            self.images = {name: size for name, size in self.images.items() if name in keep}
 
     def add(self, result: ImageResult) -> ImageResult:
         """Bring the registration image of one finished section up to date."""
@@ -457,14 +479,15 @@ def downscale_checked(request: DownscaleRequest, plan: SeriesPlan,
     ``listener.note``."""
     settings = settings if settings is not None else request.settings_for(plan)
     output_dir = request.output
+    # Refuses a folder of another series at once, before any per-file line.
+    results = downscale_series(plan, output_dir, settings, sources=request.sources,
+                               overwrite=request.overwrite, registration=request.registration,
+                               progress_for=progress_for, workers=workers)
     for problem in plan.problems:
         listener.error(str(problem))
     for number, names in duplicate_sections(plan.images).items():
         listener.warn(f"section number {number} is used by {', '.join(names)}: QUINT pairs "
                       "files by number, so each must be unique (see `quint-prep rename`)")
-    results = downscale_series(plan, output_dir, settings, sources=request.sources,
-                               overwrite=request.overwrite, registration=request.registration,
-                               progress_for=progress_for, workers=workers)
     done: list[ImageResult] = []
     with closing(results), listener.steps(len(plan.images), "image") as bar:
         for result in results:

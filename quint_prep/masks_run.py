@@ -14,6 +14,7 @@ from .findings import CheckReport
 from .manifest import manifest_path
 from .masks import MaskPlan, MaskResult, MaskSettings, Progress, convert_masks
 from .masks_manifest import series_totals
+from .parallel import Workers
 from .progress import Listener
 from .registration import Registration
 from .series import ImageInfo
@@ -64,11 +65,15 @@ def convert_and_check(plan: MaskPlan, output_dir: Path, settings: MaskSettings, 
                       sources: Iterable[Path] = (), series_folder: Path | None = None,
                       registration: Registration | None = None,
                       progress_for: Callable[[ImageInfo], Progress | None] | None = None,
-                      listener: Listener = Listener()) -> MasksOutcome:
-    """Write the planned masks into ``output_dir``, then check them against the images in
-    ``series_folder`` (format, colours, names, pairing, proportions) and write the
-    quantifiers' settings for what exists. Skipped files, the plan's notes and every mask's
-    warnings go to ``listener.warn``, failures to ``listener.error``, as they come."""
+                      listener: Listener = Listener(),
+                      workers: Workers | None = None) -> MasksOutcome:
+    """Write the planned masks into ``output_dir`` (N at once with ``workers``), then check
+    them against the images in ``series_folder`` (format, colours, names, pairing,
+    proportions) and write the quantifiers' settings for what exists. A folder that holds
+    masks of another series is refused first; then skipped files, the plan's notes and every
+    mask's warnings go to ``listener.warn``, failures to ``listener.error``, as they come."""
+    results = convert_masks(plan, output_dir, settings, sources=sources,
+                            progress_for=progress_for, workers=workers)
     for path, reason in plan.set_aside:
         listener.warn(f"{path}: skipped: {reason}")
     for note in plan.notes:
@@ -76,7 +81,6 @@ def convert_and_check(plan: MaskPlan, output_dir: Path, settings: MaskSettings, 
     for problem in plan.problems:
         listener.error(str(problem))
     done: list[MaskResult] = []
-    results = convert_masks(plan, output_dir, settings, sources=sources, progress_for=progress_for)
     with listener.steps(len(plan.jobs), "mask") as bar:
         for result in results:
             done.append(result)

@@ -15,7 +15,7 @@ from typing import Sequence
 from .config import SeriesConfig
 from .findings import CheckReport
 from .manifest import manifest_path
-from .masks import MaskJob, MaskPlan, MaskSettings, plan_masks
+from .masks import MaskJob, MaskPlan, MaskSettings, decide_mask, plan_masks
 from .masks_manifest import load_record
 from .masks_run import MasksOutcome, convert_and_check
 from .masks_select import MaskResample
@@ -30,8 +30,8 @@ from .errors import UsageError
 from .parallel import Workers
 from .quicknii import slice_entries
 from .registration_series import RegistrationSettings, registration_factor
-from .resume import Decision, decide, source_stamp
-from .scale import DEFAULT_MAX_SIZE, Size, parse_size
+from .resume import Decision
+from .scale import DEFAULT_MAX_SIZE, parse_size
 from .series import ImageInfo, discover
 from .progress import Listener
 from .series_plan import SeriesPlan
@@ -82,8 +82,9 @@ def downscale_request(config: SeriesConfig, *, overwrite: bool = False) -> Downs
     return DownscaleRequest(
         sources=tuple(config.image_sources()), output=config.output, factor=config.factor,
         max_size=config.max_size, orientation=config.series_orientation,
-        orientation_csv=config.orientation, trim=config.trim, format=config.format,
-        quality=config.quality, method=config.method, keep_depth=config.keep_depth,
+        orientation_csv=config.orientation, scene=config.scene, trim=config.trim,
+        format=config.format, quality=config.quality, method=config.method,
+        keep_depth=config.keep_depth,
         keep_alpha=config.keep_alpha, normalisation=config.normalisation,
         normalise_from=config.normalise_from, channels=config.channels,
         colour_model=config.colour_model, registration=config.registration_settings,
@@ -186,30 +187,23 @@ def plan_mask_outputs(config: SeriesConfig, plan: MaskPlan, *,
     from the masks folder's manifest; nothing is written."""
     folder = config.masks_output
     record = load_record(folder, plan.factor) if folder.is_dir() else None
-    wanted = masks_settings(config, overwrite=overwrite).to_json()
-    planned = []
-    for job in plan.jobs:
-        entry = record.files.get(job.output_name) if record is not None else None
-        same = entry is not None and entry.settings == wanted and Size(
-            entry.width, entry.height) == job.target
-        output = folder / job.output_name
-        decision = decide(output_name=job.output_name, output_exists=output.exists(),
-                          record=entry, source=source_stamp(job.mask.path), same_settings=same,
-                          overwrite=overwrite)
-        planned.append(PlannedMask(job, output, decision))
-    return planned
+    settings = masks_settings(config, overwrite=overwrite)
+    return [PlannedMask(job, folder / job.output_name, decide_mask(job, folder, record, settings))
+            for job in plan.jobs]
 
 
 def run_masks(config: SeriesConfig, plan: MaskPlan, *, overwrite: bool = False,
+              workers: Workers | None = None,
               listener: Listener = Listener()) -> MasksOutcome:
     """Masks stage: ``config.segmentations`` -> single-colour PNGs in ``config.masks_output``,
+    N masks at once with the run's ``workers`` (the config's jobs and memory, or --scheduler),
     checked against the downscaled series, with the quantifiers' settings beside them."""
     # The masks folder lies inside the downscale output (``output/segmentations``), which is
     # read one level deep only; the segmentations are the sources that must stay apart.
     return convert_and_check(plan, config.masks_output,
                              masks_settings(config, overwrite=overwrite),
                              sources=[config.segmentations] if config.segmentations else [],
-                             series_folder=config.output, listener=listener)
+                             series_folder=config.output, listener=listener, workers=workers)
 
 
 def sweep_sample(plan: SeriesPlan) -> list[ImageInfo]:

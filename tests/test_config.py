@@ -209,7 +209,6 @@ CLI_ONLY = {
     "--quiet": "terminal output of one run",
     "--json": "terminal output of one run",
     "--wait": "how one run meets another in its folder: `run --wait`",
-    "--scene": "one scene of one multi-scene file; a series of scenes is cut with a sections plan",
 }
 # Options whose config key is not simply the flag with `_` for `-`.
 RENAMED = {"sources": "images"}  # the positional SOURCES are the config's `images`

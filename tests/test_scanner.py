@@ -211,3 +211,21 @@ def test_registration_series_of_a_slide_is_read_from_its_small_level(tmp_path, c
     seg = pyvips.Image.new_from_file(str(tmp_path / "out/a_s001.png")).resize(300 / 1024)
     assert reg.shape == (225, 300, 3)
     assert np.abs(reg.astype(float) - seg.numpy()[:225, :300].astype(float)).mean() < 6
+
+
+def test_config_scene_key_cuts_the_scene_as_scene_does(tmp_path, cli):
+    src = tmp_path / "src"
+    src.mkdir()
+    write_czi_rgb(src / "slide_s001.czi", textured_section(512, 384), scenes=((0, 0), (2000, 100)))
+    config = tmp_path / "slide.toml"
+    config.write_text('name = "slide"\nimages = "src"\noutput = "out"\nfactor = 0.5\nscene = 1\n')
+    result = cli("run", config, "-q")
+    assert result.exit_code == 0, result.output
+    assert _png(tmp_path / "out/slide_s001.png").shape == (192, 256, 3)
+    assert _manifest_image(tmp_path / "out", "slide_s001.png")["scene"] == 1
+    by_flag = cli("downscale", src, "-o", tmp_path / "flag", "-f", "0.5", "--scene", "1", "-q")
+    assert by_flag.exit_code == 0, by_flag.output
+    assert (tmp_path / "out/slide_s001.png").read_bytes() == (tmp_path / "flag/slide_s001.png").read_bytes()
+    config.write_text('name = "slide"\nimages = "src"\noutput = "out"\nfactor = 0.5\nscene = -1\n')
+    bad = cli("run", config, "-q")
+    assert bad.exit_code == 2 and "scene: -1 is less than 0" in bad.stderr

@@ -14,10 +14,10 @@ from ..masks_run import convert_and_check
 from ..masks_series import SeriesImage, series_from_folder, series_from_manifest
 from ..masks_select import MaskResample
 from ..registration import Registration, read_registration
-from .common import (InstanceIds, Invert, JsonOutput, Labels, LabelsTableOption, MaskSource,
-                     ObjectColour, OptionalMaxSize, Overwrite,
-                     Quiet, Wait, colour_option, exit_if_failed, image_bar_factory,
-                     labels_option, listener, reported, size_option, table_option, warn, writing)
+from .common import (InstanceIds, Invert, Jobs, JsonOutput, Labels, LabelsTableOption, MaskSource,
+                     Memory, ObjectColour, OptionalMaxSize, Overwrite, Quiet, Scheduler, Wait,
+                     colour_option, exit_if_failed, image_bar_factory, labels_option, listener,
+                     reported, size_option, table_option, warn, workers_option, writing)
 from .reports import report_masks
 
 Segmentations = Annotated[list[Path], typer.Argument(
@@ -62,6 +62,9 @@ def masks(
         "--registration", help="QuickNII/VisuAlign/DeepSlice JSON or XML: warn about masks "
         "PyNutil would skip.")] = None,
     overwrite: Overwrite = False,
+    jobs: Jobs = None,
+    memory: Memory = None,
+    scheduler: Scheduler = None,
     wait: Wait = False,
     quiet: Quiet = False,
     json_output: JsonOutput = False,
@@ -71,12 +74,14 @@ def masks(
 
     Tool suffixes (_Simple Segmentation, _cp_masks, _masks, -labels, _mask, _seg, ...) are
     removed; with --images or --manifest each mask is matched to its image by name, then by
-    section number, and its proportions are checked.
+    section number, and its proportions are checked. --jobs N converts N masks at once
+    (reported and recorded in the series' order).
 
     Example: quint-prep masks ilastik_out/ -o masks/mouse12 --images prepared/mouse12 --labels 2
     """
     if images is not None and manifest is not None:
         raise UsageError("give --images or --manifest, not both")
+    workers = workers_option(jobs, memory, scheduler)
     settings = MaskSettings(
         colour=colour_option(colour, "--colour"), background=colour_option(background, "--background"),
         labels=labels_option(labels), instance_ids=labels_option(instance_ids, "--instance-ids"),
@@ -95,7 +100,8 @@ def masks(
     with writing(guard_output_dir(output, guarded), wait=wait):
         outcome = convert_and_check(plan, output, settings, sources=guarded,
                                     series_folder=series_folder, registration=registered,
-                                    progress_for=image_bar_factory(quiet), listener=listener(quiet))
+                                    progress_for=image_bar_factory(quiet), listener=listener(quiet),
+                                    workers=workers)
     report_masks(outcome, json_output=json_output)
     exit_if_failed(outcome.failed)
 

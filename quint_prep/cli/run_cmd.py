@@ -95,13 +95,16 @@ def run(
 def _output_folders(settings: SeriesConfig, stages: tuple[Stage, ...]) -> list[Path]:
     """The folders the stages write (created, refused when inside a source folder), so the
     run holds their writer locks from start to end."""
-    wanted = {Stage.DOWNSCALE: (settings.output, settings.image_sources()),
-              Stage.MASKS: (settings.masks_output,
-                            [settings.segmentations] if settings.segmentations else []),
-              Stage.SWEEP: (settings.sweep_output, settings.image_sources())}
+    images = settings.image_sources()
+    wanted = {Stage.DOWNSCALE: [(settings.output, images),
+                                *([(settings.registration, images)] if settings.registration
+                                  else [])],
+              Stage.MASKS: [(settings.masks_output,
+                             [settings.segmentations] if settings.segmentations else [])],
+              Stage.SWEEP: [(settings.sweep_output, images)]}
     if Stage.DOWNSCALE not in stages and not manifest_path(settings.output).exists():
         wanted.pop(Stage.MASKS)  # the stage will say it needs the downscaled series first
-    return [guard_output_dir(*wanted[s]) for s in stages if s in wanted]
+    return [guard_output_dir(*folder) for s in stages for folder in wanted.get(s, [])]
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,8 @@ def _downscale_stage(settings: SeriesConfig, workers: Workers, *, overwrite: boo
 def _masks_stage(settings: SeriesConfig, workers: Workers, *, overwrite: bool,
                  quiet: bool, json_output: bool) -> StageDone:
     plan = plan_masks_stage(settings, overwrite=overwrite)
-    outcome = run_masks(settings, plan, overwrite=overwrite, listener=listener(quiet))
+    outcome = run_masks(settings, plan, overwrite=overwrite, workers=workers,
+                        listener=listener(quiet))
     return StageDone(report_masks(outcome, json_output=json_output, show_json=False), outcome.failed)
 
 
