@@ -485,6 +485,8 @@ def downscale_checked(request: DownscaleRequest, plan: SeriesPlan,
                                progress_for=progress_for, workers=workers)
     for problem in plan.problems:
         listener.error(str(problem))
+    for note in plan.notes:
+        listener.warn(note)
     for number, names in duplicate_sections(plan.images).items():
         listener.warn(f"section number {number} is used by {', '.join(names)}: QUINT pairs "
                       "files by number, so each must be unique (see `quint-prep rename`)")

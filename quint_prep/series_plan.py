@@ -26,6 +26,7 @@ class SeriesPlan:
     factor: float
     max_size: Size | None
     orientations: OrientationPlan = OrientationPlan()
+    notes: tuple[str, ...] = ()  # worth telling, never a failure (an image --trim left whole)
 
     def output_size(self, info: ImageInfo) -> Size:
         """The size this image gets under the series factor, as oriented."""
@@ -80,12 +81,13 @@ def plan_series(sources: Iterable[Path], *, factor: float | None = None,
     refused = [(info, refuse_multi_scene(info)) for info in infos]
     problems += [error for _, error in refused if error is not None]
     infos = [info for info, error in refused if error is None]
+    notes: list[str] = []
     if trim is not None:
-        infos, cut_problems = trim_series(infos, trim)
+        infos, cut_problems, notes = trim_series(infos, trim)
         problems = problems + cut_problems
     if not infos:
         if problems:
-            return SeriesPlan([], problems, skipped, factor or 1.0, max_size)
+            return SeriesPlan([], problems, skipped, factor or 1.0, max_size, notes=tuple(notes))
         raise UsageError("no images found (TIFF, JPEG or PNG) in the given sources")
     per_section = plan_orientations(infos)
     per_section.update(read_orientation_csv(orientation_csv, [i.stem for i in infos])
@@ -93,7 +95,8 @@ def plan_series(sources: Iterable[Path], *, factor: float | None = None,
     orientations = OrientationPlan(orientation, per_section)
     if max_size is not None:
         factor = series_factor(max_size, [orientations.for_stem(i.stem).size(i.size) for i in infos])
-    return SeriesPlan(infos, problems, skipped, check_factor(float(factor)), max_size, orientations)
+    return SeriesPlan(infos, problems, skipped, check_factor(float(factor)), max_size, orientations,
+                      tuple(notes))
 
 
 def duplicate_sections(infos: Iterable[ImageInfo]) -> dict[int, list[str]]:

@@ -213,6 +213,35 @@ def test_registration_series_of_a_slide_is_read_from_its_small_level(tmp_path, c
     assert np.abs(reg.astype(float) - seg.numpy()[:225, :300].astype(float)).mean() < 6
 
 
+def test_a_czi_downscale_reads_each_tile_once_and_keeps_red_red(tmp_path, cli, monkeypatch):
+    """The virtual TIFF keeps no row of tiles itself: libvips' own tile cache is enough, so
+    every tile is read from libCZI about once; B,G,R comes out R,G,B (numpy, per tile)."""
+    from quint_prep.slides import czi_reader
+
+    src = tmp_path / "src"
+    src.mkdir()
+    write_czi_rgb(src / "r_s001.czi", textured_section(1500, 1000), tile=700)
+    reads: list[tuple[int, int, int]] = []
+    original = czi_reader.CziSlide._block
+
+    def spy(self, level, x, y, w, h):
+        reads.append((level, x, y))
+        return original(self, level, x, y, w, h)
+
+    monkeypatch.setattr(czi_reader.CziSlide, "_block", spy)
+    result = cli("downscale", src, "-o", tmp_path / "out", "-f", "0.25", "-q")
+    assert result.exit_code == 0, result.output
+    tile = czi_reader.CziSlide.tile
+    tiles = {(0, x, y) for x in range(0, 1500, tile) for y in range(0, 1000, tile)}
+    assert set(reads) == tiles
+    # libvips' two worker threads may both ask for a tile before either has it in its cache;
+    # re-reading every tile row (no tile cache at all) would read each tile several times
+    assert len(reads) <= len(tiles) + len(range(0, 1500, tile))
+    out = _png(tmp_path / "out/r_s001.png").astype(float)
+    red, green, blue = out[125, 187]
+    assert red > 150 and green < 100 and blue < 100
+
+
 def test_config_scene_key_cuts_the_scene_as_scene_does(tmp_path, cli):
     src = tmp_path / "src"
     src.mkdir()
