@@ -1,7 +1,9 @@
-"""Run a series from its config: the stages downscale -> masks -> check, in that order.
+"""Run a series from its config: the stages downscale -> masks -> check, in that order (and
+sweep, on its own).
 
-Each stage is one small adapter from a ``SeriesConfig`` to the library function of the matching
-command, so ``quint-prep run`` does exactly what the commands do. Resume comes from the
+Each stage is one small adapter from a ``SeriesConfig`` to the core function of the matching
+command (``downscale_checked``, ``convert_and_check``, ``check_series``, ``plan_sweep`` and
+``run_sweep``), so ``quint-prep run`` does exactly what the commands do. Resume comes from the
 commands themselves: a rerun skips every output that is up to date (see ``resume``).
 """
 

@@ -9,23 +9,23 @@ import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, Any, Callable, Iterable, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterable, Optional, Sequence, TypeVar
 
 import typer
-from tqdm import tqdm
 from typer.core import TyperCommand, TyperGroup
 
-from ..colours import Colour, parse_rgb
 from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, QuintPrepError, UsageError, exit_code_for
 from ..folder_lock import LockHolder, folder_lock
-from ..masks_labels import LabelsTable, read_labels_table
-from ..masks_select import parse_labels
-from ..masks_sources import SourceKind
-from ..normalise import (WindowPlan, describe_window, intensity_note, parse_normalisation,
-                         plan_windows)
-from ..parallel import Workers, parse_memory
 from ..progress import Listener
 from ..scale import Size, parse_size
+
+if TYPE_CHECKING:  # imported where used: the start-up of a command stays light
+    from tqdm import tqdm
+
+    from ..colours import Colour
+    from ..masks_labels import LabelsTable
+    from ..normalise import WindowPlan
+    from ..parallel import Workers
 
 Sources = Annotated[list[Path], typer.Argument(
     help="Image files or folders of a series (folders are read one level deep).",
@@ -45,8 +45,6 @@ Labels = Annotated[Optional[str], typer.Option(
     "need it).")]
 ObjectColour = Annotated[Optional[str], typer.Option(
     "--object-colour", metavar="R,G,B", help="Colour of the objects in coloured inputs.")]
-MaskSource = Annotated[Optional[SourceKind], typer.Option(
-    "--source", help="Force the tool the segmentations come from (default: detected).")]
 Invert = Annotated[bool, typer.Option("--invert", help="Swap objects and background (for "
                                       "files whose LUT or photometric tag lies).")]
 InstanceIds = Annotated[Optional[str], typer.Option(
@@ -77,6 +75,18 @@ Scheduler = Annotated[Optional[str], typer.Option(
 Wait = Annotated[bool, typer.Option(
     "--wait", help="When another run is writing into the output folder, wait until it ends "
     "(default: exit 1 at once).")]
+
+
+def __getattr__(name: str) -> Any:
+    """``MaskSource`` (the --source option of masks and sweep), built when a command imports it:
+    its type, ``masks_sources.SourceKind``, lives beside numpy and pyvips."""
+    if name == "MaskSource":
+        from ..masks_sources import SourceKind
+
+        return Annotated[Optional[SourceKind], typer.Option(
+            "--source", help="Force the tool the segmentations come from (default: detected).")]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -180,22 +190,30 @@ def size_option(text: str, option: str = "--max-size") -> Size:
 def colour_option(text: str, option: str) -> Colour:
     """Parse an R,G,B option value (``colours.parse_rgb``, as a config reads it); a UsageError
     (exit 2) naming the option when it is not one."""
+    from ..colours import parse_rgb
+
     return _option_value(parse_rgb, text, option)
 
 
 def labels_option(text: str | None, option: str = "--labels") -> tuple[int, ...] | None:
     """``"2,3"`` / ``"2-5"`` -> label values (as a config reads them); UsageError naming the
     option otherwise."""
+    from ..masks_select import parse_labels
+
     return None if text is None else _option_value(parse_labels, text, option)
 
 
 def table_option(path: Path | None) -> LabelsTable:
     """The --labels-table CSV (an empty table when not given)."""
+    from ..masks_labels import LabelsTable, read_labels_table
+
     return read_labels_table(path) if path is not None else LabelsTable()
 
 
 def workers_option(jobs: int | None, memory: str | None, scheduler: str | None) -> Workers:
     """The Workers of --jobs/--memory/--scheduler; UsageError (exit 2) on a bad --memory."""
+    from ..parallel import Workers, parse_memory
+
     try:
         budget = parse_memory(memory) if memory is not None else None
     except QuintPrepError as error:
@@ -229,11 +247,15 @@ def writing(*folders: Path, wait: bool = False) -> Any:
 
 def warn(message: str) -> None:
     """A warning line on stderr (does not disturb progress bars)."""
+    from tqdm import tqdm
+
     tqdm.write(f"warning: {message}", file=sys.stderr)
 
 
 def error_line(message: str) -> None:
     """An error line on stderr (does not disturb progress bars)."""
+    from tqdm import tqdm
+
     tqdm.write(f"error: {message}", file=sys.stderr)
 
 
@@ -293,12 +315,16 @@ def bars_off(quiet: bool) -> bool:
 
 def series_bar(total: int, quiet: bool, unit: str = "image") -> tqdm:
     """The progress bar over a series (on stderr, on a terminal only; silent with --quiet)."""
+    from tqdm import tqdm
+
     return tqdm(total=total, unit=unit, disable=bars_off(quiet), file=sys.stderr,
                 dynamic_ncols=True)
 
 
 def image_bar_factory(quiet: bool) -> Callable[[Any], Callable[[float], None] | None]:
     """A factory of per-image progress callbacks for gigapixel images (None when quiet)."""
+    from tqdm import tqdm
+
 
     def make(info: Any) -> Callable[[float], None] | None:
         if bars_off(quiet):
@@ -319,12 +345,16 @@ def image_bar_factory(quiet: bool) -> Callable[[Any], Callable[[float], None] | 
 
 def intensity_windows(images: Sequence[Any], percentiles: str) -> WindowPlan:
     """Series and per-image windows for display (``factor``/``inspect --intensity``)."""
+    from ..normalise import parse_normalisation, plan_windows
+
     normalisation = parse_normalisation("image", percentiles)
     return plan_windows(images, normalisation)
 
 
 def intensity_table(windows: WindowPlan) -> str:
     """Per-image intensity ranges, outliers flagged, and the series window."""
+    from ..normalise import describe_window, intensity_note
+
     rows = [[r.path.name, describe_window(r.window), f"{r.saturated:.2%}",
              intensity_note(r, windows.reference_for(r)) or "ok"] for r in windows.ranges]
     lines = [format_table(["name", "window", "saturated", "note"], rows)] if rows else []
@@ -336,6 +366,8 @@ def intensity_table(windows: WindowPlan) -> str:
 
 def intensity_json(windows: WindowPlan) -> dict:
     """JSON form of the intensity overview."""
+    from ..normalise import intensity_note
+
     return {
         "series_window": windows.series.to_json() if windows.series else None,
         "images": [{"path": str(r.path), "window": r.window.to_json(), "saturated": r.saturated,
