@@ -68,7 +68,7 @@ def count_components(mask: pyvips.Image, strip_height: int | None = None) -> Com
     """
     if mask.bands != 1:
         raise ValueError("count_components needs a one-band mask")
-    binary = (mask > 0).ifthenelse(255, 0).cast("uchar")
+    binary = mask > 0  # uchar 0/255 whatever the format
     region = pyvips.Region.new(binary)  # one pipeline, fetched top to bottom
     rows = strip_height or strip_height_for(mask.width)
     unions = _UnionFind()

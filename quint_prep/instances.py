@@ -91,6 +91,34 @@ def _id_bytes(labels: pyvips.Image) -> list[pyvips.Image]:
             for j in range(count)]
 
 
+def _byte_table(count: int) -> pyvips.Image:
+    """The lookup table id -> (object weight, then per byte: the byte, its square), float."""
+    values = np.arange(256 ** count)
+    bands = [(values > 0).astype(np.float32)]
+    for j in range(count):
+        byte = ((values >> (8 * j)) & 255).astype(np.float32)
+        bands += [byte, byte * byte]
+    return pyvips.Image.new_from_array(np.stack(bands, axis=-1).reshape(1, -1, len(bands)))
+
+
+def _weighted_bytes(labels: pyvips.Image) -> pyvips.Image:
+    """Per pixel: the object weight (0/1) and each byte of the id and its square (float).
+
+    A byte of an id is 0 where the id is 0, so the bytes need no weighting. 8- and 16-bit ids
+    go through ONE ``maplut`` (a table of 256 or 65536 entries: one operation instead of a
+    dozen at the source's resolution, the same float values); wider ids are computed.
+    """
+    count = {"uchar": 1, "ushort": 2}.get(str(labels.format))
+    if count is not None:
+        return labels.maplut(_byte_table(count).cast("float"))
+    weight = ((labels > 0) / 255).cast("float")
+    bands = [weight]
+    for byte in _id_bytes(labels):
+        weighted = byte * weight
+        bands += [weighted, weighted * byte]
+    return bands[0].bandjoin(bands[1:])
+
+
 def _box_ids(labels: pyvips.Image, target: Size, method: MaskResample) -> pyvips.Image:
     """Area/any on ids in ONE streamed chain: per output pixel, the box means of the object
     weight and of each byte of the id and its square, over object pixels (float).
@@ -101,12 +129,7 @@ def _box_ids(labels: pyvips.Image, target: Size, method: MaskResample) -> pyvips
     cannot feed two differently shrunk branches from one sequential source ("out of order
     read"). Bytes keep every value exact in float (at most 255 squared).
     """
-    weight = ((labels > 0) / 255).cast("float")
-    bands = [weight]
-    for byte in _id_bytes(labels):
-        weighted = byte * weight
-        bands += [weighted, weighted * byte]
-    means = exact_size(box_average(bands[0].bandjoin(bands[1:]), target), target)
+    means = exact_size(box_average(_weighted_bytes(labels), target), target)
     covered = means[0]
     objects = covered >= 0.5 if method is MaskResample.AREA else covered > 0
     ids = None

@@ -22,7 +22,7 @@ import pyvips
 from .errors import InputError, QuintPrepError, UsageError
 from .folder_lock import folder_lock
 from .masks_counts import MaskCounts, count_mask, count_warnings
-from .masks_flatten import FlattenOptions, flatten
+from .masks_flatten import FlattenOptions, flatten, scratch_file, settle_resampled_ids
 from .masks_judge import MaskFacts, judge_and_record, judge_mask
 from .masks_labels import (LabelChoice, LabelSelection, LabelsTable, blanket_notes, choose_labels,
                            instances_present, label_shares)
@@ -349,10 +349,12 @@ def convert_one(job: MaskJob, output_dir: Path, settings: MaskSettings,
                           "quint-prep masks; pass --overwrite to replace it", **base)
     started = time.perf_counter()
     try:
-        flattened = flatten(job.mask, job.target, settings.flatten_options(job.choice
-                                                                           or _default_choice(job)))
-        write_mask_png(flattened.selection, output, settings, on_progress)
-        counts = count_mask(flattened, output, settings.colour, job.mask.path)
+        with scratch_file(output, "-ids.v") as scratch:
+            flattened = flatten(job.mask, job.target,
+                                settings.flatten_options(job.choice or _default_choice(job)))
+            flattened = settle_resampled_ids(flattened, scratch, job.mask.path)
+            write_mask_png(flattened.selection, output, settings, on_progress)
+            counts = count_mask(flattened, output, settings.colour, job.mask.path)
     except QuintPrepError as error:
         return MaskResult(status="failed", message=error.message, **base)
     judged, facts = judge_and_record(_facts(job, counts), lambda: label_shares(job.mask))

@@ -12,8 +12,11 @@ file afresh for the counting passes (instances read, objects before resampling).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Sequence
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
 
 import pyvips
 
@@ -21,7 +24,9 @@ from .errors import InputError
 from .instances import instance_labels, is_instance_source, resample_instances, separate_instances
 from .masks_select import Colour, MaskResample, resample_selection, select_objects
 from .masks_sources import MaskFile
+from .outputs import TEMP_MARKER
 from .scale import Size
+from .series import vips_reason
 
 Factory = Callable[[], pyvips.Image]
 
@@ -87,9 +92,48 @@ def _flatten_instances(mask: MaskFile, target: Size, options: FlattenOptions,
         return resample_instances(source_ids(), target, options.resample)
 
     def objects(ids: pyvips.Image, cache: bool) -> pyvips.Image:
-        return (separate_instances(ids, cache) if separate else ids) > 0
+        return _objects(ids, separate, cache)
 
     description = instance_labels(mask, labels)[1] + (
         ", instances separated" if separate else ", touching instances kept")
     return Flattened(objects(resampled_ids(), resampled), description, (), resampled, separate,
                      lambda: objects(source_ids(), False), source_ids, resampled_ids)
+
+
+def _objects(ids: pyvips.Image, separate: bool, cache: bool) -> pyvips.Image:
+    return (separate_instances(ids, cache) if separate else ids) > 0
+
+
+def settle_resampled_ids(flattened: Flattened, scratch: Path, path: object = None) -> Flattened:
+    """Resampled instance ids computed ONCE into ``scratch`` (a libvips ``.v`` file), and the
+    selection and the ids after resampling read from it (other masks: unchanged).
+
+    The label-safe resampling of ids is the dearest step of a resampled instance mask; the
+    selection (written), its counts and the census of the ids after resampling all need it.
+    Read from a file, the separation needs no line cache and the census is one quick
+    histogram. The pixels are the same: only where they are computed changes.
+    """
+    if not flattened.resampled or flattened.resampled_ids is None:
+        return flattened
+    try:
+        flattened.resampled_ids().write_to_file(str(scratch))
+    except pyvips.Error as error:
+        raise InputError(f"failed while decoding or resampling: {vips_reason(error)}",
+                         path) from error
+
+    def resampled_ids() -> pyvips.Image:
+        return pyvips.Image.new_from_file(str(scratch))
+
+    return replace(flattened, selection=_objects(resampled_ids(), flattened.separated, False),
+                   resampled_ids=resampled_ids)
+
+
+@contextmanager
+def scratch_file(output: Path, suffix: str) -> Iterator[Path]:
+    """A temporary file next to ``output``, removed afterwards (and, after a kill, by the next
+    run's ``remove_stale_temporaries``: it carries the temporary marker)."""
+    path = output.with_name(f".{output.stem}{TEMP_MARKER}{os.getpid()}{suffix}")
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
