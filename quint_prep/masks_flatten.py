@@ -137,3 +137,19 @@ def scratch_file(output: Path, suffix: str) -> Iterator[Path]:
         yield path
     finally:
         path.unlink(missing_ok=True)
+
+
+def selection_and_ids(flattened: Flattened, at_source: bool = False,
+                      ) -> tuple[pyvips.Image, pyvips.Image | None]:
+    """The selection at the output size (or, ``at_source``, at the source's size) and, for
+    8/16-bit instance ids, the ids it is made of, from ONE decode: one pass then counts the
+    objects and takes the census of the ids (masks_stream.count_pass)."""
+    default = flattened.source_selection() if at_source else flattened.selection
+    factory = flattened.source_ids if at_source or not flattened.resampled \
+        else flattened.resampled_ids
+    if factory is None:
+        return default, None
+    ids = factory()
+    if str(ids.format) not in ("uchar", "ushort"):
+        return default, None
+    return _objects(ids, flattened.separated, False), ids
