@@ -351,7 +351,7 @@ def convert_one(job: MaskJob, output_dir: Path, settings: MaskSettings,
                           "quint-prep masks; pass --overwrite to replace it", **base)
     started = time.perf_counter()
     try:
-        with scratch_file(output, "-ids.v") as scratch:
+        with scratch_file(output, "-ids.tif") as scratch:
             flattened = flatten(job.mask, job.target,
                                 settings.flatten_options(job.choice or _default_choice(job)))
             flattened = settle_resampled_ids(flattened, scratch, job.mask.path)

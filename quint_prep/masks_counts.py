@@ -1,9 +1,10 @@
 """Count a written mask as Nutil and PyNutil will: objects, object pixels, instances read.
 
 Definitions (every figure is computed in bounded memory, by streaming passes):
-- ``objects``: 4-connected components of the object colour in the WRITTEN PNG
-  (``components.count_components`` on the file opened with sequential access);
-  ``object_pixels``: their pixels.
+- ``objects``: 4-connected components of the object colour in the WRITTEN PNG;
+  ``object_pixels``: their pixels. They are counted on the selection while it is written
+  (masks_stream: every selected pixel is written in the object colour, every other one in
+  the background colour, which differs), or by reading the file back (``count_written``).
 - ``instances`` (instance sources): distinct non-zero ids read from the source (the chosen ids
   with ``--labels``); ``instance_pixels``: their pixels. With separation, ``objects ==
   instances`` for cells whose shapes survive it; a difference means cells were lost or split.

