@@ -36,11 +36,17 @@ test-integration: $(STAMP)
 	$(BIN)/pip install $(PIP_QUIET) "pynutil==0.6.2"
 	$(BIN)/python -m pytest -m pynutil
 
+# Every script runs even when an earlier one fails a budget; the target fails when any did.
+BENCH_SCRIPTS := bench_startup bench_downscale bench_series bench_jobs bench_masks bench_scanner \
+	bench_sections
+
 bench: $(STAMP)
 	$(BIN)/pip install $(PIP_QUIET) -e ".[test,bench]"
-	$(BIN)/python bench/bench_downscale.py
-	$(BIN)/python bench/bench_masks.py
-	$(BIN)/python bench/bench_jobs.py
+	@failed=""; for script in $(BENCH_SCRIPTS); do \
+		echo "== bench/$$script.py"; \
+		$(BIN)/python bench/$$script.py || failed="$$failed $$script"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "bench: budgets failed in:$$failed" >&2; exit 1; fi
 
 # Series from config files (README "Series with make"). Each config gets a stamp
 # .series/NAME.done whose prerequisites are the config and every input file and folder

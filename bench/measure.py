@@ -6,11 +6,27 @@ import os
 import signal
 import statistics
 import subprocess
+import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
+
+
+# A forked child starts with its parent's resident pages counted, and exec keeps that count as
+# the child's peak: every command started by a benchmark that had grown to 126 MB (it generates
+# its inputs in-process) showed at least 126 MB. So the command is started by this small
+# launcher, which waits for it and writes the command's own rusage (peak RSS in KB, CPU s).
+LAUNCHER = """
+import os, subprocess, sys
+process = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(process.pid, 0)
+with open(sys.argv[1], "w") as report:
+    report.write(f"{usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}")
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
 
 
 @dataclass(frozen=True)
@@ -33,17 +49,20 @@ class Measure:
 
 def run_measured(argv: Sequence[str], timeout: float, log: Path,
                  env: dict[str, str] | None = None) -> Measure:
-    """Run argv to completion (killed after ``timeout`` s); peak RSS from the child's rusage.
+    """Run argv to completion (killed after ``timeout`` s); peak RSS from the command's rusage.
 
-    ``os.wait4`` returns the rusage of exactly this child, so nothing else the benchmark ran
-    is mixed into ``ru_maxrss``. The child's stdout and stderr go to ``log``.
+    The command runs under ``LAUNCHER``, whose ``os.wait4`` gives the rusage of exactly that
+    command: neither this process's memory nor anything else the benchmark ran is mixed into
+    ``ru_maxrss``. The command's stdout and stderr go to ``log``.
     """
     log.parent.mkdir(parents=True, exist_ok=True)
     wait_for_quiet()
     busy_before = busy_cpu_seconds()
+    report = Path(tempfile.mkstemp(prefix="measure-", suffix=".txt")[1])
     with open(log, "wb") as sink:
         started = time.perf_counter()
-        process = subprocess.Popen(list(argv), stdout=sink, stderr=subprocess.STDOUT,
+        process = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(report), *argv],
+                                   stdout=sink, stderr=subprocess.STDOUT,
                                    env={**os.environ, **(env or {})}, start_new_session=True)
         timed_out = threading.Event()
 
@@ -59,8 +78,12 @@ def run_measured(argv: Sequence[str], timeout: float, log: Path,
             timer.cancel()
         seconds = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)  # already reaped by wait4
-    peak_mb = usage.ru_maxrss / 1024  # kilobytes on Linux
-    cpu = usage.ru_utime + usage.ru_stime
+    measured = report.read_text().split()
+    report.unlink(missing_ok=True)
+    if len(measured) == 2:  # the command's own figures
+        peak_mb, cpu = int(measured[0]) / 1024, float(measured[1])  # kilobytes on Linux
+    else:  # killed before it reported: the launcher's (an upper bound)
+        peak_mb, cpu = usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
     extra = dict(cpu_seconds=cpu, others_cpu=max(0.0, busy_cpu_seconds() - busy_before - cpu))
     if timed_out.is_set():
         return Measure(seconds, peak_mb, "timeout", f"killed after {timeout:.0f} s", **extra)

@@ -21,12 +21,13 @@ STRIP_BYTES = 16 * 1024 * 1024  # label memory per strip (int32 labels)
 
 @dataclass(frozen=True)
 class ComponentStats:
-    """Objects (4-connected components) of a mask and their pixel counts."""
+    """Objects (4-connected components) of a mask and their pixel counts (also what ``sweep``
+    compares between resolutions)."""
 
     objects: int
     object_pixels: int
     total_pixels: int
-    sizes: tuple[int, ...]  # pixels per object, in no particular order
+    sizes: tuple[int, ...] = ()  # pixels per object, in no particular order; () when not kept
 
     @property
     def area_fraction(self) -> float:

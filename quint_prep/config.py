@@ -24,11 +24,11 @@ from .errors import QuintPrepError, UsageError
 from .masks_labels import LabelsTable, label_rule, labels_table, read_labels_table
 from .masks_select import MaskResample
 from .masks_sources import SourceKind
-from .normalise import Normalisation, parse_normalisation
+from .normalise import DEFAULT_PERCENTILES, Normalisation, parse_normalisation
 from .orientation import Orientation, OrientationPlan
 from .registration_series import DEFAULT_REGISTRATION_BOX, RegistrationFormat, RegistrationSettings
 from .resample import Method
-from .scale import Size
+from .scale import FACTOR_KEYS, Size, one_factor_problem
 from .series import IMAGE_SUFFIXES, UNSUPPORTED_SUFFIXES
 from .slides import SLIDE_SUFFIXES
 
@@ -43,10 +43,10 @@ DEFAULTS: dict[str, Any] = {
     "object_colour": None, "resample": "area", "jobs": None, "memory": None,
     "segmentations": None, "factor": None, "max_size": None,
     # the rest of `downscale`'s options (issue 14): intensity, channels, registration, orientation
-    "normalise": "auto", "percentiles": (0.1, 99.9), "normalise_from": None, "channel": None,
+    "normalise": "auto", "percentiles": DEFAULT_PERCENTILES, "normalise_from": None, "channel": None,
     "channels": None, "registration": None, "registration_size": DEFAULT_REGISTRATION_BOX,
     "registration_format": "png", "rotate": 0, "flip": None, "orientation": None,
-    "colour_model": "auto",
+    "colour_model": "auto", "scene": None,
 }
 # Keys that name files or folders: relative paths are taken from the config file's folder.
 PATH_KEYS = ("images", "output", "segmentations", "normalise_from", "registration", "orientation")
@@ -98,6 +98,7 @@ class SeriesConfig:
     instance_ids: tuple[int, ...] | None = None  # instance ids kept in instance-label files
     labels_table: LabelsTable = LabelsTable()  # labels per file or tool ([labels] or labels_table)
     trim: bool = False  # cut each image to its tissue box first (downscale --trim)
+    scene: int | None = None  # the scene of multi-scene files (CZI) to use (downscale --scene)
 
     @property
     def masks_output(self) -> Path:
@@ -165,7 +166,7 @@ TOP_LEVEL: dict[str, Callable[[object], Any]] = {
     "registration_size": v.size, "registration_format": v.choice(*(f.value for f in RegistrationFormat)),
     "rotate": v.rotate, "flip": v.flip, "orientation": v.string,
     "colour_model": v.choice(*(m.value for m in ColourModel)),
-    "instance_ids": v.labels, "labels_table": v.string,
+    "instance_ids": v.labels, "labels_table": v.string, "scene": v.integer(0),
 }
 CHECK_KEYS: dict[str, Callable[[object], Any]] = {"registration": v.string}
 REQUIRED = ("name", "images", "output")
@@ -213,11 +214,9 @@ def _cross_checks(values: dict[str, Any], problems: list[str]) -> None:
     for key in REQUIRED:
         if key not in values and not any(p.startswith(f"{key}:") for p in problems):
             problems.append(f"{key}: missing (required)")
-    if values.get("factor") is not None and values.get("max_size") is not None:
-        problems.append("factor: give factor or max_size, not both")
-    elif "factor" not in values and "max_size" not in values and not any(
-            p.startswith(("factor:", "max_size:")) for p in problems):
-        problems.append('factor: missing: give factor = 0.25 or max_size = "14000x10000"')
+    one_factor = one_factor_problem(values.get("factor"), values.get("max_size"), FACTOR_KEYS)
+    if one_factor and not any(p.startswith(("factor:", "max_size:")) for p in problems):
+        problems.append(f"factor: {one_factor}")
     if values.get("format") == "jpg":
         for key in ("keep_depth", "keep_alpha"):
             if values.get(key):
@@ -316,7 +315,8 @@ def _series_config(path: Path, config: dict[str, Any], check: CheckConfig,
         registration_format=RegistrationFormat(config["registration_format"]),
         rotate=config["rotate"], flip=config["flip"], orientation=config["orientation"],
         colour_model=ColourModel(config["colour_model"]),
-        instance_ids=config.get("instance_ids"), labels_table=table, trim=config["trim"])
+        instance_ids=config.get("instance_ids"), labels_table=table, trim=config["trim"],
+        scene=config["scene"])
 
 
 def _labels_rows(table: dict | None, problems: list[str]) -> LabelsTable | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+from .colours import parse_rgb
 from .errors import QuintPrepError
 from .masks_select import parse_labels
 from .normalise import parse_channels, parse_normalisation
@@ -98,23 +99,15 @@ def memory(value: object) -> int:
     return _parsed(parse_memory, string(value))
 
 
-def _numbers(value: object, what: str) -> list[int]:
-    if isinstance(value, str):
-        try:
-            return [int(part) for part in value.split(",")]
-        except ValueError:
-            raise Bad(f"{value!r} is not {what}") from None
-    if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-        return list(value)
-    raise Bad(f"must be {what}, not {kind(value)}")
-
-
 def colour(value: object) -> RGB:
-    """An RGB colour: "255,0,0" or [255, 0, 0]."""
-    numbers = _numbers(value, 'an RGB colour: "255,0,0" or [255, 0, 0]')
-    if len(numbers) != 3 or not all(0 <= n <= 255 for n in numbers):
-        raise Bad(f"{value!r} is not three numbers 0-255 (R, G, B)")
-    return (numbers[0], numbers[1], numbers[2])
+    """An RGB colour: "255,0,0" or [255, 0, 0], read as the command line reads it."""
+    if not isinstance(value, str) and not (isinstance(value, list) and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value)):
+        raise Bad(f'must be an RGB colour: "255,0,0" or [255, 0, 0], not {kind(value)}')
+    try:
+        return parse_rgb(value)  # type: ignore[arg-type]
+    except ValueError as error:
+        raise Bad(str(error)) from None
 
 
 def labels(value: object) -> tuple[int, ...]:

@@ -1,5 +1,6 @@
-"""Downscale a series with one factor: its settings, its plan (images and the one factor) and
-the streamed pipeline that writes one image; ``downscale_batch`` runs the whole series."""
+"""Downscale a series with one factor: its settings and the streamed pipeline that writes one
+image; the series and its one factor are planned by ``series_plan``, ``downscale_batch`` runs
+the whole series."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import pyvips
 
@@ -15,17 +16,16 @@ from .colour_model import ColourModel, series_bit_depth, series_colour_model
 from .errors import InputError, UsageError
 from .naming import name_problems
 from .normalise import Normalisation, Window, WindowPlan, plan_windows
-from .orientation import Orientation, OrientationPlan, read_orientation_csv
+from .orientation import Orientation, OrientationPlan
 from .outputs import atomic_output, temporary_path
 from .parallel import run_interruptibly
 from .resample import Method, downscale_pipeline
-from .scale import Size, check_factor, scaled_size, series_factor
-from .plan_sources import is_plan_file, plan_infos, plan_orientations
-from .sections import DetectSettings, trim_series
-from .series import Discovery, ImageInfo, discover, file_notes, read_info, vips_reason
+from .scale import Size, check_factor
+from .series import ImageInfo, file_notes, vips_reason
+from .series_plan import SeriesPlan
+from .status import Status
 from .slides.tiffstream import stream_error
 
-DESCRIPTOR_NAME = "quicknii-series.xml"
 PROGRESS_MEGAPIXELS = 100.0  # images larger than this report progress while they are written
 
 
@@ -92,22 +92,6 @@ class DownscaleSettings:
                 "window": series.to_json() if series and mode != "image" else None}
 
 
-@dataclass(frozen=True)
-class SeriesPlan:
-    """A series as found on disk: readable images, problems, and its one factor."""
-
-    images: list[ImageInfo]
-    problems: list[InputError]
-    skipped: list[Path]
-    factor: float
-    max_size: Size | None
-    orientations: OrientationPlan = OrientationPlan()
-
-    def output_size(self, info: ImageInfo) -> Size:
-        """The size this image gets under the series factor, as oriented."""
-        return self.orientations.for_stem(info.stem).size(scaled_size(info.size, self.factor))
-
-
 def with_windows(settings: DownscaleSettings, plan: SeriesPlan,
                  given: Window | None = None) -> DownscaleSettings:
     """The settings with the series' intensity windows computed (none when depth is kept).
@@ -131,75 +115,12 @@ def settle_colour_model(settings: DownscaleSettings,
                    bit_depth=series_bit_depth(infos, settings.keep_depth))
 
 
-def read_series(sources: Iterable[Path], scene: int | None = None,
-                ) -> tuple[list[ImageInfo], list[InputError], list[Path]]:
-    """Discover the images among the sources and read every header; collect failures.
-
-    ``scene`` picks that scene of every multi-scene file (CZI); None reads whole files.
-    A section plan (``sections.csv``) among the sources gives one image per row.
-    """
-    sources = list(sources)
-    plans = [Path(s) for s in sources if is_plan_file(s)]
-    found = discover([s for s in sources if Path(s) not in plans]) if len(plans) < len(sources) \
-        else Discovery([])
-    infos: list[ImageInfo] = [info for plan in plans for info in plan_infos(plan)]
-    problems = list(found.problems)
-    for path in found.images:
-        try:
-            infos.append(read_info(path, scene))
-        except InputError as error:
-            problems.append(error)
-    return infos, problems, found.skipped
-
-
-def refuse_multi_scene(info: ImageInfo) -> InputError | None:
-    """A multi-scene file read whole is not one section: the error that says what to do."""
-    if not info.scenes or info.scene is not None:
-        return None
-    listed = "; ".join(f"{s.index}: {s.size} at {s.position[0]},{s.position[1]}" for s in info.scenes)
-    return InputError(f"{len(info.scenes)} scenes ({listed}) and no scene chosen: give --scene N "
-                      "for one section, or cut the sections out of the slide with "
-                      "`quint-prep sections`", info.path)
-
-
-def plan_series(sources: Iterable[Path], *, factor: float | None = None,
-                max_size: Size | None = None, orientation: Orientation = Orientation(),
-                orientation_csv: Path | None = None, scene: int | None = None,
-                trim: DetectSettings | None = None) -> SeriesPlan:
-    """Read a series and settle its one factor: the given one, or the one that fits max_size.
-
-    The box applies to the sections as oriented (a 90-degree turn swaps width and height).
-    A multi-scene file without ``scene`` is refused (``refuse_multi_scene``). With ``trim``
-    each image is first cut to its tissue box (``sections.trim_series``).
-    """
-    if (factor is None) == (max_size is None):
-        raise UsageError("give exactly one of --factor or --max-size")
-    infos, problems, skipped = read_series(sources, scene)
-    refused = [(info, refuse_multi_scene(info)) for info in infos]
-    problems += [error for _, error in refused if error is not None]
-    infos = [info for info, error in refused if error is None]
-    if trim is not None:
-        infos, cut_problems = trim_series(infos, trim)
-        problems = problems + cut_problems
-    if not infos:
-        if problems:
-            return SeriesPlan([], problems, skipped, factor or 1.0, max_size)
-        raise UsageError("no images found (TIFF, JPEG or PNG) in the given sources")
-    per_section = plan_orientations(infos)
-    per_section.update(read_orientation_csv(orientation_csv, [i.stem for i in infos])
-                       if orientation_csv else {})
-    orientations = OrientationPlan(orientation, per_section)
-    if max_size is not None:
-        factor = series_factor(max_size, [orientations.for_stem(i.stem).size(i.size) for i in infos])
-    return SeriesPlan(infos, problems, skipped, check_factor(float(factor)), max_size, orientations)
-
-
 @dataclass(frozen=True)
 class ImageResult:
     """What happened to one image of the series."""
 
     source: Path
-    status: str  # "written", "up-to-date" or "failed"
+    status: Status
     output: Path | None = None
     source_size: Size | None = None
     output_size: Size | None = None
@@ -235,15 +156,6 @@ def output_name(info: ImageInfo, fmt: OutputFormat) -> str:
 def image_warnings(info: ImageInfo) -> tuple[str, ...]:
     """Things worth telling the user about one source that do not stop it."""
     return tuple(f"name: {problem}" for problem in name_problems(info.stem)) + file_notes(info)
-
-
-def duplicate_sections(infos: Iterable[ImageInfo]) -> dict[int, list[str]]:
-    """Section numbers used by more than one image of the series, with the images' names."""
-    by_number: dict[int, list[str]] = {}
-    for info in infos:
-        if info.section is not None:
-            by_number.setdefault(info.section.value, []).append(info.name)
-    return {number: names for number, names in by_number.items() if len(names) > 1}
 
 
 def _save(image: pyvips.Image, path: Path, settings: DownscaleSettings) -> None:

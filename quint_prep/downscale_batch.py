@@ -4,30 +4,40 @@ in worker processes, record in the manifest, and make the registration series al
 from __future__ import annotations
 
 import time
+from contextlib import closing
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
-from .downscale import (DESCRIPTOR_NAME, PROGRESS_MEGAPIXELS, DownscaleSettings, ImageResult,
-                        SeriesPlan, downscale_one, image_warnings, output_name,
-                        settle_colour_model)
+from .colour_model import ColourModel
+from .downscale import (PROGRESS_MEGAPIXELS, DownscaleSettings, ImageResult, OutputFormat,
+                        downscale_one, image_warnings, output_name, settle_colour_model,
+                        with_windows)
 from .errors import QuintPrepError, UsageError
+from .findings import CheckReport
 from .folder_lock import folder_lock
+from .normalise import Normalisation, parse_normalisation, window_from_manifest
+from .orientation import Orientation
 from .journal import clear as clear_journal, publish
-from .manifest import (IMAGE_KIND, ImageRecord, Manifest, load_or_new, write_manifest,
-                       write_merged)
+from .manifest import (IMAGE_KIND, ImageRecord, Manifest, load_or_new, manifest_path,
+                       write_manifest, write_merged)
 from .one_series import (existing, other_series, remove_replaced, settings_differences,
                          short_differences)
 from .outputs import guard_output_dir, remove_stale_temporaries, staged_path
 from .parallel import Workers, interrupts_deferred, run_tasks
-from .quicknii import series_name, slice_entries, write_descriptor
+from .progress import Listener
+from .quicknii import DESCRIPTOR_NAME, series_name, slice_entries, write_descriptor
 from .registration_series import (RegistrationSettings, registration_factor, registration_image,
                                   registration_size, save_registration_image,
                                   write_registration_image)
 from .resample import Method, downscale_pipeline, estimate_memory, plan_load
-from .resume import FAIL, SKIP, WRITE, Decision, decide, source_stamp
+from .resume import Action, Decision, PlanStatus, decide, source_stamp
 from .scale import Size, scaled_size
 from .series import ImageInfo
+from .series_check import check_downscaled
+from .sections import DetectSettings
+from .series_plan import SeriesPlan, duplicate_sections, plan_series
+from .status import Status, StatusCounts
 
 
 # --- The series: decide, then write (here or in workers), recording in the parent ---------
@@ -64,7 +74,7 @@ def plan_outputs(plan: SeriesPlan, output_dir: Path, settings: DownscaleSettings
     differences = tuple(settings_differences({"factor": previous.factor, **previous.settings},
                                              {"factor": plan.factor, **settings.to_json()})
                         if other else ())
-    refused = Decision(FAIL, "refused", f"the folder holds another series "
+    refused = Decision(Action.FAIL, PlanStatus.REFUSED, f"the folder holds another series "
                        f"({short_differences(differences)}): --overwrite replaces it")
     names: dict[str, list[ImageInfo]] = {}
     for info in plan.images:
@@ -96,13 +106,26 @@ def downscale_series(plan: SeriesPlan, output_dir: Path, settings: DownscaleSett
     by worker processes, widest first, and results come in the order they finish. With
     ``registration``, each section's registration image is derived from its written output
     and a QuickNII descriptor is written. The manifest is written here only, and updated even
-    when the run is interrupted.
+    when the run is interrupted. A folder that holds a series made with other settings is
+    refused here, before any result is asked for (without ``overwrite``).
     """
     settings = settle_colour_model(settings, plan.images)  # one colour model, before writing
     source_list = [*sources, *(i.path for i in plan.images)]  # plan rows: guard the slides too
     output_dir = guard_output_dir(output_dir, (), images=source_list)
     folders = [output_dir, *([guard_output_dir(registration.folder, (), images=source_list)]
                              if registration is not None else [])]
+    outputs = plan_outputs(plan, output_dir, settings, overwrite=overwrite)
+    if outputs.other_series and not overwrite:  # said before any per-image line
+        raise other_series(output_dir, len(outputs.other_series), "image", outputs.differences)
+    return _downscale_series(plan, output_dir, settings, source_list, overwrite, registration,
+                             progress_for, workers, folders)
+
+
+def _downscale_series(plan: SeriesPlan, output_dir: Path, settings: DownscaleSettings,
+                      source_list: Sequence[Path], overwrite: bool,
+                      registration: RegistrationSettings | None,
+                      progress_for: Callable[[ImageInfo], Callable[[float], None] | None] | None,
+                      workers: Workers | None, folders: Sequence[Path]) -> Iterator[ImageResult]:
     with folder_lock(*folders):  # one writer per folder (see folder_lock)
         yield from _downscale_locked(plan, output_dir, settings, source_list, overwrite,
                                      registration, progress_for, workers)
@@ -118,7 +141,8 @@ def _downscale_locked(plan: SeriesPlan, output_dir: Path, settings: DownscaleSet
     if outputs.other_series and not overwrite:
         raise other_series(output_dir, len(outputs.other_series), "image", outputs.differences)
     companion = (RegistrationCompanion(plan, settings, registration, output_dir, source_list,
-                                       outputs.previous)
+                                       outputs.previous,
+                                       replacing=bool(outputs.other_series) and overwrite)
                  if registration is not None else None)
     manifest = Manifest(factor=plan.factor,
                         max_size=str(plan.max_size) if plan.max_size else None,
@@ -154,7 +178,9 @@ class RegistrationCompanion:
 
     def __init__(self, plan: SeriesPlan, settings: DownscaleSettings,
                  registration: RegistrationSettings, output_dir: Path,
-                 sources: Sequence[Path], previous: Manifest) -> None:
+                 sources: Sequence[Path], previous: Manifest, *, replacing: bool = False) -> None:
+        """``replacing``: this run replaces the folder's series (--overwrite, other settings):
+        the registration images quint-prep recorded for sections this run drops are deleted."""
         guard_output_dir(registration.folder, (), images=sources)
         if registration.folder.resolve() == output_dir.resolve():
             raise UsageError("the registration folder must differ from the output folder "
@@ -171,16 +197,22 @@ class RegistrationCompanion:
         old = previous.extra.get("registration") or {}
         same = old.get("factor") == self.factor and old.get("settings") == registration.to_json()
         self.images: dict[str, dict] = dict(old.get("images") or {}) if same else {}
+        if replacing:
+            keep = {f"{i.stem}.{registration.format.value}" for i in plan.images}
+            recorded_folder = Path(str((old.get("settings") or {}).get("folder")))
+            if recorded_folder.resolve() == registration.folder.resolve():
+                remove_replaced(registration.folder, old.get("images") or {}, keep)
+            self.images = {name: size for name, size in self.images.items() if name in keep}
 
     def add(self, result: ImageResult) -> ImageResult:
         """Bring the registration image of one finished section up to date."""
-        if result.status == "failed" or result.output is None or result.output_size is None:
+        if result.status == Status.FAILED or result.output is None or result.output_size is None:
             return result
         name = f"{result.output.stem}.{self.registration.format.value}"
         target = self.registration.folder / name
         size = registration_size(result.output_size, self.factor)
         wanted = {"width": size.width, "height": size.height}
-        if result.status == "up-to-date" and target.exists() and self.images.get(name) == wanted:
+        if result.status == Status.UP_TO_DATE and target.exists() and self.images.get(name) == wanted:
             return result
         try:
             info = self.infos.get(result.output.stem)
@@ -188,7 +220,7 @@ class RegistrationCompanion:
                 write_registration_image(result.output, target, size, self.registration)
         except QuintPrepError as error:
             self.images.pop(name, None)
-            return replace(result, status="failed", message=error.message)
+            return replace(result, status=Status.FAILED, message=error.message)
         self.images[name] = wanted
         return result
 
@@ -231,10 +263,10 @@ def _base(entry: PlannedOutput) -> dict:
 
 
 def _not_written(entry: PlannedOutput, manifest: Manifest) -> ImageResult:
-    if entry.decision.action == SKIP:
+    if entry.decision.action == Action.SKIP:
         record = manifest.images.get(entry.output.name)
-        return ImageResult(status="up-to-date", load=record.load if record else "", **_base(entry))
-    return ImageResult(status="failed", message=entry.decision.reason, **_base(entry))
+        return ImageResult(status=Status.UP_TO_DATE, load=record.load if record else "", **_base(entry))
+    return ImageResult(status=Status.FAILED, message=entry.decision.reason, **_base(entry))
 
 
 def _image_record(entry: PlannedOutput, load: str, settings: DownscaleSettings) -> ImageRecord:
@@ -267,13 +299,13 @@ def output_pixel_size(info: ImageInfo, oriented: Size, orientation: Orientation)
 def _failed(entry: PlannedOutput, message: str, manifest: Manifest) -> ImageResult:
     if manifest.images.pop(entry.output.name, None) is not None and entry.output.exists():
         manifest.stale.add(entry.output.name)  # the earlier output stays: ours, not current
-    return ImageResult(status="failed", message=message, **_base(entry))
+    return ImageResult(status=Status.FAILED, message=message, **_base(entry))
 
 
 def _write_here(entry: PlannedOutput, settings: DownscaleSettings, manifest: Manifest,
                 progress_for: Callable[[ImageInfo], Callable[[float], None] | None] | None,
                 ) -> ImageResult:
-    if entry.decision.action != WRITE:
+    if entry.decision.action != Action.WRITE:
         return _not_written(entry, manifest)
     started = time.perf_counter()
     progress = None
@@ -300,7 +332,7 @@ def _publish(entry: PlannedOutput, staged: Path, load: str, manifest: Manifest,
         except OSError as error:
             return _failed(entry, f"cannot write {entry.output.name}: {error.strerror}", manifest)
         manifest.images[record.name] = record
-        return ImageResult(status="written", load=load, seconds=seconds, **_base(entry))
+        return ImageResult(status=Status.WRITTEN, load=load, seconds=seconds, **_base(entry))
 
 
 @dataclass(frozen=True)
@@ -336,7 +368,7 @@ def _write_in_workers(entries: Sequence[PlannedOutput], settings: DownscaleSetti
                       manifest: Manifest, workers: Workers) -> Iterator[ImageResult]:
     todo = []
     for entry in entries:
-        if entry.decision.action == WRITE:
+        if entry.decision.action == Action.WRITE:
             todo.append(entry)
         else:
             yield _not_written(entry, manifest)
@@ -351,3 +383,124 @@ def _write_in_workers(entries: Sequence[PlannedOutput], settings: DownscaleSetti
             yield _failed(entry, message, manifest)
         else:
             yield _publish(entry, task.staged, load, manifest, seconds, settings)
+
+
+@dataclass(frozen=True)
+class DownscaleRequest:
+    """Everything one downscale of a series is asked to do: the options of ``downscale``, the
+    keys of a series config (``runner.downscale_request``). The one factor comes from
+    ``factor`` or ``max_size``, exactly one (checked by ``plan_series``)."""
+
+    sources: tuple[Path, ...]
+    output: Path
+    factor: float | None = None
+    max_size: Size | None = None
+    orientation: Orientation = Orientation()
+    orientation_csv: Path | None = None  # per-section rotate/flip
+    scene: int | None = None
+    trim: bool = False  # cut each image to its tissue box first
+    format: OutputFormat = OutputFormat.PNG
+    quality: int = 90
+    method: Method = Method.AREA
+    keep_depth: bool = False
+    keep_alpha: bool = False
+    normalisation: Normalisation = parse_normalisation("auto")
+    normalise_from: Path | None = None  # a manifest whose intensity window is reused
+    channels: tuple[str, ...] | None = None
+    colour_model: ColourModel = ColourModel.AUTO
+    registration: RegistrationSettings | None = None
+    overwrite: bool = False
+
+    def read_series(self) -> SeriesPlan:
+        """Read the series' headers and settle its one factor and orientations."""
+        return plan_series(self.sources, factor=self.factor, max_size=self.max_size,
+                           orientation=self.orientation, orientation_csv=self.orientation_csv,
+                           scene=self.scene, trim=DetectSettings() if self.trim else None)
+
+    def settings_for(self, plan: SeriesPlan) -> DownscaleSettings:
+        """The downscale settings under the series' factor: its intensity windows (from the
+        histograms, or the window ``normalise_from`` recorded) and its one colour model."""
+        given = window_from_manifest(self.normalise_from) if self.normalise_from else None
+        settings = with_windows(
+            DownscaleSettings(factor=plan.factor, format=self.format, quality=self.quality,
+                              method=self.method, keep_depth=self.keep_depth,
+                              keep_alpha=self.keep_alpha, normalisation=self.normalisation,
+                              channels=self.channels, orientations=plan.orientations,
+                              colour_model=self.colour_model),
+            plan, given=given)
+        return settle_colour_model(settings, plan.images)
+
+
+@dataclass(frozen=True)
+class DownscaleOutcome:
+    """What a downscale did: one result per image, the counts (unreadable sources count as
+    failed), and the check of the folder as written (None when nothing usable was written)."""
+
+    plan: SeriesPlan
+    output: Path
+    results: tuple[ImageResult, ...]
+    counts: StatusCounts
+    check: CheckReport | None
+
+    @property
+    def failed(self) -> bool:
+        """True when an image failed, or the check of what was written found an error
+        (warnings alone pass): what exit 1 says."""
+        return bool(self.counts.failed) or (self.check is not None and not self.check.ok)
+
+    @property
+    def usable(self) -> bool:
+        """False when every image failed (nothing written or up to date)."""
+        return not (self.counts.failed and not self.counts.ok_outputs)
+
+    def to_json(self) -> dict:
+        """The summary ``downscale --json`` prints (``run`` nests it under its stage)."""
+        plan = self.plan
+        return {
+            "factor": plan.factor, "max_size": str(plan.max_size) if plan.max_size else None,
+            "output": str(self.output), "manifest": str(manifest_path(self.output)),
+            "counts": self.counts.to_json(),
+            "images": [r.to_json() for r in self.results],
+            "errors": [{"path": str(p.path) if p.path else None, "error": p.message}
+                       for p in plan.problems],
+            "check": self.check.to_json() if self.check else None,
+        }
+
+
+def downscale_checked(request: DownscaleRequest, plan: SeriesPlan,
+                      settings: DownscaleSettings | None = None, *,
+                      progress_for: Callable[[ImageInfo], Callable[[float], None] | None] | None = None,
+                      workers: Workers | None = None,
+                      listener: Listener = Listener()) -> DownscaleOutcome:
+    """Downscale the series ``plan`` (``request.read_series()``) as asked, under ``settings``
+    (default: ``request.settings_for(plan)``), then check the folder as written: names, and
+    every output's size under the one factor, as the manifest records them. Unreadable sources
+    and failed images go to ``listener.error`` as they come, each image's warnings to
+    ``listener.note``."""
+    settings = settings if settings is not None else request.settings_for(plan)
+    output_dir = request.output
+    # Refuses a folder of another series at once, before any per-file line.
+    results = downscale_series(plan, output_dir, settings, sources=request.sources,
+                               overwrite=request.overwrite, registration=request.registration,
+                               progress_for=progress_for, workers=workers)
+    for problem in plan.problems:
+        listener.error(str(problem))
+    for note in plan.notes:
+        listener.warn(note)
+    for number, names in duplicate_sections(plan.images).items():
+        listener.warn(f"section number {number} is used by {', '.join(names)}: QUINT pairs "
+                      "files by number, so each must be unique (see `quint-prep rename`)")
+    done: list[ImageResult] = []
+    with closing(results), listener.steps(len(plan.images), "image") as bar:
+        for result in results:
+            done.append(result)
+            if result.status == Status.FAILED:
+                listener.error(f"{result.source}: {result.message}")
+            else:
+                for note in result.warnings:
+                    listener.note(f"{result.source.name}: {note}")
+            bar.update(1)
+    counts = StatusCounts.of((r.status for r in done), failed=len(plan.problems))
+    check = (check_downscaled(output_dir)
+             if counts.ok_outputs and manifest_path(output_dir).exists() else None)
+    return DownscaleOutcome(plan, Path(output_dir), tuple(done), counts, check)

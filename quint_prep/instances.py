@@ -25,7 +25,7 @@ import numpy as np
 import pyvips
 
 from .errors import InputError
-from .masks_select import MaskResample, box_average, select_values
+from .masks_select import MaskResample, box_average, reduce_nearest, select_values
 from .masks_sources import MaskFile, SourceKind
 from .resample import exact_size
 from .scale import Size
@@ -78,14 +78,6 @@ def shared(image: pyvips.Image) -> pyvips.Image:
     random-access (tiled) TIFF were separated wrongly (36 of 1110 pixels in a golden case).
     """
     return image.linecache(tile_height=2, access="sequential", threaded=True)
-
-
-def _nearest(image: pyvips.Image, target: Size) -> pyvips.Image:
-    if image.width > target.width:
-        image = image.reduceh(image.width / target.width, kernel="nearest")
-    if image.height > target.height:
-        image = image.reducev(image.height / target.height, kernel="nearest")
-    return image
 
 
 def _id_bytes(labels: pyvips.Image) -> list[pyvips.Image]:
@@ -163,7 +155,7 @@ def resample_instances(labels: pyvips.Image, target: Size, method: MaskResample)
     image = labels
     if shrink != source:
         if method is MaskResample.NEAREST:
-            image = exact_size(_nearest(labels, shrink), shrink)
+            image = exact_size(reduce_nearest(labels, shrink), shrink)
         else:
             image = _box_ids(labels, shrink, method)
         image = image.cast(labels.format)

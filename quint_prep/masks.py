@@ -12,7 +12,7 @@ separated first (masks_flatten, instances).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
@@ -21,6 +21,7 @@ import pyvips
 
 from .errors import InputError, QuintPrepError, UsageError
 from .folder_lock import folder_lock
+from .journal import clear as clear_journal, publish
 from .masks_counts import MaskCounts, count_mask, count_warnings
 from .masks_flatten import (Flattened, FlattenOptions, flatten, scratch_file, selection_and_ids,
                             settle_resampled_ids)
@@ -28,16 +29,19 @@ from .masks_stream import StreamedCounts, write_counted
 from .masks_judge import MaskFacts, judge_and_record, judge_mask
 from .masks_labels import (LabelChoice, LabelSelection, LabelsTable, blanket_notes, choose_labels,
                            instances_present, label_shares)
-from .masks_manifest import (MaskRecord, MasksRecord, load_record, other_masks, replace_masks,
-                             save_record)
+from .masks_manifest import (MASK_KIND, MaskRecord, MasksRecord, load_record, other_masks,
+                             replace_masks, save_record, with_journal)
 from .one_series import other_series
 from .masks_select import Colour, MaskResample
 from .masks_series import SeriesImage, match_image
 from .masks_sources import NPY_REFUSAL, MaskFile, SourceKind, read_mask_file, strip_tool_suffix
 from .naming import name_problems
-from .outputs import atomic_output, guard_output_dir, remove_stale_temporaries
+from .outputs import atomic_output, guard_output_dir, remove_stale_temporaries, staged_path
+from .parallel import Workers, interrupts_deferred, run_interruptibly, run_tasks
+from .resume import Action, Decision, decide, source_stamp
 from .scale import Size, same_proportions, scaled_size, series_factor
 from .series import ImageInfo, discover, file_notes, vips_reason
+from .status import Status
 
 Progress = Callable[[float], None]
 
@@ -239,7 +243,7 @@ class MaskResult:
     """What happened to one segmentation."""
 
     source: Path
-    status: str  # "written", "up-to-date" or "failed"
+    status: Status
     kind: str = ""
     labels: str = ""
     output: Path | None = None
@@ -277,78 +281,239 @@ class MaskResult:
 def convert_masks(plan: MaskPlan, output_dir: Path, settings: MaskSettings, *,
                   sources: Iterable[Path] = (),
                   progress_for: Callable[[ImageInfo], Progress | None] | None = None,
-                  ) -> Iterator[MaskResult]:
-    """Write every planned mask into output_dir, yielding one result per file.
+                  workers: Workers | None = None) -> Iterator[MaskResult]:
+    """Write every planned mask into output_dir; the returned iterator yields one result per
+    file, in the plan's order.
 
     Masks recorded as up to date in the folder's manifest (same source file, same settings)
     are skipped unless ``overwrite``; files quint-prep did not write are never replaced
-    without ``overwrite``. ``progress_for`` gives a callback for masks over PROGRESS_MEGAPIXELS.
-    The manifest is written even when the run is interrupted.
+    without ``overwrite`` (``resume.decide``, as for images). A folder that holds masks made
+    with other settings is refused here, before any result is asked for. With ``workers``
+    (jobs > 1 or a Dask scheduler) masks are written by worker processes, and still reported
+    and recorded in the plan's order. ``progress_for`` gives a callback for masks over
+    PROGRESS_MEGAPIXELS (in this process only). Each mask is recorded as it is published, so
+    a killed run resumes (``journal``); the manifest is written even when the run is
+    interrupted.
     """
     output_dir = guard_output_dir(output_dir, list(sources) or [j.mask.path for j in plan.jobs])
+    refuse_other_masks(load_record(output_dir, plan.factor), output_dir, settings, plan.factor)
+    return _convert(plan, output_dir, settings, progress_for, workers)
+
+
+def refuse_other_masks(record: MasksRecord, output_dir: Path, settings: MaskSettings,
+                       factor: float | None) -> tuple[list[str], list[str]]:
+    """The folder's masks of another series and what differs; UsageError unless
+    ``overwrite`` (a folder holds one series, see one_series)."""
+    other, differences = other_masks(record, output_dir, settings.to_json(), factor)
+    if other and not settings.overwrite:
+        raise other_series(output_dir, len(other), "mask", differences)
+    return other, differences
+
+
+def _convert(plan: MaskPlan, output_dir: Path, settings: MaskSettings,
+             progress_for: Callable[[ImageInfo], Progress | None] | None,
+             workers: Workers | None) -> Iterator[MaskResult]:
     with folder_lock(output_dir):  # one writer per folder (see folder_lock)
-        yield from _convert_locked(plan, output_dir, settings, progress_for)
+        yield from _convert_locked(plan, output_dir, settings, progress_for, workers)
 
 
 def _convert_locked(plan: MaskPlan, output_dir: Path, settings: MaskSettings,
                     progress_for: Callable[[ImageInfo], Progress | None] | None,
-                    ) -> Iterator[MaskResult]:
+                    workers: Workers | None) -> Iterator[MaskResult]:
     remove_stale_temporaries(output_dir)
-    record = load_record(output_dir, plan.factor)
-    other, differences = other_masks(record, output_dir, settings.to_json(), plan.factor)
-    if other and not settings.overwrite:
-        raise other_series(output_dir, len(other), "mask", differences)
+    record = load_record(output_dir, plan.factor)  # again, under the lock
+    other, _ = refuse_other_masks(record, output_dir, settings, plan.factor)
     if other:
         replace_masks(record, output_dir, other, {job.output_name for job in plan.jobs})
+    save_record(output_dir, record)  # this run's factor, before any mask (journal)
+    clear_journal(output_dir)  # what a killed run recorded there is in the manifest now
+    planned = [(job, decide_mask(job, output_dir, record, settings)) for job in plan.jobs]
     try:
-        for job in plan.jobs:
-            large = job.mask.info.size.megapixels > PROGRESS_MEGAPIXELS
-            progress = progress_for(job.mask.info) if progress_for is not None and large else None
-            result = convert_one(job, output_dir, settings, record.files.get(job.output_name),
-                                 progress, stale=job.output_name in record.manifest.stale)
-            _update_record(record, job, result, settings)
-            yield result
+        if workers is None or workers.in_process:
+            for job, decision in planned:
+                yield _convert_here(job, decision, output_dir, settings, record, progress_for)
+        else:
+            yield from _convert_in_workers(planned, output_dir, settings, record, workers)
     finally:
-        save_record(output_dir, record)
+        remove_stale_temporaries(output_dir)  # after an interruption: what workers left
+        save_record(output_dir, with_journal(record, output_dir))
+        clear_journal(output_dir)
 
 
-def _update_record(record: MasksRecord, job: MaskJob, result: MaskResult,
-                   settings: MaskSettings) -> None:
-    # A failed run leaves the previous file (atomic writes) and so its entry in place.
-    if result.status == "written":
-        record.manifest.stale.discard(job.output_name)
-        stat = job.mask.path.stat()
-        record.files[job.output_name] = MaskRecord(
-            name=job.output_name, source=str(job.mask.path.resolve()), source_bytes=stat.st_size,
-            source_mtime_ns=stat.st_mtime_ns, kind=result.kind, labels=result.labels,
-            image=result.image, mask_width=job.mask.info.size.width,
-            mask_height=job.mask.info.size.height, width=job.target.width,
-            height=job.target.height, object_fraction=result.object_fraction or 0.0,
-            counts=result.counts.to_json() if result.counts else {}, settings=settings.to_json(),
-            facts=result.facts)
+def decide_mask(job: MaskJob, output_dir: Path, record: MasksRecord | None,
+                settings: MaskSettings) -> Decision:
+    """Whether one mask must be written, is up to date or is refused (``resume.decide``, the
+    one decision of images and masks): up to date when recorded with the same settings and
+    size, from the same unchanged source file."""
+    entry = record.files.get(job.output_name) if record is not None else None
+    same = (entry is not None and entry.settings == settings.to_json()
+            and Size(entry.width, entry.height) == job.target
+            and _recorded_counts(entry) is not None)
+    return decide(output_name=job.output_name,
+                  output_exists=(Path(output_dir) / job.output_name).exists(), record=entry,
+                  source=source_stamp(job.mask.path), same_settings=same,
+                  overwrite=settings.overwrite,
+                  stale=record is not None and job.output_name in record.manifest.stale)
 
 
-def convert_one(job: MaskJob, output_dir: Path, settings: MaskSettings,
-                record: MaskRecord | None = None, on_progress: Progress | None = None, *,
-                stale: bool = False) -> MaskResult:
-    """Convert one segmentation; failures become a failed result, never an exception.
-    ``stale``: the output is quint-prep's, from an earlier series of masks (rewritten)."""
-    output = output_dir / job.output_name
-    base = dict(source=job.mask.path, kind=job.mask.kind.value, output=output,
+def _base(job: MaskJob, output: Path) -> dict:
+    return dict(source=job.mask.path, kind=job.mask.kind.value, output=output,
                 mask_size=job.mask.info.size, output_size=job.target,
                 image=job.image.name if job.image else None, warnings=job.warnings)
-    recorded = _recorded_counts(record)
-    if (record is not None and recorded is not None and not settings.overwrite
-            and record.is_up_to_date(job.mask, output, settings.to_json())
-            and Size(record.width, record.height) == job.target):
-        facts = MaskFacts.from_json(record.facts)
-        if facts is not None:
-            base["warnings"] += tuple(j.message for j in judge_mask(facts))
-        return MaskResult(status="up-to-date", labels=record.labels, counts=recorded,
-                          facts=record.facts, **base)
-    if output.exists() and record is None and not settings.overwrite and not stale:
-        return MaskResult(status="failed", message=f"{output} exists and was not written by "
-                          "quint-prep masks; pass --overwrite to replace it", **base)
+
+
+def _not_written(job: MaskJob, decision: Decision, output_dir: Path,
+                 record: MasksRecord) -> MaskResult:
+    """The result of a mask that is up to date (with its recorded judgement) or refused."""
+    base = _base(job, output_dir / job.output_name)
+    entry = record.files.get(job.output_name)
+    if decision.action != Action.SKIP or entry is None:
+        return MaskResult(status=Status.FAILED, message=decision.reason, **base)
+    facts = MaskFacts.from_json(entry.facts)
+    if facts is not None:
+        base["warnings"] += tuple(j.message for j in judge_mask(facts))
+    return MaskResult(status=Status.UP_TO_DATE, labels=entry.labels, counts=_recorded_counts(entry),
+                      facts=entry.facts, **base)
+
+
+def _convert_here(job: MaskJob, decision: Decision, output_dir: Path, settings: MaskSettings,
+                  record: MasksRecord,
+                  progress_for: Callable[[ImageInfo], Progress | None] | None) -> MaskResult:
+    if decision.action != Action.WRITE:
+        return _not_written(job, decision, output_dir, record)
+    large = job.mask.info.size.megapixels > PROGRESS_MEGAPIXELS
+    progress = progress_for(job.mask.info) if progress_for is not None and large else None
+    output = output_dir / job.output_name
+    staged = staged_path(output)
+    # In a helper thread while this one waits, so Ctrl-C lands here and is never swallowed by
+    # a libvips callback (see parallel.run_interruptibly); the mask in flight is finished, then
+    # left unpublished (a temporary, removed).
+    result = run_interruptibly(lambda: None, lambda _: convert_one(
+        job, staged, settings, progress, final=output), kill=lambda _: None)
+    return _publish(job, staged, result, record, settings)
+
+
+def _publish(job: MaskJob, staged: Path, result: MaskResult, record: MasksRecord,
+             settings: MaskSettings) -> MaskResult:
+    """Record a written mask in the folder's journal, rename it into place and add it to the
+    record, as one step: Ctrl-C waits for all three, and a kill leaves the mask either
+    recorded or not in place (never in place without its record). A failed mask leaves the
+    previous file (atomic writes) and so its entry in place."""
+    if result.status != Status.WRITTEN:
+        staged.unlink(missing_ok=True)
+        return result
+    with interrupts_deferred():
+        try:
+            entry = _mask_record(job, result, settings)
+            publish(staged, staged.parent / job.output_name, MASK_KIND, asdict(entry))
+        except OSError as error:
+            staged.unlink(missing_ok=True)
+            return replace(result, status=Status.FAILED, counts=None,
+                           message=f"cannot write {job.output_name}: {error.strerror}")
+        record.manifest.stale.discard(job.output_name)
+        record.files[job.output_name] = entry
+        return result
+
+
+def _mask_record(job: MaskJob, result: MaskResult, settings: MaskSettings) -> MaskRecord:
+    stat = job.mask.path.stat()
+    return MaskRecord(
+        name=job.output_name, source=str(job.mask.path.resolve()), source_bytes=stat.st_size,
+        source_mtime_ns=stat.st_mtime_ns, kind=result.kind, labels=result.labels,
+        image=result.image, mask_width=job.mask.info.size.width,
+        mask_height=job.mask.info.size.height, width=job.target.width,
+        height=job.target.height, object_fraction=result.object_fraction or 0.0,
+        counts=result.counts.to_json() if result.counts else {}, settings=settings.to_json(),
+        facts=result.facts)
+
+
+# --- masks in worker processes (--jobs N, --scheduler) ------------------------------------
+
+MASK_BASE_MEMORY = 160 * 1024**2  # interpreter, numpy, libvips and its buffers in one worker
+MASK_BYTES_PER_COLUMN = 8 * 1024  # libvips' strips of a mask pipeline, per pixel of width
+
+
+def estimate_mask_memory(job: MaskJob) -> int:
+    """The memory one mask's conversion needs, in bytes, for --memory. The pipelines stream in
+    strips, so it follows the mask's width, not its area. Peak RSS of ``quint-prep masks`` on
+    uint16 Cellpose labels (/usr/bin/time %M): 182 MiB at 4000 x 3000, 189 MiB at 4000 x 12000
+    (the height hardly counts), 217 MiB at 12000 x 3000 keeping the size, 304 MiB resampled by
+    0.5; about 400 MiB at 30000 x 20000 resampled (bench_masks). This estimate: 191, 191, 254
+    and 394 MiB."""
+    return MASK_BASE_MEMORY + MASK_BYTES_PER_COLUMN * job.mask.info.size.width
+
+
+@dataclass(frozen=True)
+class MaskTask:
+    """One mask for a worker: it writes the PNG under ``staged``, the parent publishes it."""
+
+    job: MaskJob
+    staged: Path
+    settings: MaskSettings
+
+
+def run_mask_task(task: MaskTask) -> MaskResult:
+    """Worker side of a parallel run: convert one mask into its staged file."""
+    return convert_one(task.job, task.staged, task.settings)
+
+
+def _convert_in_workers(planned: Sequence[tuple[MaskJob, Decision]], output_dir: Path,
+                        settings: MaskSettings, record: MasksRecord,
+                        workers: Workers) -> Iterator[MaskResult]:
+    """Masks written by workers, as many at once as ``workers`` and its memory budget allow,
+    started, reported and recorded in the plan's order."""
+    todo = [index for index, (_, decision) in enumerate(planned)
+            if decision.action == Action.WRITE]
+    task_of = {index: position for position, index in enumerate(todo)}
+    # Absolute paths: Dask workers may run elsewhere, in another working folder.
+    tasks = [MaskTask(_absolute(planned[i][0]), staged_path((output_dir / planned[i][0]
+                                                              .output_name).absolute()), settings)
+             for i in todo]
+    costs = [estimate_mask_memory(planned[i][0]) for i in todo]
+    finished: dict[int, MaskResult | str] = {}
+    following = 0  # the next plan index to report
+
+    def ready() -> Iterator[MaskResult]:
+        nonlocal following
+        while following < len(planned):
+            job, decision = planned[following]
+            if decision.action != Action.WRITE:
+                yield _not_written(job, decision, output_dir, record)
+            elif following in finished:
+                yield _worker_result(job, task_of[following], finished.pop(following),
+                                     tasks, output_dir, record, settings)
+            else:
+                return
+            following += 1
+
+    yield from ready()
+    for done in run_tasks(run_mask_task, tasks, costs=costs, workers=workers):
+        finished[todo[done.index]] = done.error or done.value
+        yield from ready()
+
+
+def _absolute(job: MaskJob) -> MaskJob:
+    mask = replace(job.mask, info=replace(job.mask.info, path=job.mask.path.absolute()))
+    return replace(job, mask=mask)
+
+
+def _worker_result(job: MaskJob, task_index: int, outcome: MaskResult | str,
+                   tasks: Sequence[MaskTask], output_dir: Path, record: MasksRecord,
+                   settings: MaskSettings) -> MaskResult:
+    """A worker's result as if written here (the paths as given), published in order."""
+    output = output_dir / job.output_name
+    if isinstance(outcome, str):  # the worker failed or died
+        return MaskResult(status=Status.FAILED, message=outcome, **_base(job, output))
+    result = replace(outcome, source=job.mask.path, output=output)
+    return _publish(job, tasks[task_index].staged, result, record, settings)
+
+
+def convert_one(job: MaskJob, output: Path, settings: MaskSettings,
+                on_progress: Progress | None = None, *, final: Path | None = None) -> MaskResult:
+    """Convert one segmentation into ``output``; failures become a failed result, never an
+    exception. ``final``: the name the caller publishes ``output`` (a staged file) under, which
+    the result reports (default: ``output`` itself)."""
+    base = _base(job, final or output)
     started = time.perf_counter()
     try:
         with scratch_file(output, "-ids.tif") as scratch:
@@ -359,11 +524,11 @@ def convert_one(job: MaskJob, output_dir: Path, settings: MaskSettings,
             counts = count_mask(flattened, output, settings.colour, job.mask.path,
                                 streamed.objects, streamed.census)
     except QuintPrepError as error:
-        return MaskResult(status="failed", message=error.message, **base)
+        return MaskResult(status=Status.FAILED, message=error.message, **base)
     judged, facts = judge_and_record(_facts(job, counts), lambda: label_shares(job.mask))
     base["warnings"] = job.warnings + flattened.notes + tuple(j.message for j in judged) \
         + count_warnings(counts, flattened.separated)
-    return MaskResult(status="written", labels=flattened.description, counts=counts,
+    return MaskResult(status=Status.WRITTEN, labels=flattened.description, counts=counts,
                       seconds=time.perf_counter() - started, facts=facts.to_json(), **base)
 
 

@@ -244,7 +244,7 @@ def label_shares(mask: MaskFile) -> dict[int, int] | None:
     """Pixels per stored value (palette index for indexed files); None for colour images or
     labels wider than 16 bits. One streamed pass; InputError on a decode failure."""
     if mask.palette is not None:
-        counts = colour_counts(mask).colours
+        counts = dict(colour_counts(mask).counts)  # a copy: popped below
         shares: dict[int, int] = {}
         for index, colour in enumerate(mask.palette):
             key = tuple(colour[:3])

@@ -21,7 +21,10 @@ The manifest's ``factor`` is the series factor of the last ``--max-size`` run (n
 its ``images`` list stays empty (that list describes downscaled images). ``counts`` are the
 figures of ``masks_counts.MaskCounts`` (definitions there); ``totals`` sums them over the
 folder's masks. The record lets a
-rerun skip masks that are up to date and replace only files quint-prep wrote.
+rerun skip masks that are up to date (decided by ``resume.decide``, as for images) and replace
+only files quint-prep wrote. A run writes the manifest when it starts and when it ends; each
+mask finished in between is recorded in the folder's journal as it is published (``journal``,
+kind ``mask``), and ``load_record`` merges those entries, so a run killed half-way resumes.
 """
 
 from __future__ import annotations
@@ -29,11 +32,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .journal import recorded
 from .manifest import Manifest, load_or_new, write_manifest
 from .one_series import existing, remove_replaced, settings_differences
-from .masks_sources import MaskFile
 
 MASKS_KEY = "masks"
+MASK_KIND = "mask"  # journal entries of written masks
 
 
 @dataclass(frozen=True)
@@ -56,14 +60,6 @@ class MaskRecord:
     settings: dict
     facts: dict = field(default_factory=dict)  # what masks_judge.judge_mask was told
 
-    def is_up_to_date(self, mask: MaskFile, output: Path, settings: dict) -> bool:
-        """True when the output exists and came from the same, unchanged file and settings."""
-        if not output.exists() or settings != self.settings:
-            return False
-        stat = mask.path.stat()
-        return (self.source == str(mask.path.resolve()) and self.source_bytes == stat.st_size
-                and self.source_mtime_ns == stat.st_mtime_ns)
-
 
 @dataclass
 class MasksRecord:
@@ -75,19 +71,35 @@ class MasksRecord:
 
 
 def load_record(output_dir: Path, factor: float | None) -> MasksRecord:
-    """Read the folder's manifest (or start one) with its mask entries."""
+    """Read the folder's manifest (or start one) with its mask entries, and those a run
+    recorded in the folder's journal (a killed run's finished masks)."""
     previous = load_or_new(output_dir)
     section = previous.extra.get(MASKS_KEY) or {}
     files: dict[str, MaskRecord] = {}
     for entry in section.get("files", []) if isinstance(section, dict) else []:
-        try:
-            record = MaskRecord(**entry)
-        except TypeError:
-            continue  # an entry of another version: the file is redone
-        files[record.name] = record
+        _add_entry(files, entry)
     manifest = Manifest(factor=factor, settings=previous.settings, images=previous.images,
                         stale=set(previous.stale), extra=dict(previous.extra))
-    return MasksRecord(manifest, files, previous.factor)
+    record = MasksRecord(manifest, files, previous.factor)
+    return with_journal(record, output_dir)
+
+
+def _add_entry(files: dict[str, MaskRecord], entry: object) -> str | None:
+    try:
+        record = MaskRecord(**entry)  # type: ignore[arg-type]
+    except TypeError:
+        return None  # an entry of another version: the file is redone
+    files[record.name] = record
+    return record.name
+
+
+def with_journal(record: MasksRecord, folder: Path) -> MasksRecord:
+    """The record with the masks a run recorded in the folder's journal (in place)."""
+    for entry in recorded(folder, MASK_KIND).values():
+        name = _add_entry(record.files, entry)
+        if name is not None:
+            record.manifest.stale.discard(name)
+    return record
 
 
 def other_masks(record: MasksRecord, folder: Path, settings: dict,

@@ -157,7 +157,7 @@ def _select_colour(mask: MaskFile, object_colour: Colour | None) -> Selection:
 
 def _auto_colour(mask: MaskFile) -> Colour:
     counts = colour_counts(mask)
-    colours = counts.colours
+    colours = counts.counts
     if counts.mixed == 0 and len(colours) == 2 and (WHITE in colours or BLACK in colours):
         other = [c for c in colours if c not in (WHITE, BLACK)]
         if len(other) == 1:
@@ -223,7 +223,7 @@ def _any_colour(image: pyvips.Image, colours: set) -> pyvips.Image | None:
 
 
 def _palette_needs_labels(mask: MaskFile) -> str:
-    counts = colour_counts(mask).colours
+    counts = colour_counts(mask).counts
     total = sum(counts.values()) or 1
     parts = []
     for index, colour in enumerate(mask.palette or ()):
@@ -265,8 +265,9 @@ def _any(selection: pyvips.Image, target: Size) -> pyvips.Image:
     return box_average(selection, target) > 0
 
 
-def _nearest(selection: pyvips.Image, target: Size) -> pyvips.Image:
-    image = selection
+def reduce_nearest(image: pyvips.Image, target: Size) -> pyvips.Image:
+    """Shrink each axis longer than ``target``'s with the nearest kernel: one input pixel per output
+    pixel, so labels and ids are kept (lazy; may be a pixel off ``target``, see ``exact_size``)."""
     if image.width > target.width:
         image = image.reduceh(image.width / target.width, kernel="nearest")
     if image.height > target.height:
@@ -277,7 +278,7 @@ def _nearest(selection: pyvips.Image, target: Size) -> pyvips.Image:
 MASK_RESAMPLERS: dict[MaskResample, Callable[[pyvips.Image, Size], pyvips.Image]] = {
     MaskResample.AREA: _area,
     MaskResample.ANY: _any,
-    MaskResample.NEAREST: _nearest,
+    MaskResample.NEAREST: reduce_nearest,
 }
 
 

@@ -14,7 +14,7 @@ from .errors import InputError
 from .manifest import read_manifest
 from .naming import parse_section_number
 from .scale import Size
-from .series import discover, read_info
+from .series_plan import read_series
 
 
 @dataclass(frozen=True)
@@ -29,17 +29,9 @@ class SeriesImage:
 
 def series_from_folder(folder: Path) -> tuple[list[SeriesImage], list[InputError]]:
     """The images of a folder (headers only), and the ones that could not be read."""
-    found = discover([folder])
-    images: list[SeriesImage] = []
-    problems = list(found.problems)
-    for path in found.images:
-        try:
-            info = read_info(path)
-        except InputError as error:
-            problems.append(error)
-            continue
-        images.append(SeriesImage(info.name, info.stem, info.size,
-                                  info.section.value if info.section else None))
+    infos, problems, _skipped = read_series([folder])
+    images = [SeriesImage(info.name, info.stem, info.size,
+                          info.section.value if info.section else None) for info in infos]
     return images, problems
 
 

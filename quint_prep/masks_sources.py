@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pyvips
 
+from .colours import PNG_SIGNATURE, ColourCounts, count_image_colours
 from .errors import InputError
 from .series import DECODE_FAIL_ON, IMAGE_SUFFIXES, ImageInfo, open_image, read_info, vips_reason
 
@@ -112,7 +113,7 @@ def png_palette(path: Path) -> list[tuple[int, ...]] | None:
     Only the chunks before the first IDAT are read (PLTE and tRNS must precede it).
     """
     with open(path, "rb") as handle:
-        if handle.read(8) != b"\x89PNG\r\n\x1a\n":
+        if handle.read(8) != PNG_SIGNATURE:
             return None
         palette: bytes | None = None
         alpha = b""
@@ -272,73 +273,11 @@ def label_counts(mask: MaskFile) -> dict[int, int]:
     return {int(v): int(histogram[v]) for v in np.flatnonzero(histogram)}
 
 
-MAX_MIXED_BINS = 64  # red+green bins with several blues resolved in a second pass
-
-
-@dataclass(frozen=True)
-class ColourCounts:
-    """Exact pixel counts of the colours of an 8-bit RGB(A) image.
-
-    ``mixed`` counts pixels of colours not resolved (more than MAX_MIXED_BINS red+green pairs
-    that occur with several blues: anti-aliased or photographic images);
-    ``transparent`` counts pixels with alpha below 128 (never objects).
-    """
-
-    colours: dict[tuple[int, int, int], int]
-    mixed: int
-    transparent: int
-
-
 def colour_counts(mask: MaskFile) -> ColourCounts:
-    """Count colours in one streamed pass with a 65536-bin indexed histogram.
-
-    The bin is ``red*256 + green``; per bin the count, sum of blue and sum of blue squared tell
-    whether a single blue occurs there (variance 0); bins with several blues get a second pass.
-    Memory stays a few MB whatever the size.
-    """
-    image = mask.open()
-    rgb = image[0:3]
-    opaque = (image[3] >= 128) if image.bands >= 4 else None
-    index = (rgb[0].cast("ushort") << 8 | rgb[1]).cast("ushort")
-    weight = (opaque / 255).cast("double") if opaque is not None else (rgb[2] * 0 + 1).cast("double")
-    blue = rgb[2].cast("double") * weight
-    values = weight.bandjoin([blue, blue * rgb[2]])
+    """Pixels per colour of an RGB(A) segmentation, transparent pixels (alpha below 128, never
+    objects) left out: ``colours.count_image_colours`` over the file as ``MaskFile.open`` reads
+    it, in one or two streamed passes of a few MB whatever the size."""
     try:
-        sums = values.hist_find_indexed(index, combine="sum").numpy().reshape(-1, 3)
+        return count_image_colours(mask.open, mask.path, skip_transparent=True)
     except pyvips.Error as error:
         raise InputError(f"failed while decoding: {vips_reason(error)}", mask.path) from error
-    colours: dict[tuple[int, int, int], int] = {}
-    mixed_keys = []
-    for key in np.flatnonzero(sums[:, 0]):
-        count, blue_sum, square_sum = (float(x) for x in sums[key])
-        if count * square_sum == blue_sum * blue_sum:
-            colours[(int(key) >> 8, int(key) & 255, int(round(blue_sum / count)))] = int(count)
-        else:
-            mixed_keys.append(int(key))
-    colours.update(_resolve_mixed(mask, mixed_keys[:MAX_MIXED_BINS]))
-    mixed = int(sum(sums[k, 0] for k in mixed_keys[MAX_MIXED_BINS:]))
-    total = mask.info.size.width * mask.info.size.height
-    transparent = total - sum(colours.values()) - mixed
-    return ColourCounts(colours, mixed, transparent)
-
-
-def _resolve_mixed(mask: MaskFile, keys: list[int]) -> dict[tuple[int, int, int], int]:
-    """Second pass for red+green bins holding several blues: per bin, a histogram of blue."""
-    if not keys:
-        return {}
-    image = mask.open()
-    rgb = image[0:3]
-    index = (rgb[0].cast("ushort") << 8 | rgb[1]).cast("ushort")
-    opaque = (image[3] >= 128) if image.bands >= 4 else None
-    planes = []
-    for key in keys:
-        plane = index == key
-        planes.append((plane & opaque) if opaque is not None else plane)
-    values = (planes[0].bandjoin(planes[1:]) if len(planes) > 1 else planes[0]) / 255
-    try:
-        counts = values.cast("double").hist_find_indexed(rgb[2], combine="sum").numpy()
-    except pyvips.Error as error:
-        raise InputError(f"failed while decoding: {vips_reason(error)}", mask.path) from error
-    counts = counts.reshape(-1, len(keys))
-    return {(key >> 8, key & 255, int(blue)): int(counts[blue, i])
-            for i, key in enumerate(keys) for blue in np.flatnonzero(counts[:, i])}

@@ -27,6 +27,8 @@ from .series import ImageInfo, channel_names, level_options, open_source, vips_r
 
 HISTOGRAM_MIN_PIXELS = 2_000_000
 MODES = ("auto", "series", "image", "none", "fixed")
+DEFAULT_PERCENTILES = (0.1, 99.9)  # low, high: the window of every mode but fixed
+DEFAULT_PERCENTILES_TEXT = ",".join(f"{p:g}" for p in DEFAULT_PERCENTILES)  # as --percentiles takes it
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ class Normalisation:
     """How samples become 8 bits: mode, percentiles, and the window for ``fixed``."""
 
     mode: str = "auto"
-    percentiles: tuple[float, float] = (0.1, 99.9)
+    percentiles: tuple[float, float] = DEFAULT_PERCENTILES
     fixed: Window | None = None
 
     def applies_to(self, info: ImageInfo) -> bool:
@@ -75,16 +77,11 @@ class Normalisation:
             return info.sample_format != "uchar"
         return True
 
-    @property
-    def per_series(self) -> bool:
-        """True when one window is computed from the whole series."""
-        return self.mode in ("auto", "series")
-
 
 _FIXED = re.compile(r"^fixed:\s*([-+0-9.eE]+)\s*,\s*([-+0-9.eE]+)$")
 
 
-def parse_normalisation(text: str, percentiles: str = "0.1,99.9") -> Normalisation:
+def parse_normalisation(text: str, percentiles: str = DEFAULT_PERCENTILES_TEXT) -> Normalisation:
     """Parse ``--normalise`` (auto|series|image|none|fixed:LO,HI) and ``--percentiles LO,HI``."""
     try:
         low_p, high_p = (float(p) for p in percentiles.split(","))

@@ -35,7 +35,8 @@ def guard_output_dir(output_dir: Path, sources: Iterable[Path], *,
             )
         if folder in resolved_out.parents:
             raise UsageError(
-                f"output folder {output_dir} lies inside the source folder {source}; "
+                f"output folder {output_dir} lies inside the source folder {folder}"
+                + ("" if source.is_dir() else f" (of {source.name})") + "; "
                 "choose a folder outside it so sources and outputs never mix"
             )
     try:

@@ -176,13 +176,24 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
         return False
 
 
+def turn_off_vips_cache() -> None:
+    """Turn off libvips' operation cache for this process; call it where a process starts its
+    work (the command line's ``main``, every worker).
+
+    Batch work reads each image once, so cached operations of finished images only hold
+    memory, and a file that is rewritten (an output replaced, a rename) must never be served
+    from the cache of an earlier open.
+    """
+    pyvips.cache_set_max(0)
+
+
 def _init_local_worker(threads: int) -> None:
     # Ctrl-C reaches the whole process group: only the parent reacts (it terminates the pool
     # and removes temporaries), so a worker never dies half-way through its own clean-up.
     limit_malloc_arenas()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     pyvips.concurrency_set(threads)
-    pyvips.cache_set_max(0)
+    turn_off_vips_cache()
 
 
 class _LocalBackend:
@@ -282,7 +293,7 @@ def _configure_dask_worker() -> None:
     threads = vips_threads(get_worker().state.nthreads, cpu_cores())
     if pyvips.concurrency_get() != threads:
         pyvips.concurrency_set(threads)
-    pyvips.cache_set_max(0)
+    turn_off_vips_cache()
 
 
 def _on_dask_worker(function: Callable[[Any], Any], item: Any) -> Any:

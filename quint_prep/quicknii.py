@@ -19,11 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from .errors import UsageError
+from .series_plan import read_series
+from .errors import InputError, UsageError
 from .folder_lock import folder_lock
 from .naming import SECTION_PATTERN, parse_section_number
 from .outputs import write_text_atomic
+from .progress import Listener
 from .scale import Size
+
+DESCRIPTOR_NAME = "quicknii-series.xml"  # the series file written beside the registration images
 
 
 @dataclass(frozen=True)
@@ -90,3 +94,29 @@ def write_descriptor(folder: Path, name: str, files: Sequence[tuple[str, Size]],
     with folder_lock(folder):
         write_text_atomic(path, descriptor_xml(name, entries))
     return path
+
+
+@dataclass(frozen=True)
+class FolderDescriptor:
+    """The QuickNII series file written for a folder of images: where, how many sections,
+    and the files that could not be read (left out of it)."""
+
+    path: Path
+    sections: int
+    problems: tuple[InputError, ...] = ()
+
+
+def describe_folder(folder: Path, *, name: str | None = None, filename: str = DESCRIPTOR_NAME,
+                    listener: Listener = Listener()) -> FolderDescriptor:
+    """Write the QuickNII series file for an existing folder of images (``descriptor``): one
+    slice per readable image, named ``name`` or the sections' common name (else the folder's).
+    Unreadable files go to ``listener.error``; UsageError when no image is left."""
+    infos, problems, _ = read_series([folder])
+    for problem in problems:
+        listener.error(str(problem))
+    if not infos:
+        raise UsageError(f"{folder}: no images to describe")
+    default = series_name([info.stem for info in infos], folder.resolve().name)
+    path = write_descriptor(folder, name or default, [(info.name, info.size) for info in infos],
+                            filename=filename)
+    return FolderDescriptor(path, len(infos), tuple(problems))

@@ -25,6 +25,8 @@ from .errors import InputError, OutputError, UsageError
 from .folder_lock import folder_lock
 from .naming import natural_key, parse_section_number, strip_section
 from .outputs import write_text_atomic
+from .progress import Listener
+from .series import discover
 
 LOG_FORMAT = "quint-prep-rename-log"
 LOG_VERSION = 1
@@ -111,6 +113,23 @@ def order_files(files: Sequence[Path], order: Sequence[str] | None = None) -> li
     if problems:
         raise UsageError("--order does not match the files; " + "; ".join(problems))
     return chosen
+
+
+def plan_series_renames(sources: Sequence[Path], pattern: str, *, start: int = 1, step: int = 1,
+                        order: Path | None = None, prefix: str | None = None,
+                        listener: Listener = Listener()) -> RenamePlan:
+    """The renames of a series' files: found in ``sources`` (unreadable files go to
+    ``listener.error`` and refuse the whole plan), in natural name order or the ``order``
+    CSV's, numbered from ``start`` by ``step``. Nothing is renamed (``apply_plan`` does it)."""
+    found = discover(sources)
+    for problem in found.problems:
+        listener.error(str(problem))
+    if found.problems:
+        raise UsageError("fix or leave out the files above; nothing was renamed")
+    if not found.images:
+        raise UsageError("no images found (TIFF, JPEG or PNG) in the given sources")
+    files = order_files(found.images, read_order(order) if order is not None else None)
+    return plan_renames(files, pattern, start=start, step=step, prefix=prefix)
 
 
 def plan_renames(files: Sequence[Path], pattern: str, *, start: int = 1, step: int = 1,

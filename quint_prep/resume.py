@@ -9,13 +9,26 @@ source has the same path, size and modification time as when the output was writ
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol, Sequence
 
 
-WRITE = "write"
-SKIP = "skip"
-FAIL = "fail"
+class Action(StrEnum):
+    """What a run does with one output."""
+
+    WRITE = "write"
+    SKIP = "skip"  # up to date: kept
+    FAIL = "fail"  # refused: the run fails the file
+
+
+class PlanStatus(StrEnum):
+    """Why, in one word, as ``--dry-run`` shows it."""
+
+    NEW = "new"
+    CHANGED = "changed"
+    UP_TO_DATE = "up to date"
+    REFUSED = "refused"
 
 
 class Recorded(Protocol):
@@ -49,8 +62,8 @@ class Decision:
     """What to do with one output: ``action`` write/skip/fail, ``status`` new/changed/up to
     date/refused (what ``--dry-run`` shows), and ``reason`` in words."""
 
-    action: str
-    status: str
+    action: Action
+    status: PlanStatus
     reason: str
 
 
@@ -61,26 +74,26 @@ def decide(*, output_name: str, output_exists: bool, record: Recorded | None,
     """Decide whether one output must be written (see the module doc for "up to date");
     ``stale``: the output was written for an earlier series of the folder (other settings)."""
     if clashes:
-        return Decision(FAIL, "refused", f"output {output_name} would also come from "
+        return Decision(Action.FAIL, PlanStatus.REFUSED, f"output {output_name} would also come from "
                         f"{', '.join(clashes)}; keep one of them")
     if overwrite:
-        return Decision(WRITE, "changed" if output_exists else "new",
+        return Decision(Action.WRITE, PlanStatus.CHANGED if output_exists else PlanStatus.NEW,
                         "--overwrite" if output_exists else "no output yet")
     if not output_exists:
         if record is not None:
-            return Decision(WRITE, "new", "output missing (recorded in the manifest)")
-        return Decision(WRITE, "new", "no output yet")
+            return Decision(Action.WRITE, PlanStatus.NEW, "output missing (recorded in the manifest)")
+        return Decision(Action.WRITE, PlanStatus.NEW, "no output yet")
     if record is None and stale:
-        return Decision(WRITE, "changed", "written for an earlier series (other settings)")
+        return Decision(Action.WRITE, PlanStatus.CHANGED, "written for an earlier series (other settings)")
     if record is None:
-        return Decision(FAIL, "refused", f"{output_name} exists and was not written by "
+        return Decision(Action.FAIL, PlanStatus.REFUSED, f"{output_name} exists and was not written by "
                         "quint-prep; pass --overwrite to replace it")
     if not same_settings:
-        return Decision(WRITE, "changed", "factor or settings differ from the manifest")
+        return Decision(Action.WRITE, PlanStatus.CHANGED, "factor or settings differ from the manifest")
     if source is None or record.source != source.path:
-        return Decision(WRITE, "changed", "made from another source file")
+        return Decision(Action.WRITE, PlanStatus.CHANGED, "made from another source file")
     if (record.source_bytes, record.source_mtime_ns) != (source.size, source.mtime_ns):
-        return Decision(WRITE, "changed", "source modified since (size or time differs)")
+        return Decision(Action.WRITE, PlanStatus.CHANGED, "source modified since (size or time differs)")
     if getattr(record, "box", None) != box:  # mask records have no box
-        return Decision(WRITE, "changed", "the section's box in the plan differs")
-    return Decision(SKIP, "up to date", "same source, factor and settings")
+        return Decision(Action.WRITE, PlanStatus.CHANGED, "the section's box in the plan differs")
+    return Decision(Action.SKIP, PlanStatus.UP_TO_DATE, "same source, factor and settings")

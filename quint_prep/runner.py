@@ -1,7 +1,9 @@
-"""Run a series from its config: the stages downscale -> masks -> check, in that order.
+"""Run a series from its config: the stages downscale -> masks -> check, in that order (and
+sweep, on its own).
 
-Each stage is one small adapter from a ``SeriesConfig`` to the library function of the matching
-command, so ``quint-prep run`` does exactly what the commands do. Resume comes from the
+Each stage is one small adapter from a ``SeriesConfig`` to the core function of the matching
+command (``downscale_checked``, ``convert_and_check``, ``check_series``, ``plan_sweep`` and
+``run_sweep``), so ``quint-prep run`` does exactly what the commands do. Resume comes from the
 commands themselves: a rerun skips every output that is up to date (see ``resume``).
 """
 
@@ -10,31 +12,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 from .config import SeriesConfig
 from .findings import CheckReport
 from .manifest import manifest_path
-from .masks import MaskJob, MaskPlan, MaskResult, MaskSettings, convert_masks, plan_masks
+from .masks import MaskJob, MaskPlan, MaskSettings, decide_mask, plan_masks
 from .masks_manifest import load_record
+from .masks_run import MasksOutcome, convert_and_check
 from .masks_select import MaskResample
 from .masks_series import SeriesImage, series_from_manifest
 from .masks_sources import SourceKind
 from .plan_sources import plan_slides
-from .sections import DetectSettings
 from .series_check import check_series
-from .downscale import (DownscaleSettings, ImageResult, SeriesPlan, output_name, plan_series,
-                        with_windows)
-from .downscale_batch import OutputPlan, downscale_series, plan_outputs
+from .downscale import DownscaleSettings, output_name
+from .downscale_batch import (DownscaleOutcome, DownscaleRequest, OutputPlan, downscale_checked,
+                              plan_outputs)
 from .errors import UsageError
-from .normalise import window_from_manifest
 from .parallel import Workers
 from .quicknii import slice_entries
 from .registration_series import RegistrationSettings, registration_factor
-from .resume import Decision, decide, source_stamp
-from .scale import Size
+from .resume import Decision
+from .scale import DEFAULT_MAX_SIZE, parse_size
 from .series import ImageInfo, discover
+from .progress import Listener
+from .series_plan import SeriesPlan
 from .sweep import DEFAULT_SECTIONS, pick_sample
+from .sweep_run import ObjectSettings
+from .sweep_series import SweepOutcome, SweepSettings, plan_sweep, run_sweep
 
 
 class Stage(str, Enum):
@@ -72,12 +77,25 @@ def workers_for(config: SeriesConfig, scheduler: str | None = None, *,
 
 # --- downscale ---------------------------------------------------------------------------
 
+def downscale_request(config: SeriesConfig, *, overwrite: bool = False) -> DownscaleRequest:
+    """The downscale a config asks for, as ``quint-prep downscale`` takes it: the one factor
+    (config factor or max_size), the orientation of every section (``rotate``, ``flip``, the
+    ``orientation`` CSV), the intensity, channel and colour settings, the registration series."""
+    return DownscaleRequest(
+        sources=tuple(config.image_sources()), output=config.output, factor=config.factor,
+        max_size=config.max_size, orientation=config.series_orientation,
+        orientation_csv=config.orientation, scene=config.scene, trim=config.trim,
+        format=config.format, quality=config.quality, method=config.method,
+        keep_depth=config.keep_depth,
+        keep_alpha=config.keep_alpha, normalisation=config.normalisation,
+        normalise_from=config.normalise_from, channels=config.channels,
+        colour_model=config.colour_model, registration=config.registration_settings,
+        overwrite=overwrite)
+
+
 def plan_downscale(config: SeriesConfig) -> SeriesPlan:
-    """Read the series' headers and settle its one factor (config factor or max_size) and
-    the orientation of every section (``rotate``, ``flip``, the ``orientation`` CSV)."""
-    return plan_series(config.image_sources(), factor=config.factor, max_size=config.max_size,
-                       orientation=config.series_orientation, orientation_csv=config.orientation,
-                       trim=DetectSettings() if config.trim else None)
+    """Read the series' headers and settle its one factor and the orientation of every section."""
+    return downscale_request(config).read_series()
 
 
 def dry_run_downscale(config: SeriesConfig, plan: SeriesPlan, *,
@@ -88,11 +106,10 @@ def dry_run_downscale(config: SeriesConfig, plan: SeriesPlan, *,
 
 
 def run_downscale(config: SeriesConfig, plan: SeriesPlan, workers: Workers, *,
-                  overwrite: bool = False) -> Iterator[ImageResult]:
-    """Downscale the series into ``config.output``; yields one result per image."""
-    return downscale_series(plan, config.output, downscale_settings(config, plan),
-                            sources=config.image_sources(), overwrite=overwrite,
-                            registration=config.registration_settings, workers=workers)
+                  overwrite: bool = False, listener: Listener = Listener()) -> DownscaleOutcome:
+    """Downscale stage: the series into ``config.output``, checked as written."""
+    return downscale_checked(downscale_request(config, overwrite=overwrite), plan,
+                             workers=workers, listener=listener)
 
 
 @dataclass(frozen=True)
@@ -117,11 +134,9 @@ def plan_registration(config: SeriesConfig, plan: SeriesPlan) -> RegistrationPla
 
 
 def downscale_settings(config: SeriesConfig, plan: SeriesPlan) -> DownscaleSettings:
-    """The config's downscale settings with the series' intensity window, as downscale does
-    (the window recorded in ``normalise_from`` when the config names one)."""
-    given = window_from_manifest(config.normalise_from) if config.normalise_from else None
-    return with_windows(config.downscale_settings(plan.factor, plan.orientations), plan,
-                        given=given)
+    """The config's downscale settings under the series' factor, with its intensity window
+    (the one recorded in ``normalise_from`` when the config names one), as downscale takes them."""
+    return downscale_request(config).settings_for(plan)
 
 
 # --- masks and check ------------------------------------------------------------------------
@@ -174,27 +189,23 @@ def plan_mask_outputs(config: SeriesConfig, plan: MaskPlan, *,
     from the masks folder's manifest; nothing is written."""
     folder = config.masks_output
     record = load_record(folder, plan.factor) if folder.is_dir() else None
-    wanted = masks_settings(config, overwrite=overwrite).to_json()
-    planned = []
-    for job in plan.jobs:
-        entry = record.files.get(job.output_name) if record is not None else None
-        same = entry is not None and entry.settings == wanted and Size(
-            entry.width, entry.height) == job.target
-        output = folder / job.output_name
-        decision = decide(output_name=job.output_name, output_exists=output.exists(),
-                          record=entry, source=source_stamp(job.mask.path), same_settings=same,
-                          overwrite=overwrite)
-        planned.append(PlannedMask(job, output, decision))
-    return planned
+    settings = masks_settings(config, overwrite=overwrite)
+    return [PlannedMask(job, folder / job.output_name, decide_mask(job, folder, record, settings))
+            for job in plan.jobs]
 
 
-def run_masks(config: SeriesConfig, plan: MaskPlan, *,
-              overwrite: bool = False) -> Iterator[MaskResult]:
-    """Masks stage: ``config.segmentations`` -> single-colour PNGs in ``config.masks_output``."""
+def run_masks(config: SeriesConfig, plan: MaskPlan, *, overwrite: bool = False,
+              workers: Workers | None = None,
+              listener: Listener = Listener()) -> MasksOutcome:
+    """Masks stage: ``config.segmentations`` -> single-colour PNGs in ``config.masks_output``,
+    N masks at once with the run's ``workers`` (the config's jobs and memory, or --scheduler),
+    checked against the downscaled series, with the quantifiers' settings beside them."""
     # The masks folder lies inside the downscale output (``output/segmentations``), which is
     # read one level deep only; the segmentations are the sources that must stay apart.
-    return convert_masks(plan, config.masks_output, masks_settings(config, overwrite=overwrite),
-                         sources=[config.segmentations] if config.segmentations else [])
+    return convert_and_check(plan, config.masks_output,
+                             masks_settings(config, overwrite=overwrite),
+                             sources=[config.segmentations] if config.segmentations else [],
+                             series_folder=config.output, listener=listener, workers=workers)
 
 
 def sweep_sample(plan: SeriesPlan) -> list[ImageInfo]:
@@ -202,6 +213,27 @@ def sweep_sample(plan: SeriesPlan) -> list[ImageInfo]:
     the series."""
     numbers = [info.section.value if info.section else None for info in plan.images]
     return [plan.images[i] for i in pick_sample(numbers, DEFAULT_SECTIONS)]
+
+
+def sweep_settings(config: SeriesConfig, *, overwrite: bool = False) -> SweepSettings:
+    """The sweep the sweep stage makes (``make sweep``): the default factors and sample on the
+    config's images, its segmentations and choice of objects, its box and intensity settings,
+    into ``OUTPUT/sweep``."""
+    objects = ObjectSettings(config.labels, config.object_colour,
+                             None if config.source == "auto" else SourceKind(config.source),
+                             False, config.instance_ids, config.labels_table)
+    return SweepSettings(
+        sources=tuple(config.image_sources()), output=config.sweep_output,
+        segmentations=(config.segmentations,) if config.segmentations else (), objects=objects,
+        max_size=config.max_size or parse_size(DEFAULT_MAX_SIZE), method=config.method,
+        normalisation=config.normalisation, overwrite=overwrite)
+
+
+def run_sweep_stage(config: SeriesConfig, listener: Listener = Listener(), *,
+                    overwrite: bool = False) -> SweepOutcome:
+    """Sweep stage: try the default factors on a sample of the series (``sweep_settings``).
+    The caller holds the writer lock of ``config.sweep_output``."""
+    return run_sweep(plan_sweep(sweep_settings(config, overwrite=overwrite), listener), listener)
 
 
 def run_check(config: SeriesConfig) -> CheckReport:

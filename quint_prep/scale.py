@@ -34,6 +34,19 @@ class Size:
         return self.width * self.height / 1e6
 
 
+FACTOR_OPTIONS = ("--factor F", "--max-size WxH")  # how the command line names the two ways
+FACTOR_KEYS = ("factor = 0.25", 'max_size = "14000x10000"')  # how a config names them
+
+
+def one_factor_problem(factor: float | None, max_size: object | None,
+                       names: tuple[str, str] = FACTOR_OPTIONS) -> str | None:
+    """The one check that a series gets its factor one way, given or computed to fit a box:
+    the message (naming the two ``names``) when it gets none or both, else None."""
+    if (factor is None) == (max_size is None):
+        return f"give exactly one of {names[0]} or {names[1]}"
+    return None
+
+
 def parse_size(text: str) -> Size:
     """Parse ``WxH`` (e.g. ``14000x10000``) into a Size; raise UsageError when it is not one."""
     match = _SIZE.match(text)

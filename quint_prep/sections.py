@@ -144,6 +144,10 @@ def find_on_slide(info: ImageInfo, settings: DetectSettings) -> SlideSections:
         tissue.append(round(region.tissue * small.scale[0] * small.scale[1]))
     order = reading_order(boxes, settings.order, settings.reverse)
     notes = () if boxes else ("no tissue found (try --background, --min-area)",)
+    for label in found.labels:
+        area = _level0_box(label.box, small.scale, 0, info.size)
+        notes += (f"label area {area.x},{area.y},{area.width},{area.height} ignored (printed ink "
+                  "at the slide's end; add a row to the plan if it is a section)",)
     return SlideSections(info.path, info.scene, info.size, info.microns_per_pixel,
                          tuple(boxes[i] for i in order), tuple(tissue[i] for i in order), small,
                          found.background, notes)
@@ -200,11 +204,13 @@ def tissue_box(info: ImageInfo, settings: DetectSettings) -> Box | None:
 
 
 def trim_series(infos: Sequence[ImageInfo], settings: DetectSettings
-                ) -> tuple[list[ImageInfo], list[InputError]]:
+                ) -> tuple[list[ImageInfo], list[InputError], list[str]]:
     """Each image cut to its tissue box (``downscale --trim``); an image where no tissue is
-    found stays whole, plan rows are kept as planned, an unreadable image becomes its error."""
+    found stays whole (and gets a note naming it), plan rows are kept as planned, an
+    unreadable image becomes its error. Returns (images, errors, notes)."""
     trimmed: list[ImageInfo] = []
     problems: list[InputError] = []
+    notes: list[str] = []
     for info in infos:
         if info.crop is not None:
             trimmed.append(info)
@@ -215,8 +221,10 @@ def trim_series(infos: Sequence[ImageInfo], settings: DetectSettings
             problems.append(error)
             continue
         if box is None:
+            notes.append(f"{info.name}: --trim found no tissue on this image; it is written "
+                         "whole, untrimmed")
             trimmed.append(info)
             continue
         row = PlanRow(0, info.stem, info.path, info.scene, box)
         trimmed.append(replace(crop_info(info, row), label=None))
-    return trimmed, problems
+    return trimmed, problems, notes

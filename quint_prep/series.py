@@ -11,7 +11,7 @@ import pyvips
 
 from .damage import truncation_reason, unreadable_reason
 from .errors import InputError, UsageError
-from .naming import SectionNumber, parse_section_number
+from .naming import SectionNumber, natural_key, parse_section_number
 from .scale import Size
 from .pixel_size import recorded_pixel_size
 from .slides import SLIDE_SUFFIXES
@@ -177,11 +177,6 @@ def _is_junk(path: Path) -> bool:
     return name.startswith(".") or name.lower() in JUNK_NAMES
 
 
-def _natural_key(path: Path) -> tuple:
-    parts = re.split(r"(\d+)", path.name)
-    return tuple((0, int(p)) if p.isdigit() else (1, p.lower()) for p in parts)
-
-
 def _classify(path: Path, named_explicitly: bool) -> InputError | None | bool:
     """True: an image; None: skip quietly; InputError: tell the user."""
     suffix = path.suffix.lower()
@@ -214,7 +209,7 @@ def discover(sources: Iterable[Path]) -> Discovery:
         if not source.exists() and not source.is_symlink():
             raise UsageError(f"{source}: no such file or folder")
         if source.is_dir():
-            entries = sorted((p for p in source.iterdir()), key=_natural_key)
+            entries = sorted((p for p in source.iterdir()), key=lambda p: natural_key(p.name))
             explicit = False
         else:
             entries = [source]

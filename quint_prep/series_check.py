@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-import pyvips
-
 from .checks import (judgement_findings, naming_findings, pairing_findings, proportion_findings,
                      registration_findings, sample_findings, segmentation_findings, size_findings)
 from .colours import Colour, ColourCounts, count_colours, read_png_header, with_colour_counted
@@ -23,6 +21,7 @@ from .findings import CheckReport, Finding, error
 from .manifest import Manifest, read_manifest
 from .masks_judge import MaskFacts, judge_mask
 from .masks_manifest import load_record
+from .parallel import turn_off_vips_cache
 from .registration import read_registration
 from .scale import Size, factor_interval, interval_is_empty
 from .damage import unreadable_reason
@@ -71,10 +70,6 @@ def _segmentation_file_findings(path: Path, colour: Colour | None) -> list[Findi
     return segmentation_findings(path, header, counts, colour)
 
 
-def _quiet_cache() -> None:
-    pyvips.cache_set_max(0)
-
-
 def _facts_of(paths: list[Path], segmentation: bool, colour: Colour | None,
               jobs: int) -> Iterator[tuple[ImageInfo | None, list[Finding]]]:
     """file_facts of every path, in order: in this process, or in ``jobs`` spawned processes."""
@@ -84,7 +79,7 @@ def _facts_of(paths: list[Path], segmentation: bool, colour: Colour | None,
         return
     context = multiprocessing.get_context("spawn")  # a fork after libvips ran can hang
     with ProcessPoolExecutor(max_workers=min(jobs, len(paths)), mp_context=context,
-                             initializer=_quiet_cache) as pool:
+                             initializer=turn_off_vips_cache) as pool:
         yield from pool.map(work, paths)
 
 

@@ -13,14 +13,17 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from .components import ComponentStats
 from .errors import UsageError
+from .masks_select import MaskResample
 from .scale import Size, check_factor, consistent_factor, scaled_size
 
 DEFAULT_FACTORS = (0.5, 0.25, 0.125, 0.0625)
+DEFAULT_FACTORS_TEXT = ",".join(f"{f:g}" for f in DEFAULT_FACTORS)  # as --factors takes it
 DEFAULT_SECTIONS = 3
 DISPLAY_SIDE = 400  # px: every crop of the region is enlarged to this size (nearest neighbour)
 MIN_OBJECT_PX = 3.0  # objects narrower than this at a factor are at risk
-MODES = ("area", "any", "nearest")  # the label-safe mask resampling modes (masks_select.MaskResample)
+MODES = tuple(mode.value for mode in MaskResample)  # the label-safe mask resampling modes, in order
 
 
 @dataclass(frozen=True)
@@ -173,25 +176,6 @@ def small_object_px(diameter_um: float, microns_per_pixel: float, factor: float)
 
 
 @dataclass(frozen=True)
-class Counts:
-    """Objects of one mask at one resolution (what components.count_components measures)."""
-
-    objects: int
-    object_pixels: int
-    total_pixels: int
-
-    @property
-    def area_fraction(self) -> float:
-        """Share of pixels that are objects."""
-        return self.object_pixels / self.total_pixels if self.total_pixels else 0.0
-
-    @property
-    def mean_size(self) -> float:
-        """Mean object size in pixels."""
-        return self.object_pixels / self.objects if self.objects else 0.0
-
-
-@dataclass(frozen=True)
 class Comparison:
     """One mask downscaled by one factor and mode, compared with full resolution."""
 
@@ -199,8 +183,8 @@ class Comparison:
     factor: float
     mode: str
     size: Size
-    counts: Counts
-    full: Counts
+    counts: ComponentStats
+    full: ComponentStats
     full_size: Size
 
     @property

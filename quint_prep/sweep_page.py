@@ -25,7 +25,6 @@ from .sweep_run import FactorOutput, SectionSweep, factor_folder, written
 
 GAP = 12  # px between panels
 LABEL_DPI = 96
-OVERVIEW_SIDE = DISPLAY_SIDE
 
 
 def sheet_name(section: SectionSweep) -> str:

@@ -16,8 +16,8 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 import pyvips
 
-from .components import count_components
-from .downscale import DownscaleSettings, ImageResult, SeriesPlan
+from .components import ComponentStats, count_components
+from .downscale import DownscaleSettings, ImageResult
 from .downscale_batch import downscale_series
 from .errors import InputError, QuintPrepError
 from .masks import find_mask_files
@@ -29,7 +29,9 @@ from .masks_select import Colour, MaskResample, resample_selection, select_objec
 from .masks_sources import MaskFile, SourceKind, read_mask_file
 from .scale import Size, same_proportions, scaled_size
 from .series import ImageInfo, open_image, vips_reason
-from .sweep import MODES, Comparison, Counts, Region, choose_region, clip_region, region_side
+from .series_plan import SeriesPlan
+from .status import Status
+from .sweep import MODES, Comparison, Region, choose_region, clip_region, region_side
 
 DETAIL_SIDE = 512  # px: the region is found on a copy of an output reduced to about this width
 MIN_DETAIL_SOURCE = 256  # px: smallest output width worth measuring detail on
@@ -83,7 +85,7 @@ class SectionSweep:
     info: ImageInfo
     outputs: list[FactorOutput]
     region: Region | None = None
-    full: Counts | None = None
+    full: ComponentStats | None = None
     mask: Path | None = None
     comparisons: list[Comparison] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -191,9 +193,9 @@ def match_segmentations(sources: Sequence[Path], series: Sequence[ImageInfo],
     return found, problems
 
 
-def _counts(mask: pyvips.Image) -> Counts:
-    stats = count_components(mask)
-    return Counts(stats.objects, stats.object_pixels, stats.total_pixels)
+def _counts(mask: pyvips.Image) -> ComponentStats:
+    """The mask's objects without the size of each (a sweep keeps many; it needs the totals)."""
+    return replace(count_components(mask), sizes=())
 
 
 def _selection(mask: MaskFile, choice: LabelChoice, objects: ObjectSettings) -> pyvips.Image:
@@ -201,7 +203,7 @@ def _selection(mask: MaskFile, choice: LabelChoice, objects: ObjectSettings) -> 
     return select_objects(mask, choice.labels, objects.object_colour, objects.invert).image
 
 
-def judge_full(mask: MaskFile, choice: LabelChoice, full: Counts) -> list[Judgement]:
+def judge_full(mask: MaskFile, choice: LabelChoice, full: ComponentStats) -> list[Judgement]:
     """The judgement of a mask at full resolution, as ``masks`` makes it (masks_judge)."""
     facts = MaskFacts(mask.path.name, choice, full.area_fraction, full.objects,
                       instances_kept(mask, choice), instances_present(mask, choice))
@@ -209,7 +211,7 @@ def judge_full(mask: MaskFile, choice: LabelChoice, full: Counts) -> list[Judgem
 
 
 def compare_mask(info: ImageInfo, mask: MaskFile, factors: Sequence[float],
-                 objects: ObjectSettings) -> tuple[Counts, list[Comparison], list[str]]:
+                 objects: ObjectSettings) -> tuple[ComponentStats, list[Comparison], list[str]]:
     """Objects of the mask at full resolution, then at every factor and mode.
 
     The mask at factor F is resampled to round(w*F) x round(h*F) of the MASK's size with the
@@ -274,4 +276,5 @@ def collect_outputs(results: Iterable[tuple[float, ImageResult]]) -> dict[str, l
 
 def written(outputs: Iterable[FactorOutput]) -> list[FactorOutput]:
     """The outputs that exist (written now or up to date)."""
-    return [o for o in outputs if o.result.status != "failed" and o.result.output and o.size]
+    return [o for o in outputs if o.result.status != Status.FAILED and o.result.output and o.size]
+

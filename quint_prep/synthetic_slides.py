@@ -41,15 +41,29 @@ def _section(section: SlideSection, backdrop: float, seed: int) -> pyvips.Image:
     return inside.ifthenelse(textured, pyvips.Image.black(width, height, bands=3) + backdrop)
 
 
+def label_image(box: Box) -> pyvips.Image:
+    """A slide label: white paper with black print (lines of text and a barcode)."""
+    xy = pyvips.Image.xyz(box.width, box.height)
+    line = (xy[1] % 14) < 6  # lines of text ...
+    letters = ((xy[0] % 9) < 5) & (xy[1] < box.height // 2)  # ... made of letters
+    bars = ((xy[0] % 7) < 3) & (xy[1] >= box.height * 2 // 3)  # a barcode below
+    margin = (xy[0] > 6) & (xy[0] < box.width - 6) & (xy[1] > 6) & (xy[1] < box.height - 6)
+    printed = ((line & letters) | bars) & margin
+    return printed.ifthenelse([25, 25, 28], [250, 250, 250])
+
+
 def slide_image(size: Size, sections: Sequence[SlideSection], *, dark: bool = False,
                 noise: float = 3.0, dust: Sequence[tuple[int, int, int]] = (),
-                seed: int = 0) -> pyvips.Image:
+                seed: int = 0, label: Box | None = None) -> pyvips.Image:
     """A lazy 8-bit RGB slide: sections (textured ellipses in their boxes) on a white (or, with
-    ``dark``, black) background with Gaussian noise; ``dust`` is (x, y, radius) specks."""
+    ``dark``, black) background with Gaussian noise; ``dust`` is (x, y, radius) specks;
+    ``label`` a printed paper label in that box."""
     backdrop = float(DARK_SLIDE if dark else WHITE_SLIDE)
     image = pyvips.Image.black(size.width, size.height, bands=3) + backdrop
     for index, section in enumerate(sections):
         image = image.insert(_section(section, backdrop, seed + index), section.box.x, section.box.y)
+    if label is not None:
+        image = image.insert(label_image(label), label.x, label.y)
     speck = [200, 200, 200] if dark else [60, 50, 40]
     for x, y, radius in dust:
         side = 2 * radius + 1

@@ -7,6 +7,9 @@ a white slide, brightness of the brightest on a dark one), a threshold between t
 (the histogram's mode, with its noise) and Otsu's tissue class, the slide's edges and excluded
 areas cleared, a closing that joins fragments closer than ``join`` pixels, connected regions
 (libvips ``labelregions``), and regions with less tissue than ``min_area`` dropped as dust.
+On a white (brightfield) colour slide, a region at one end of the slide whose "tissue" is mostly
+ink (dark and grey: printed text, a barcode) is the slide's label, not a section: it is set
+aside in ``Detection.labels`` so the caller can say where it was.
 """
 
 from __future__ import annotations
@@ -21,6 +24,11 @@ import pyvips
 from .plan import Box
 
 RELATIVE_MIN_AREA = 0.05  # without --min-area: drop regions under 5% of the largest one's tissue
+INK_DARKNESS = 100  # a channel below this in all of R, G, B ...
+INK_GREYNESS = 40  # ... with its channels this close together: print, not stain
+LABEL_INK = 0.5  # a region whose tissue is at least half ink ...
+LABEL_END = 0.3  # ... lying within this fraction of the slide's longer side from one end,
+LABEL_SIDE = 0.2  # ... and at least this fraction of its shorter side long (not a speck)
 
 
 class Background(str, Enum):
@@ -46,6 +54,7 @@ class Detection:
     regions: tuple[Region, ...]
     background: Background
     threshold: float  # on the 0..255 tissue signal
+    labels: tuple[Region, ...] = ()  # label areas (printed ink at a slide's end), not sections
 
 
 def tissue_signal(image: pyvips.Image, background: Background) -> tuple[pyvips.Image, Background]:
@@ -113,28 +122,56 @@ def _per_label(image: pyvips.Image, labels: pyvips.Image, size: int) -> np.ndarr
     return counts
 
 
+def ink(image: pyvips.Image) -> pyvips.Image | None:
+    """0/255 where an 8-bit colour image shows printed ink (dark in every channel, and grey);
+    None for images without colour, where print and stain cannot be told apart."""
+    if image.bands < 3 or image.format != "uchar":
+        return None
+    bands = [image[i] for i in range(3)]
+    darkest = bands[0].bandrank(bands[1:], index=0)
+    brightest = bands[0].bandrank(bands[1:], index=2)
+    return ((brightest < INK_DARKNESS) & ((brightest - darkest) < INK_GREYNESS)).copy_memory()
+
+
+def _label_like(box: Box, width: int, height: int) -> bool:
+    """True when the box is as big as print on a label and lies within ``LABEL_END`` of one
+    end of the slide's longer side."""
+    if max(box.width, box.height) < LABEL_SIDE * min(width, height):
+        return False
+    if width >= height:
+        return box.right <= LABEL_END * width or box.x >= (1 - LABEL_END) * width
+    return box.bottom <= LABEL_END * height or box.y >= (1 - LABEL_END) * height
+
+
 def _regions(closed: pyvips.Image, tissue: pyvips.Image, edge: int,
-             min_area: int | None) -> list[Region]:
-    """Connected regions of the closed mask with their tissue pixel counts. Left out: regions
-    with less tissue than ``min_area`` (default: 5% of the largest region), and regions whose
-    tissue lies mostly within ``edge`` pixels of the border (slide edges, shadows)."""
+             min_area: int | None, printed: pyvips.Image | None = None,
+             ) -> tuple[list[Region], list[Region]]:
+    """Connected regions of the closed mask with their tissue pixel counts, and the label areas
+    among them (mostly ``printed`` ink, at one end of the slide). Left out: regions with less
+    tissue than ``min_area`` (default: 5% of the largest region), and regions whose tissue lies
+    mostly within ``edge`` pixels of the border (slide edges, shadows)."""
     labels = closed.labelregions()
     size = int(labels.max()) + 1
     inside = _per_label(closed, labels, size)
     counts = _per_label(tissue, labels, size)
+    inked = _per_label(printed & tissue, labels, size) if printed is not None else np.zeros(size)
     central = counts
     if edge > 0 and tissue.width > 2 * edge and tissue.height > 2 * edge:
         crop = (edge, edge, tissue.width - 2 * edge, tissue.height - 2 * edge)
         central = _per_label(tissue.crop(*crop), labels.crop(*crop), size)
     counts[inside == 0] = 0  # regions of the background
     floor = min_area if min_area is not None else RELATIVE_MIN_AREA * counts.max()
-    regions = []
+    regions, label_areas = [], []
     for label in np.flatnonzero((counts >= max(floor, 1)) & (central * 2 >= counts)):
         columns, rows = (labels == int(label)).project()  # sums per column and per row
         xs, ys = np.flatnonzero(columns.numpy()), np.flatnonzero(rows.numpy())
         box = Box(int(xs[0]), int(ys[0]), int(xs[-1] - xs[0] + 1), int(ys[-1] - ys[0] + 1))
-        regions.append(Region(box, int(counts[label])))
-    return regions
+        region = Region(box, int(counts[label]))
+        if inked[label] >= LABEL_INK * counts[label] and _label_like(box, tissue.width, tissue.height):
+            label_areas.append(region)
+        else:
+            regions.append(region)
+    return regions, label_areas
 
 
 def detect_tissue(image: pyvips.Image, *, background: Background = Background.AUTO,
@@ -145,7 +182,8 @@ def detect_tissue(image: pyvips.Image, *, background: Background = Background.AU
     ``join``: fragments closer than this are one section. ``min_area``: regions with fewer
     tissue pixels are dropped (default: under 5% of the largest region). ``edge``: a band this
     wide along the border is ignored (slide and coverslip edges). ``exclude``: boxes ignored
-    (a label area).
+    (a label area). On a white colour slide, printed labels at the slide's ends are set aside
+    (``Detection.labels``).
     """
     signal, background = tissue_signal(image, background)
     threshold = tissue_threshold(signal.hist_find().numpy().ravel())
@@ -155,5 +193,7 @@ def detect_tissue(image: pyvips.Image, *, background: Background = Background.AU
         for box in exclude:
             array[max(box.y, 0):max(box.bottom, 0), max(box.x, 0):max(box.right, 0)] = 0
         tissue = pyvips.Image.new_from_array(array)
-    regions = _regions(close(tissue, (join + 1) // 2).copy_memory(), tissue, edge, min_area)
-    return Detection(tuple(regions), background, threshold)
+    printed = ink(image) if background is Background.WHITE else None
+    regions, label_areas = _regions(close(tissue, (join + 1) // 2).copy_memory(), tissue, edge,
+                                    min_area, printed)
+    return Detection(tuple(regions), background, threshold, tuple(label_areas))

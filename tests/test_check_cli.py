@@ -173,7 +173,7 @@ def test_unreadable_registration_is_an_error_finding(cli, series):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--colour", "red"], "--colour 'red' is not R,G,B"),
+    (["--colour", "red"], "--colour: 'red' is not R,G,B with three numbers 0-255"),
     (["--registration", "nothere.json"], "nothere.json: no such registration file"),
 ], ids=["colour", "registration"])
 def test_usage_errors_exit_2(cli, series, args, message):

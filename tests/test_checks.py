@@ -264,6 +264,46 @@ def test_many_ambiguous_pairs_give_a_lower_bound_and_a_direct_colour_check(tmp_p
     assert "at least" in next(f.message for f in findings if f.id == "seg.extra-colours")
 
 
+def _pairs_with_two_blues(pairs: int, alpha: bool) -> np.ndarray:
+    """Two rows; pixel i of both rows has red i % 256 and green i // 256, blue 0 above and 1
+    below: every red/green pair holds two colours (the case the second pass resolves)."""
+    pixels = np.zeros((2, pairs, 4 if alpha else 3), np.uint8)
+    for i in range(pairs):
+        pixels[:, i, 0], pixels[:, i, 1] = i % 256, i // 256
+        pixels[1, i, 2] = 1
+    if alpha:
+        pixels[..., 3] = 255
+    return pixels
+
+
+def test_one_colour_count_for_check_and_masks_resolves_up_to_255_mixed_pairs(tmp_path):
+    """check (colours.count_colours) and masks (masks_sources.colour_counts) count with one
+    implementation: 100 mixed pairs are all resolved (masks used to stop at 64), alpha is
+    ignored by check and leaves transparent pixels out for masks."""
+    from quint_prep.masks_sources import colour_counts, read_mask_file
+    pixels = _pairs_with_two_blues(100, alpha=True)
+    pixels[0, :10, 3] = 0  # ten transparent pixels: never objects for masks
+    path = save(from_array(pixels), tmp_path / "rgba_s001.png")
+    expected = {(i % 256, i // 256, b): 1 for i in range(100) for b in (0, 1)}
+    checked = count_colours(path)
+    assert checked.exact and checked.counts == expected and checked.mixed == 0
+    assert (checked.total, checked.transparent) == (200, 0)
+    masked = colour_counts(read_mask_file(path))
+    opaque = {colour: n for colour, n in expected.items() if not (colour[2] == 0 and colour[0] < 10)}
+    assert masked.exact and masked.counts == opaque and masked.mixed == 0
+    assert (masked.total, masked.transparent) == (200, 10)
+
+
+def test_pairs_beyond_255_are_left_unresolved_and_counted_as_mixed(tmp_path):
+    path = save(from_array(_pairs_with_two_blues(300, alpha=False)), tmp_path / "many.png")
+    result = count_colours(path)
+    assert not result.exact
+    pairs = sorted((i % 256) * 256 + i // 256 for i in range(300))  # the histogram's order
+    first = {(key >> 8, key & 255, b): 1 for key in pairs[:255] for b in (0, 1)}
+    assert result.counts == first and result.mixed == 2 * 45  # two pixels per pair left
+    assert result.distinct == 2 * 255 + 2 * 45
+
+
 def test_objects_covering_more_than_background_warn():
     findings = segmentation_findings(Path("a.png"), RGB, counts({(0, 0, 0): 10, (255, 0, 0): 90}),
                                      (255, 0, 0))

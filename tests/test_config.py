@@ -97,8 +97,8 @@ BAD = {
     "method": ('method = "cubic"', "method: 'cubic' is not one of area, lanczos3"),
     "source": ('source = "photoshop"', "source: 'photoshop' is not one of auto, ilastik"),
     "resample": ('resample = "bilinear"', "resample: 'bilinear' is not one of area, any, nearest"),
-    "colour-range": ("colour = [256, 0, 0]", "colour: [256, 0, 0] is not three numbers 0-255"),
-    "colour-text": ('colour = "red"', "colour: 'red' is not an RGB colour"),
+    "colour-range": ("colour = [256, 0, 0]", "colour: [256, 0, 0] is not R,G,B with three numbers 0-255"),
+    "colour-text": ('colour = "red"', "colour: 'red' is not R,G,B with three numbers 0-255"),
     "colour-same": ("background = [255, 0, 0]", "background: objects and background would both be"),
     "labels-empty": ("labels = []", "labels: '' is not a list of label values like 2,3 or 2-4"),
     "labels-both": ('labels = [1]\nobject_colour = "0,0,255"', "labels: give labels or object_colour, not both"),
@@ -142,8 +142,10 @@ def test_bad_value_names_key_and_file(tmp_path, case):
 
 
 @pytest.mark.parametrize("text, message", [
-    ('name = "x"\nimages = "a"\noutput = "b"\n', 'factor: missing: give factor = 0.25 or max_size'),
-    (MINIMAL + 'max_size = "10x10"\n', "factor: give factor or max_size, not both"),
+    ('name = "x"\nimages = "a"\noutput = "b"\n',
+     'factor: give exactly one of factor = 0.25 or max_size = "14000x10000"'),
+    (MINIMAL + 'max_size = "10x10"\n',
+     'factor: give exactly one of factor = 0.25 or max_size = "14000x10000"'),
     (MINIMAL.replace("0.25", "1.5"), "factor: 1.5 is not in (0, 1]"),
     (MINIMAL.replace("0.25", '"0.25"'), "factor: must be a number, not a string"),
     (MINIMAL.replace("factor = 0.25", 'max_size = "big"'), "max_size: size 'big' is not WIDTHxHEIGHT"),
@@ -207,7 +209,6 @@ CLI_ONLY = {
     "--quiet": "terminal output of one run",
     "--json": "terminal output of one run",
     "--wait": "how one run meets another in its folder: `run --wait`",
-    "--scene": "one scene of one multi-scene file; a series of scenes is cut with a sections plan",
 }
 # Options whose config key is not simply the flag with `_` for `-`.
 RENAMED = {"sources": "images"}  # the positional SOURCES are the config's `images`

@@ -153,3 +153,25 @@ def test_run_holds_its_folders_and_its_stages_do_not_deadlock(tmp_path, make_ima
     process = holder(tmp_path / "prepared")
     busy = cli("run", config, "-q")
     assert busy.exit_code == 1 and f"pid {process.pid}" in busy.stderr
+
+
+def test_run_waits_for_a_busy_registration_folder(tmp_path, make_image, cli, holder):
+    make_image("scans/m_s001.png")
+    reg = tmp_path / "registration"
+    reg.mkdir()
+    config = tmp_path / "series.toml"
+    config.write_text(f'name = "m"\nimages = "{tmp_path / "scans"}"\n'
+                      f'output = "{tmp_path / "prepared"}"\nfactor = 0.5\nregistration = "{reg}"\n')
+    process = holder(reg)
+    busy = cli("run", config, "-q")  # refused at the start, before any stage wrote anything
+    assert busy.exit_code == 1 and f"{reg}: another quint-prep run" in busy.stderr
+    assert not (tmp_path / "prepared" / "m_s001.png").exists()
+    release = threading.Timer(0.5, process.stdin.close)
+    release.start()
+    try:
+        result = cli("run", config, "-q", "--wait")
+    finally:
+        release.cancel()
+    assert result.exit_code == 0, result.output
+    assert f"waiting: {reg} is being written by pid {process.pid}" in result.stderr
+    assert (reg / "m_s001.png").exists() and not (reg / LOCK_NAME).exists()

@@ -167,9 +167,10 @@ def test_memory_estimate_follows_the_decoded_width(tmp_path):
 
 
 def test_widest_images_start_first(tmp_path):
-    from quint_prep.downscale import DownscaleSettings, plan_series
+    from quint_prep.downscale import DownscaleSettings
     from quint_prep.downscale_batch import plan_outputs, widest_first
     from quint_prep.resample import Method
+    from quint_prep.series_plan import plan_series
 
     save(gradient(300, 50), tmp_path / "src/w_s001.png")
     save(gradient(900, 50), tmp_path / "src/w_s002.png")

@@ -348,7 +348,7 @@ def test_rerun_skips_up_to_date_and_refuses_foreign_files(cli, tmp_path):
     (tmp_path / "out" / "m_s002.png").write_bytes(b"someone else's file")
     result, doc = run_json(cli, src, other, "-o", tmp_path / "out")
     assert result.exit_code == 1
-    assert "m_s002.png exists and was not written by quint-prep masks; pass --overwrite" in result.stderr
+    assert "m_s002.png exists and was not written by quint-prep; pass --overwrite" in result.stderr
     assert (tmp_path / "out" / "m_s002.png").read_bytes() == b"someone else's file"
     manifest = json.loads((tmp_path / "out" / "quint-prep.json").read_text())
     assert [f["name"] for f in manifest["masks"]["files"]] == ["m_s001.png"]

@@ -10,6 +10,7 @@ from test_masks import labels_array
 
 from quint_prep.manifest import read_manifest
 from quint_prep.one_series import settings_differences
+from quint_prep.quicknii import DESCRIPTOR_NAME
 
 
 def twelve_sections(make_image) -> list:
@@ -100,3 +101,40 @@ def test_masks_with_other_labels_are_refused_then_replaced(tmp_path, cli):
     files = json.loads((out / "quint-prep.json").read_text())["masks"]["files"]
     assert [(f["name"], f["settings"]["labels"]) for f in files] == [
         ("m_s001.png", [2]), ("m_s002.png", [2])]
+
+
+def test_overwrite_removes_the_registration_images_of_dropped_sections(tmp_path, make_image, cli):
+    sections = twelve_sections(make_image)[:4]
+    out, reg = tmp_path / "out", tmp_path / "reg"
+    args = ("-o", out, "--registration", reg, "-q")
+    assert cli("downscale", *sections, "--factor", "0.5", *args).exit_code == 0
+    assert len(list(reg.glob("*.png"))) == 4
+    (reg / "notes.png").write_bytes(b"not quint-prep's")  # must stay
+    result = cli("downscale", *sections[:3], "--factor", "0.25", *args, "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.glob("*.png")) == [f"m_s{n:03d}.png" for n in (1, 2, 3)]
+    assert sorted(p.name for p in reg.glob("m_s*.png")) == [f"m_s{n:03d}.png" for n in (1, 2, 3)]
+    assert (reg / "notes.png").read_bytes() == b"not quint-prep's"
+    registration = read_manifest(out).extra["registration"]
+    assert sorted(registration["images"]) == [f"m_s{n:03d}.png" for n in (1, 2, 3)]
+    xml = (reg / DESCRIPTOR_NAME).read_text()
+    assert "m_s003" in xml and "m_s004" not in xml
+
+
+def test_the_refusal_of_another_series_comes_before_per_file_errors(tmp_path, make_image, cli):
+    sections = twelve_sections(make_image)[:2]
+    out, masks = tmp_path / "out", tmp_path / "masks"
+    assert cli("downscale", *sections, "-o", out, "--factor", "0.5", "-q").exit_code == 0
+    broken = tmp_path / "src" / "m_s099.png"
+    broken.write_bytes(b"not a png")
+    result = cli("downscale", *sections, broken, "-o", out, "--factor", "0.25", "-q")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0].startswith(f"error: {out}: holds 2 images made with "
+                                                    "other settings (factor 0.5 -> 0.25)")
+    save(from_array(labels_array(values=(0, 1))), tmp_path / "seg" / "m_s001_mask.png")
+    assert cli("masks", tmp_path / "seg", "-o", masks, "-q").exit_code == 0
+    (tmp_path / "seg" / "m_s002_mask.png").write_bytes(b"not a png")
+    result = cli("masks", tmp_path / "seg", "-o", masks, "-q", "--resample", "nearest")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0].startswith(f"error: {masks}: holds 1 mask made with "
+                                                    "other settings (resample area -> nearest)")

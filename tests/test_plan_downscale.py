@@ -146,8 +146,14 @@ def test_trim_cuts_each_image_to_its_tissue(cli, tmp_path):
     height, width = trimmed.shape[:2]
     assert 250 <= width <= 270 and 200 <= height <= 220  # 500x400 + 2% margin, halved
     assert nearest_section(centre_colour(tmp_path / "out" / "m_s001.png"), [section]) == 0
-    # no tissue: the image stays whole
+    # no tissue: the image stays whole, and one line says so, naming it (also with -q)
     assert read_array(tmp_path / "out" / "m_s002.png").shape[:2] == (400, 500)
+    told = [line for line in result.stderr.splitlines() if "no tissue" in line]
+    assert told == ["warning: m_s002.png: --trim found no tissue on this image; it is written "
+                    "whole, untrimmed"]
+    assert "m_s001" not in result.stderr
+    quiet = cli("downscale", folder, "-o", tmp_path / "out2", "--factor", "0.5", "--trim", "-q")
+    assert quiet.exit_code == 0 and "m_s002.png: --trim found no tissue" in quiet.stderr
     record = json.loads((tmp_path / "out" / "quint-prep.json").read_text())["images"][0]
     assert record["box"]["width"] >= 500 and record["source_width"] == record["box"]["width"]
 

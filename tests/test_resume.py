@@ -1,7 +1,9 @@
 import pytest
 
 from quint_prep.manifest import ImageRecord
-from quint_prep.resume import FAIL, SKIP, WRITE, SourceStamp, decide
+from quint_prep.resume import Action, SourceStamp, decide
+
+WRITE, SKIP, FAIL = Action.WRITE, Action.SKIP, Action.FAIL
 
 SOURCE = SourceStamp("/scans/a_s001.tif", 1000, 5)
 RECORD = ImageRecord(name="a_s001.png", stem="a_s001", section=1, source="/scans/a_s001.tif",

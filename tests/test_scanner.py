@@ -1,5 +1,5 @@
 """Scanner files straight in: CZI (pylibCZIrw), SVS (OpenSlide), OME-TIFF, made with the vendors'
-own writers in tmp_path. MRXS, NDPI and VSI cannot be written here (see docs/notes-scanner.md)."""
+own writers in tmp_path. MRXS, NDPI and VSI cannot be written here (see docs/scanner-files.md)."""
 
 from __future__ import annotations
 
@@ -176,3 +176,85 @@ def test_a_missing_vendor_library_names_the_package(tmp_path, cli, monkeypatch):
     assert result.exit_code == 1
     assert "x_s001.czi: cannot load pylibCZIrw" in result.stderr
     assert "pip install pylibCZIrw" in result.stderr
+
+
+def test_libvips_files_opened_as_slides_keep_their_pixel_size(tmp_path):
+    rgb = textured_section(300, 200)
+    write_ome_tiff(tmp_path / "o_s001.ome.tif", rgb, 0.65, 0.7)
+    image = pyvips.Image.new_from_array(rgb).copy(interpretation="srgb")
+    image.tiffsave(str(tmp_path / "t_s002.tif"), xres=1000 / 1.25, yres=1000 / 1.25)
+    image.pngsave(str(tmp_path / "p_s003.png"))
+    assert open_slide(tmp_path / "o_s001.ome.tif").pixel_size_um == pytest.approx((0.65, 0.7))
+    assert open_slide(tmp_path / "t_s002.tif").pixel_size_um == pytest.approx((1.25, 1.25))
+    assert open_slide(tmp_path / "p_s003.png").pixel_size_um is None
+
+
+def test_registration_series_of_a_slide_is_read_from_its_small_level(tmp_path, cli, monkeypatch):
+    """The registration image comes from the SVS's stored 1/4 level, not from level 0."""
+    from quint_prep.slides import info as slide_info
+    src = tmp_path / "src"
+    src.mkdir()
+    write_svs(src / "a_s001.svs", textured_section(2048, 1536))
+    opened = []
+    real = slide_info.open_slide_level
+
+    def spy(info, level=0):
+        opened.append(level)
+        return real(info, level)
+
+    monkeypatch.setattr(slide_info, "open_slide_level", spy)
+    result = cli("downscale", src, "-o", tmp_path / "out", "--factor", "0.5",
+                 "--registration", tmp_path / "reg", "--registration-size", "300x300")
+    assert result.exit_code == 0, result.output
+    assert 1 in opened  # the 512 x 384 level made the 300 x 225 registration image
+    reg = _png(tmp_path / "reg/a_s001.png")
+    seg = pyvips.Image.new_from_file(str(tmp_path / "out/a_s001.png")).resize(300 / 1024)
+    assert reg.shape == (225, 300, 3)
+    assert np.abs(reg.astype(float) - seg.numpy()[:225, :300].astype(float)).mean() < 6
+
+
+def test_a_czi_downscale_reads_each_tile_once_and_keeps_red_red(tmp_path, cli, monkeypatch):
+    """The virtual TIFF keeps no row of tiles itself: libvips' own tile cache is enough, so
+    every tile is read from libCZI about once; B,G,R comes out R,G,B (numpy, per tile)."""
+    from quint_prep.slides import czi_reader
+
+    src = tmp_path / "src"
+    src.mkdir()
+    write_czi_rgb(src / "r_s001.czi", textured_section(1500, 1000), tile=700)
+    reads: list[tuple[int, int, int]] = []
+    original = czi_reader.CziSlide._block
+
+    def spy(self, level, x, y, w, h):
+        reads.append((level, x, y))
+        return original(self, level, x, y, w, h)
+
+    monkeypatch.setattr(czi_reader.CziSlide, "_block", spy)
+    result = cli("downscale", src, "-o", tmp_path / "out", "-f", "0.25", "-q")
+    assert result.exit_code == 0, result.output
+    tile = czi_reader.CziSlide.tile
+    tiles = {(0, x, y) for x in range(0, 1500, tile) for y in range(0, 1000, tile)}
+    assert set(reads) == tiles
+    # libvips' two worker threads may both ask for a tile before either has it in its cache;
+    # re-reading every tile row (no tile cache at all) would read each tile several times
+    assert len(reads) <= len(tiles) + len(range(0, 1500, tile))
+    out = _png(tmp_path / "out/r_s001.png").astype(float)
+    red, green, blue = out[125, 187]
+    assert red > 150 and green < 100 and blue < 100
+
+
+def test_config_scene_key_cuts_the_scene_as_scene_does(tmp_path, cli):
+    src = tmp_path / "src"
+    src.mkdir()
+    write_czi_rgb(src / "slide_s001.czi", textured_section(512, 384), scenes=((0, 0), (2000, 100)))
+    config = tmp_path / "slide.toml"
+    config.write_text('name = "slide"\nimages = "src"\noutput = "out"\nfactor = 0.5\nscene = 1\n')
+    result = cli("run", config, "-q")
+    assert result.exit_code == 0, result.output
+    assert _png(tmp_path / "out/slide_s001.png").shape == (192, 256, 3)
+    assert _manifest_image(tmp_path / "out", "slide_s001.png")["scene"] == 1
+    by_flag = cli("downscale", src, "-o", tmp_path / "flag", "-f", "0.5", "--scene", "1", "-q")
+    assert by_flag.exit_code == 0, by_flag.output
+    assert (tmp_path / "out/slide_s001.png").read_bytes() == (tmp_path / "flag/slide_s001.png").read_bytes()
+    config.write_text('name = "slide"\nimages = "src"\noutput = "out"\nfactor = 0.5\nscene = -1\n')
+    bad = cli("run", config, "-q")
+    assert bad.exit_code == 2 and "scene: -1 is less than 0" in bad.stderr

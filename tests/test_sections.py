@@ -150,3 +150,41 @@ def test_cli_bad_slide_among_good(cli, slides, tmp_path):
     assert result.exit_code == 1
     assert f"error: {broken}:" in result.stderr
     assert len(_plan_rows(tmp_path / "plan" / "sections.csv")) == 6
+
+
+def test_a_printed_label_at_the_slide_end_is_not_a_section(tmp_path, cli):
+    """A paper label with text and a barcode at the left end is set aside and reported; the
+    stained sections (one of them dark, one at the other end) are kept."""
+    sections = [SlideSection(Box(420, 60, 300, 220), (190, 90, 140)),
+                SlideSection(Box(800, 50, 280, 240), (70, 40, 90)),  # a dark violet stain
+                SlideSection(Box(1200, 70, 260, 200), (150, 110, 60))]
+    label = Box(20, 30, 300, 280)
+    image = slide_image(Size(1500, 340), sections, label=label)
+    found = detect_tissue(image, join=10)
+    assert len(found.regions) == 3
+    assert all(holds(r.box, s.box) for r, s in zip(sorted(found.regions, key=lambda r: r.box.x),
+                                                   sections))
+    assert found.labels and all(holds(label, area.box) for area in found.labels)  # text, barcode
+    (tmp_path / "slides").mkdir()
+    path = tmp_path / "slides/slide.tif"
+    image.tiffsave(str(path))
+    result = cli("sections", path, "-o", tmp_path / "plan", "--prefix", "m1")
+    assert result.exit_code == 0, result.output
+    assert "3 sections" in result.output and "label area " in result.output
+    rows = list(csv.DictReader((tmp_path / "plan/sections.csv").open()))
+    assert [int(r["x"]) > 350 for r in rows] == [True, True, True]
+
+
+def test_print_in_the_middle_of_the_slide_stays_a_section():
+    """Only a label at one end of the slide is set aside: ink in the middle is kept."""
+    image = slide_image(Size(1500, 340), [], label=Box(600, 30, 300, 280))
+    found = detect_tissue(image, join=10)
+    assert found.regions and found.labels == ()
+
+
+def test_an_output_folder_beside_a_source_file_names_the_folder(tmp_path, cli):
+    image = slide_image(Size(300, 200), [SlideSection(Box(50, 40, 150, 120), (190, 90, 140))])
+    image.tiffsave(str(tmp_path / "slide.tif"))
+    result = cli("sections", tmp_path / "slide.tif", "-o", tmp_path / "plan")
+    assert result.exit_code == 2
+    assert f"lies inside the source folder {tmp_path} (of slide.tif)" in " ".join(result.output.split())

@@ -10,7 +10,8 @@ import pytest
 
 from quint_prep.errors import UsageError
 from quint_prep.scale import Size
-from quint_prep.sweep import (Comparison, Counts, Region, choose_region, parse_factors, parse_picks,
+from quint_prep.components import ComponentStats
+from quint_prep.sweep import (Comparison, Region, choose_region, parse_factors, parse_picks,
                               parse_region, pick_sample, recommend, small_object_warnings,
                               spread_indices)
 from quint_prep.sweep_run import FactorOutput, detail_grid, find_region
@@ -120,10 +121,10 @@ def test_detail_grid_is_a_cell_mean():
 
 
 def _comparison(factor: float, mode: str, objects: int, area: float) -> Comparison:
-    full = Counts(100, 1000, 100_000)
+    full = ComponentStats(100, 1000, 100_000)
     size = Size(round(1000 * factor), round(100 * factor))
     pixels = round(area * size.width * size.height)
-    return Comparison("s", factor, mode, size, Counts(objects, pixels, size.width * size.height),
+    return Comparison("s", factor, mode, size, ComponentStats(objects, pixels, size.width * size.height),
                       full, Size(1000, 100))
 
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from conftest import from_array, gradient, save
-from quint_prep.cli import app
+from quint_prep.cli import COMMAND_MODULES, app
 from quint_prep.cli.common import bars_off
 
-COMMANDS = sorted(command.name for command in app.registered_commands)
+COMMANDS = sorted(COMMAND_MODULES)  # every command, registered by name and imported on use
 
 
 def _run_logged(tmp_path, *args: object) -> tuple[int, bytes, bytes]:

@@ -5,42 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Optional
 
-import pyvips
 import typer
 
-from ..colours import Colour
 from ..errors import EXIT_FAILED, UsageError
-from ..findings import CheckReport
 from ..series_check import check_series
-from .common import JsonOutput, Quiet, Sources, format_table, print_json, reported, series_bar
-
-
-def parse_colour(text: str) -> Colour:
-    """Parse ``R,G,B`` (three whole numbers 0..255); raise UsageError naming --colour otherwise."""
-    parts = [p.strip() for p in text.split(",")]
-    if len(parts) != 3 or not all(p.isdigit() and int(p) <= 255 for p in parts):
-        raise UsageError(f"--colour {text!r} is not R,G,B with three numbers 0..255, e.g. 255,0,0")
-    return int(parts[0]), int(parts[1]), int(parts[2])
-
-
-def report_text(report: CheckReport, colour: Colour | None) -> str:
-    """The readable report: one verdict per file, every finding with what to do, a summary."""
-    rows = [[v.file.name, v.role, v.verdict, " ".join(v.ids) or "-"] for v in report.verdicts()]
-    lines = [format_table(["file", "role", "verdict", "findings"], rows), ""]
-    order = {"error": 0, "warning": 1}
-    for finding in sorted(report.findings, key=lambda f: order[f.severity.value]):
-        where = finding.file.name if finding.file else "series"
-        lines.append(f"{finding.severity.value:<7}  {finding.id:<26}  {where}: {finding.message}")
-    if report.findings:
-        lines.append("")
-    if report.factor is not None:
-        lines.append(f"segmentation factor of the series: {report.factor:.6g}")
-    if colour is not None:
-        bgr = list(reversed(colour))
-        lines.append(f"object colour {colour[0]},{colour[1]},{colour[2]}: pass pixel_id={bgr} to "
-                     "PyNutil (it compares BGR), the RGB value to the workbench and Nutil")
-    lines.append(report.summary())
-    return "\n".join(lines)
+from .common import JsonOutput, Quiet, Sources, colour_option, print_json, reported, series_bar
+from .reports import report_text
 
 
 @reported
@@ -68,10 +38,9 @@ def check(
 
     Example: quint-prep check prepared/mouse12 -s segmentations/mouse12 --colour 255,0,0
     """
-    wanted = parse_colour(colour) if colour is not None else None
+    wanted = colour_option(colour, "--colour") if colour is not None else None
     if registration is not None and not registration.is_file():
         raise UsageError(f"{registration}: no such registration file")
-    pyvips.cache_set_max(0)
     with series_bar(0, quiet, unit="file") as bar:
         report = check_series(sources, segmentations, registration=registration, colour=wanted,
                               progress=lambda _path: bar.update(1), jobs=jobs)

@@ -9,26 +9,50 @@ import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, Any, Callable, Iterable, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterable, Optional, Sequence, TypeVar
 
 import typer
-from tqdm import tqdm
 from typer.core import TyperCommand, TyperGroup
 
 from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, QuintPrepError, UsageError, exit_code_for
 from ..folder_lock import LockHolder, folder_lock
-from ..normalise import (WindowPlan, describe_window, intensity_note, parse_normalisation,
-                         plan_windows)
-from ..parallel import Workers, parse_memory
+from ..progress import Listener
 from ..scale import Size, parse_size
+
+if TYPE_CHECKING:  # imported where used: the start-up of a command stays light
+    from tqdm import tqdm
+
+    from ..colours import Colour
+    from ..masks_labels import LabelsTable
+    from ..normalise import WindowPlan
+    from ..parallel import Workers
 
 Sources = Annotated[list[Path], typer.Argument(
     help="Image files or folders of a series (folders are read one level deep).",
     metavar="IMAGES", show_default=False)]
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars; only errors and the summary.")]
-MaxSize = Annotated[str, typer.Option("--max-size", metavar="WxH",
-                                      help="Box the largest image of the series must fit, e.g. 14000x10000.")]
+_MAX_SIZE = typer.Option("--max-size", metavar="WxH", help="Box the largest image of the series "
+                         "must fit under its one factor, e.g. 14000x10000.")
+MaxSize = Annotated[str, _MAX_SIZE]
+OptionalMaxSize = Annotated[Optional[str], _MAX_SIZE]
+Overwrite = Annotated[bool, typer.Option(
+    "--overwrite", help="Redo every output, even up-to-date ones, and replace files quint-prep "
+    "did not write.")]
+Labels = Annotated[Optional[str], typer.Option(
+    "--labels", help="Class label values that are objects in class-label files (ilastik, "
+    "QuPath classes), e.g. 2 or 2,3 or 2-5 (default: every non-zero label; ilastik files "
+    "need it).")]
+ObjectColour = Annotated[Optional[str], typer.Option(
+    "--object-colour", metavar="R,G,B", help="Colour of the objects in coloured inputs.")]
+Invert = Annotated[bool, typer.Option("--invert", help="Swap objects and background (for "
+                                      "files whose LUT or photometric tag lies).")]
+InstanceIds = Annotated[Optional[str], typer.Option(
+    "--instance-ids", help="Instance ids to keep in instance-label files (Cellpose, QuPath "
+    "instances), e.g. 3 or 2-5 (default: every instance).")]
+LabelsTableOption = Annotated[Optional[Path], typer.Option(
+    "--labels-table", metavar="CSV", help="Labels per file or per tool: a CSV name,labels (name: "
+    "a file name or stem, a glob like *_cp_masks*, or ilastik/cellpose/qupath/binary/rgb).")]
 
 Intensity = Annotated[Optional[bool], typer.Option(
     "--intensity/--no-intensity", help="Show each image's intensity range and the series window "
@@ -52,7 +76,20 @@ Wait = Annotated[bool, typer.Option(
     "--wait", help="When another run is writing into the output folder, wait until it ends "
     "(default: exit 1 at once).")]
 
+
+def __getattr__(name: str) -> Any:
+    """``MaskSource`` (the --source option of masks and sweep), built when a command imports it:
+    its type, ``masks_sources.SourceKind``, lives beside numpy and pyvips."""
+    if name == "MaskSource":
+        from ..masks_sources import SourceKind
+
+        return Annotated[Optional[SourceKind], typer.Option(
+            "--source", help="Force the tool the segmentations come from (default: detected).")]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 class _PlainHelp:
@@ -135,16 +172,48 @@ def reported(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def size_option(text: str, option: str = "--max-size") -> Size:
-    """Parse a WxH option value; a UsageError (exit 2) naming the option when it is not one."""
+def _option_value(parse: Callable[[str], T], text: str, option: str) -> T:
+    """``parse(text)``; a UsageError (exit 2) naming the option when it refuses the text."""
     try:
-        return parse_size(text)
+        return parse(text)
     except QuintPrepError as error:
         raise UsageError(f"{option}: {error.message}") from None
+    except ValueError as error:
+        raise UsageError(f"{option}: {error}") from None
+
+
+def size_option(text: str, option: str = "--max-size") -> Size:
+    """Parse a WxH option value; a UsageError (exit 2) naming the option when it is not one."""
+    return _option_value(parse_size, text, option)
+
+
+def colour_option(text: str, option: str) -> Colour:
+    """Parse an R,G,B option value (``colours.parse_rgb``, as a config reads it); a UsageError
+    (exit 2) naming the option when it is not one."""
+    from ..colours import parse_rgb
+
+    return _option_value(parse_rgb, text, option)
+
+
+def labels_option(text: str | None, option: str = "--labels") -> tuple[int, ...] | None:
+    """``"2,3"`` / ``"2-5"`` -> label values (as a config reads them); UsageError naming the
+    option otherwise."""
+    from ..masks_select import parse_labels
+
+    return None if text is None else _option_value(parse_labels, text, option)
+
+
+def table_option(path: Path | None) -> LabelsTable:
+    """The --labels-table CSV (an empty table when not given)."""
+    from ..masks_labels import LabelsTable, read_labels_table
+
+    return read_labels_table(path) if path is not None else LabelsTable()
 
 
 def workers_option(jobs: int | None, memory: str | None, scheduler: str | None) -> Workers:
     """The Workers of --jobs/--memory/--scheduler; UsageError (exit 2) on a bad --memory."""
+    from ..parallel import Workers, parse_memory
+
     try:
         budget = parse_memory(memory) if memory is not None else None
     except QuintPrepError as error:
@@ -161,16 +230,10 @@ def sigterm_as_interrupt() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
-def verdict_failed(document: dict) -> bool:
-    """True when a command (or a run stage) failed a file, or the check verdict it printed
-    found errors (warnings alone pass)."""
-    return bool(document.get("counts", {}).get("failed")) or (
-        document.get("check") or {}).get("ok") is False
-
-
-def exit_for_verdict(document: dict) -> None:
-    """Exit 1 when ``verdict_failed``, so a Makefile or a batch script sees what the user reads."""
-    if verdict_failed(document):
+def exit_if_failed(failed: bool) -> None:
+    """Exit 1 when a command failed a file or its check found an error, so a Makefile or a
+    batch script sees what the user reads."""
+    if failed:
         raise typer.Exit(EXIT_FAILED)
 def writing(*folders: Path, wait: bool = False) -> Any:
     """Hold the writer lock of the output folders for a command's work (call after
@@ -184,12 +247,23 @@ def writing(*folders: Path, wait: bool = False) -> Any:
 
 def warn(message: str) -> None:
     """A warning line on stderr (does not disturb progress bars)."""
+    from tqdm import tqdm
+
     tqdm.write(f"warning: {message}", file=sys.stderr)
 
 
 def error_line(message: str) -> None:
     """An error line on stderr (does not disturb progress bars)."""
+    from tqdm import tqdm
+
     tqdm.write(f"error: {message}", file=sys.stderr)
+
+
+def listener(quiet: bool) -> Listener:
+    """Errors and warnings as stderr lines and progress as bars, for a core function; with
+    --quiet no bars and no per-file notes."""
+    return Listener(error=error_line, warn=warn, note=(lambda _message: None) if quiet else warn,
+                    steps=lambda total, unit: series_bar(total, quiet, unit=unit))
 
 
 def print_json(document: Any) -> None:
@@ -241,12 +315,16 @@ def bars_off(quiet: bool) -> bool:
 
 def series_bar(total: int, quiet: bool, unit: str = "image") -> tqdm:
     """The progress bar over a series (on stderr, on a terminal only; silent with --quiet)."""
+    from tqdm import tqdm
+
     return tqdm(total=total, unit=unit, disable=bars_off(quiet), file=sys.stderr,
                 dynamic_ncols=True)
 
 
 def image_bar_factory(quiet: bool) -> Callable[[Any], Callable[[float], None] | None]:
     """A factory of per-image progress callbacks for gigapixel images (None when quiet)."""
+    from tqdm import tqdm
+
 
     def make(info: Any) -> Callable[[float], None] | None:
         if bars_off(quiet):
@@ -267,12 +345,16 @@ def image_bar_factory(quiet: bool) -> Callable[[Any], Callable[[float], None] | 
 
 def intensity_windows(images: Sequence[Any], percentiles: str) -> WindowPlan:
     """Series and per-image windows for display (``factor``/``inspect --intensity``)."""
+    from ..normalise import parse_normalisation, plan_windows
+
     normalisation = parse_normalisation("image", percentiles)
     return plan_windows(images, normalisation)
 
 
 def intensity_table(windows: WindowPlan) -> str:
     """Per-image intensity ranges, outliers flagged, and the series window."""
+    from ..normalise import describe_window, intensity_note
+
     rows = [[r.path.name, describe_window(r.window), f"{r.saturated:.2%}",
              intensity_note(r, windows.reference_for(r)) or "ok"] for r in windows.ranges]
     lines = [format_table(["name", "window", "saturated", "note"], rows)] if rows else []
@@ -284,6 +366,8 @@ def intensity_table(windows: WindowPlan) -> str:
 
 def intensity_json(windows: WindowPlan) -> dict:
     """JSON form of the intensity overview."""
+    from ..normalise import intensity_note
+
     return {
         "series_window": windows.series.to_json() if windows.series else None,
         "images": [{"path": str(r.path), "window": r.window.to_json(), "saturated": r.saturated,

@@ -7,10 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..downscale import DESCRIPTOR_NAME, read_series
 from ..errors import EXIT_FAILED, UsageError
-from ..quicknii import series_name, write_descriptor
-from .common import Wait, error_line, reported, writing
+from ..quicknii import DESCRIPTOR_NAME, describe_folder
+from .common import Wait, listener, reported, writing
 
 
 @reported
@@ -31,14 +30,7 @@ def descriptor(
     if not folder.is_dir():
         raise UsageError(f"{folder}: not a folder")
     with writing(folder, wait=wait):
-        infos, problems, _ = read_series([folder])
-        for problem in problems:
-            error_line(str(problem))
-        if not infos:
-            raise UsageError(f"{folder}: no images to describe")
-        default = series_name([info.stem for info in infos], folder.resolve().name)
-        path = write_descriptor(folder, name or default,
-                                [(info.name, info.size) for info in infos], filename=filename)
-    typer.echo(f"wrote {path} ({len(infos)} sections)")
-    if problems:
+        written = describe_folder(folder, name=name, filename=filename, listener=listener(False))
+    typer.echo(f"wrote {written.path} ({written.sections} sections)")
+    if written.problems:
         raise typer.Exit(EXIT_FAILED)

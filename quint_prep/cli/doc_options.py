@@ -25,7 +25,7 @@ SWITCH_DEFAULTS = {None: "auto", False: "off", True: "on"}
 
 def cli_command(command_name: str) -> Any:
     """The click command typer builds for one quint-prep command (KeyError when unknown)."""
-    from . import app  # the package imports every command module; imported late on purpose
+    from . import app  # the group; each command's module is imported when it is looked up
 
     return typer.main.get_command(app).commands[command_name]
 

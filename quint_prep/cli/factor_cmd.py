@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from ..downscale import plan_series
 from ..errors import EXIT_FAILED
+from ..normalise import DEFAULT_PERCENTILES_TEXT
 from ..scale import DEFAULT_MAX_SIZE, factor_for_display, needed_factor
+from ..series_plan import plan_series
 from .common import (Intensity, JsonOutput, MaxSize, Percentiles, Sources, error_line,
                      format_table, intensity_json, intensity_table, intensity_windows, print_json,
                      reported, size_option)
@@ -14,7 +15,7 @@ from .common import (Intensity, JsonOutput, MaxSize, Percentiles, Sources, error
 
 @reported
 def factor(sources: Sources, max_size: MaxSize = DEFAULT_MAX_SIZE,
-           intensity: Intensity = None, percentiles: Percentiles = "0.1,99.9",
+           intensity: Intensity = None, percentiles: Percentiles = DEFAULT_PERCENTILES_TEXT,
            json_output: JsonOutput = False) -> None:
     """Compute the ONE factor (<= 1) that makes the largest image of the series fit in
     --max-size, and the output size of every image under it (round(w·F) x round(h·F)).

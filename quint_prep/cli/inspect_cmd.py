@@ -6,8 +6,9 @@ from typing import Annotated
 
 import typer
 
-from ..downscale import read_series
 from ..errors import EXIT_FAILED
+from ..normalise import DEFAULT_PERCENTILES_TEXT
+from ..series_plan import read_series
 from .common import (JsonOutput, Percentiles, Sources, error_line, format_table, human_bytes,
                      intensity_json, intensity_table, intensity_windows, print_json, reported)
 
@@ -18,7 +19,7 @@ Intensity = Annotated[bool, typer.Option(
 
 
 @reported
-def inspect(sources: Sources, intensity: Intensity = False, percentiles: Percentiles = "0.1,99.9",
+def inspect(sources: Sources, intensity: Intensity = False, percentiles: Percentiles = DEFAULT_PERCENTILES_TEXT,
             json_output: JsonOutput = False) -> None:
     """List each image's name, section number, format, size, channels (with OME names), bit
     depth, tiling, pyramid levels, pixel size (um/px) and file size; the scenes of multi-scene

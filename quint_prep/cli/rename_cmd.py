@@ -8,24 +8,12 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError
-from ..rename import apply_plan, log_path, order_files, plan_renames, read_order, undo_log
-from ..series import discover
-from .common import JsonOutput, Wait, error_line, format_table, print_json, reported, writing
+from ..rename import apply_plan, log_path, plan_series_renames, undo_log
+from .common import JsonOutput, Wait, format_table, listener, print_json, reported, writing
 
 Pattern = Annotated[str, typer.Option(
     "--pattern", "-p", help="New stem: {prefix} (the old stem without _sNNN, or --prefix), "
     "{n} (the number, e.g. {n:03d}) and {stem}. The extension is kept.")]
-
-
-def _files(sources: list[Path], order: Optional[Path]) -> list[Path]:
-    found = discover(sources)
-    for problem in found.problems:
-        error_line(str(problem))
-    if found.problems:
-        raise UsageError("fix or leave out the files above; nothing was renamed")
-    if not found.images:
-        raise UsageError("no images found (TIFF, JPEG or PNG) in the given sources")
-    return order_files(found.images, read_order(order) if order is not None else None)
 
 
 @reported
@@ -69,7 +57,8 @@ def rename(
         return
     if not sources:
         raise UsageError("give the files or folder to rename (or --undo LOG)")
-    plan = plan_renames(_files(sources, order), pattern, start=start, step=step, prefix=prefix)
+    plan = plan_series_renames(sources, pattern, start=start, step=step, order=order,
+                               prefix=prefix, listener=listener(quiet=True))
     changes = plan.changes
     log = log_path(plan.folder)
     if not json_output:

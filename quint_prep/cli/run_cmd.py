@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Callable, Optional
 
 import typer
 
 from ..config import SeriesConfig, resolve
-from ..errors import EXIT_FAILED
+from ..errors import EXIT_FAILED, QuintPrepError
 from ..parallel import Workers
-from ..runner import (Stage, make_dependencies, masks_settings, plan_downscale,
-                      plan_masks_stage, run_check, run_downscale, run_masks, stages_to_run,
-                      workers_for)
-from .common import (Jobs, JsonOutput, Memory, Quiet, Scheduler, Wait, print_json,
-                     reported, verdict_failed, warn, workers_option, writing)
+from ..runner import (Stage, make_dependencies, plan_downscale,
+                      plan_masks_stage, run_check, run_downscale, run_masks, run_sweep_stage,
+                      stages_to_run, workers_for)
+from .common import (Jobs, JsonOutput, Memory, Overwrite, Quiet, Scheduler, Wait, listener, print_json,
+                     reported, warn, workers_option, writing)
 from ..manifest import manifest_path
 from ..outputs import guard_output_dir
-from . import run_plan, sweep_cmd
-from ..masks_sources import SourceKind
-from ..scale import DEFAULT_MAX_SIZE, parse_size
-from .check_cmd import report_text
-from .downscale_cmd import registration_note, report_downscale
-from .masks_cmd import consume_masks, report_masks
+from . import run_plan
+from .reports import registration_note, report_downscale, report_masks, report_sweep, report_text
+from ..status import Status
 
 
 @reported
@@ -34,8 +32,7 @@ def run(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan of every stage (per "
                                           "image and mask: new, changed, up to date, and why); "
                                           "write nothing. Exit 1 when files would fail.")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Redo every output, even up-to-date "
-                                            "ones, and replace files quint-prep did not write.")] = False,
+    overwrite: Overwrite = False,
     jobs: Jobs = None,
     memory: Memory = None,
     scheduler: Scheduler = None,
@@ -71,16 +68,19 @@ def run(
         return
     workers = workers_for(settings, scheduler, cli_jobs=jobs, cli_memory=cli_memory)
     report: dict = {"config": str(config), "name": settings.name, "stages": {}}
+    failed: list[str] = []  # the stages that failed a file, or whose check found an error
     with writing(*_output_folders(settings, stages), wait=wait):
         for chosen in stages:
             if not (quiet or json_output):
                 typer.echo(f"== {settings.name}: {chosen.value}")
-            report["stages"][chosen.value] = done = STAGES[chosen](
-                settings, workers, overwrite=overwrite, quiet=quiet, json_output=json_output)
-            if chosen is Stage.DOWNSCALE and _nothing_usable(done):
+            done = STAGES[chosen](settings, workers, overwrite=overwrite, quiet=quiet,
+                                  json_output=json_output)
+            report["stages"][chosen.value] = done.document
+            if done.failed:
+                failed.append(chosen.value)
+            if not done.usable:
                 warn("the downscale stage produced no image: the later stages are skipped")
                 break
-    failed = [name for name, doc in report["stages"].items() if verdict_failed(doc)]
     report["ok"] = not failed
     if json_output:
         print_json(report)
@@ -95,70 +95,71 @@ def run(
 def _output_folders(settings: SeriesConfig, stages: tuple[Stage, ...]) -> list[Path]:
     """The folders the stages write (created, refused when inside a source folder), so the
     run holds their writer locks from start to end."""
-    wanted = {Stage.DOWNSCALE: (settings.output, settings.image_sources()),
-              Stage.MASKS: (settings.masks_output,
-                            [settings.segmentations] if settings.segmentations else []),
-              Stage.SWEEP: (settings.sweep_output, settings.image_sources())}
+    images = settings.image_sources()
+    wanted = {Stage.DOWNSCALE: [(settings.output, images),
+                                *([(settings.registration, images)] if settings.registration
+                                  else [])],
+              Stage.MASKS: [(settings.masks_output,
+                             [settings.segmentations] if settings.segmentations else [])],
+              Stage.SWEEP: [(settings.sweep_output, images)]}
     if Stage.DOWNSCALE not in stages and not manifest_path(settings.output).exists():
         wanted.pop(Stage.MASKS)  # the stage will say it needs the downscaled series first
-    return [guard_output_dir(*wanted[s]) for s in stages if s in wanted]
+    return [guard_output_dir(*folder) for s in stages for folder in wanted.get(s, [])]
 
 
-def _nothing_usable(document: dict) -> bool:
-    """True when a downscale stage failed for every image (nothing written or up to date)."""
-    counts = document.get("counts", {})
-    return bool(counts.get("failed")) and not counts.get("written") and not counts.get("up-to-date")
+@dataclass(frozen=True)
+class StageDone:
+    """What a stage leaves the run: its JSON document (nested under the stage in ``--json``),
+    whether it failed, and whether the later stages have anything to work on."""
+
+    document: dict
+    failed: bool
+    usable: bool = True
 
 
 def _downscale_stage(settings: SeriesConfig, workers: Workers, *, overwrite: bool,
-                     quiet: bool, json_output: bool) -> dict:
+                     quiet: bool, json_output: bool) -> StageDone:
     plan = plan_downscale(settings)
     notes = [registration_note(settings.registration)] if settings.registration else []
-    return report_downscale(plan, run_downscale(settings, plan, workers, overwrite=overwrite),
-                            settings.output, quiet=quiet, json_output=json_output, show_json=False,
-                            notes=notes)
+    outcome = run_downscale(settings, plan, workers, overwrite=overwrite, listener=listener(quiet))
+    document = report_downscale(outcome, json_output=json_output, show_json=False, notes=notes)
+    return StageDone(document, outcome.failed, outcome.usable)
 
 
 def _masks_stage(settings: SeriesConfig, workers: Workers, *, overwrite: bool,
-                 quiet: bool, json_output: bool) -> dict:
+                 quiet: bool, json_output: bool) -> StageDone:
     plan = plan_masks_stage(settings, overwrite=overwrite)
-    results = consume_masks(plan, run_masks(settings, plan, overwrite=overwrite), quiet)
-    return report_masks(plan, results, settings.masks_output, masks_settings(settings),
-                        json_output=json_output, series_folder=settings.output, show_json=False)
+    outcome = run_masks(settings, plan, overwrite=overwrite, workers=workers,
+                        listener=listener(quiet))
+    return StageDone(report_masks(outcome, json_output=json_output, show_json=False), outcome.failed)
 
 
 def _check_stage(settings: SeriesConfig, workers: Workers, *, overwrite: bool,
-                 quiet: bool, json_output: bool) -> dict:
+                 quiet: bool, json_output: bool) -> StageDone:
     report = run_check(settings)
     if not json_output:
         typer.echo(report_text(report, settings.colour if settings.segmentations else None))
     document = report.to_json()
-    document["counts"] = {**document.get("counts", {}), "failed": 0 if report.ok else 1}
-    return document
+    document["counts"] = {**document.get("counts", {}), Status.FAILED.value: 0 if report.ok else 1}
+    return StageDone(document, not report.ok)
 
 
 def _sweep_stage(settings: SeriesConfig, workers: Workers, *, overwrite: bool,
-                 quiet: bool, json_output: bool) -> dict:
-    """``make sweep``: the sweep command on the config's images, segmentations and choices."""
-    box = settings.max_size or parse_size(DEFAULT_MAX_SIZE)
+                 quiet: bool, json_output: bool) -> StageDone:
+    """``make sweep``: the sweep of the config's images, segmentations and choices."""
+    failed = 0
     try:
-        sweep_cmd.sweep(
-            sources=settings.image_sources(), output=settings.sweep_output,
-            segmentations=[settings.segmentations] if settings.segmentations else None,
-            labels=",".join(map(str, settings.labels)) if settings.labels else None,
-            instance_ids=",".join(map(str, settings.instance_ids)) if settings.instance_ids else None,
-            labels_table=settings.labels_table,
-            object_colour=",".join(map(str, settings.object_colour)) if settings.object_colour else None,
-            source=None if settings.source == "auto" else SourceKind(settings.source),
-            max_size=str(box), method=settings.method, normalise=settings.normalise,
-            percentiles=",".join(map(str, settings.percentiles)), overwrite=overwrite, quiet=quiet,
-            json_output=json_output)
-    except typer.Exit as done:
-        return {"output": str(settings.sweep_output), "counts": {"failed": int(done.exit_code != 0)}}
-    return {"output": str(settings.sweep_output), "counts": {"failed": 0}}
+        outcome = run_sweep_stage(settings, listener(quiet), overwrite=overwrite)
+        report_sweep(outcome, json_output=json_output)
+        failed = int(bool(outcome.failed))
+    except QuintPrepError as error:  # the stage fails; the run goes on to say how it ends
+        typer.echo(f"error: {error}", err=True)
+        failed = 1
+    return StageDone({"output": str(settings.sweep_output), "counts": {Status.FAILED.value: failed}},
+                     bool(failed))
 
 
 # One reporter per stage, run in the order of runner.ORDER.
-STAGES: dict[Stage, Callable[..., dict]] = {
+STAGES: dict[Stage, Callable[..., StageDone]] = {
     Stage.DOWNSCALE: _downscale_stage, Stage.MASKS: _masks_stage, Stage.CHECK: _check_stage,
     Stage.SWEEP: _sweep_stage}

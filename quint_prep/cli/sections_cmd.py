@@ -12,7 +12,7 @@ from ..plan import Box, Order
 from ..sections import DetectSettings
 from ..sections_page import INDEX_NAME, make_plan
 from ..tissue import Background
-from .common import JsonOutput, error_line, print_json, reported
+from .common import JsonOutput, Overwrite, error_line, print_json, reported
 
 Slides = Annotated[list[Path], typer.Argument(
     help="Slide files or folders of slides (natural name order), in series order.",
@@ -62,8 +62,7 @@ def sections(
     exclude: Annotated[Optional[list[str]], typer.Option(
         "--exclude", metavar="X,Y,W,H", help="Ignore this area of every slide (level-0 pixels), "
         "e.g. the label; repeatable.", show_default=False)] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing (perhaps "
-                                            "edited) sections.csv.")] = False,
+    overwrite: Overwrite = False,
     json_output: JsonOutput = False,
 ) -> None:
     """Find the sections on whole slides, number them across the series, and write a plan.

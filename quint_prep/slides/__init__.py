@@ -80,6 +80,7 @@ class Slide(ABC):
     bands: int = 3
     sample_format: str = "uchar"
     interpretation: str = "srgb"
+    tile: int = TILE_SIZE  # px: the side of the virtual TIFF's tiles a level is streamed in
 
     @property
     def size(self) -> Size:

@@ -8,7 +8,7 @@ import pyvips
 
 from ..scale import Size
 from ..series import ImageInfo, source_bytes
-from . import TILE_SIZE, Slide, open_slide
+from . import Slide, open_slide
 
 
 def slide_info(path: Path, scene: int | None = None) -> ImageInfo:
@@ -27,7 +27,7 @@ def info_of(slide: Slide, file_bytes: int) -> ImageInfo:
     return ImageInfo(
         path=slide.path, format=slide.format, size=slide.size, bands=slide.bands,
         sample_format=slide.sample_format, interpretation=slide.interpretation,
-        tiled=True, tile_size=Size(TILE_SIZE, TILE_SIZE),
+        tiled=True, tile_size=Size(slide.tile, slide.tile),
         levels=tuple(level.size for level in slide.levels),
         level_pages=tuple(range(len(slide.levels))), level_kind="slide", pages=1,
         interlaced=False, file_bytes=file_bytes,

@@ -89,7 +89,7 @@ class OpenSlideSlide(Slide):
     def level_image(self, level: int = 0) -> pyvips.Image:
         """One pyramid level as a lazy image whose tiles OpenSlide reads on demand."""
         size = self.levels[level].size
-        stream = TiffStream(size.width, size.height, 3, np.uint8, self._reader(level))
+        stream = TiffStream(size.width, size.height, 3, np.uint8, self._reader(level), tile=self.tile)
         stream.owner = self
         return stream_image(stream)
 

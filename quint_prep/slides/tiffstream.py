@@ -23,6 +23,7 @@ import pyvips
 from . import TILE_SIZE as TILE
 
 _TYPES = {"SHORT": 3, "LONG8": 16, "ASCII": 2}
+KEPT_TILES = 4  # the last tiles read, for libtiff asking for a tile's bytes in several reads
 BlockReader = Callable[[int, int, int, int], np.ndarray]  # (x, y, w, h) -> h x w x bands array
 
 
@@ -113,8 +114,7 @@ class TiffStream:
         data = memoryview(np.ascontiguousarray(block.astype(self.dtype.newbyteorder("<"), copy=False))
                           ).cast("B")
         self._cache[index] = data
-        if len(self._cache) > self.across + 1:  # one row of tiles: libvips reads a few lines
-            # at a time across the whole width, so a row is asked for many times over
+        if len(self._cache) > KEPT_TILES:  # libvips keeps the tiles it has read itself
             self._cache.popitem(last=False)
         return data
 

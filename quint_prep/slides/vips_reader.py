@@ -18,7 +18,9 @@ class VipsSlide(Slide):
         self.path = info.path
         self.format = info.format
         self.levels = tuple(Level(size, info.size.width / size.width) for size in info.levels)
-        self.pixel_size_um = info.pixel_size_um
+        micrometres = info.microns_per_pixel  # OME-XML sizes, else TIFF resolution tags
+        self.pixel_size_um = info.pixel_size or (
+            (micrometres, micrometres) if micrometres is not None else None)
         self.bands = info.bands
         self.sample_format = info.sample_format
         self.interpretation = info.interpretation

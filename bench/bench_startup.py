@@ -1,0 +1,104 @@
+"""Benchmark: start-up of the command line (issue 18 item 3: under 0.25 s).
+
+    .venv/bin/python bench/bench_startup.py [--repeat 5]
+
+Each case is a fresh `quint-prep` process (the console script of the venv): `--help`, every
+command's `--help`, and `inspect` of one 64 x 48 PNG (start-up plus a header read: the work
+itself is nothing). The best wall time of --repeat runs is held against the budget (the
+fastest run is the one least disturbed by other processes), with its CPU time (user + system)
+beside it, and the python interpreter alone (`python -c pass`) for scale. Results also go to
+bench/results/startup.json. Exit 1 when a budget fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+BUDGET_SECONDS = 0.25
+PROGRAM = Path(sys.executable).with_name("quint-prep")
+COMMANDS = ("inspect", "factor", "downscale", "masks", "check", "rename", "descriptor",
+            "sections", "sweep", "run")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def best_of(argv: list[str], repeat: int) -> tuple[float, float]:
+    """(best wall, best CPU) seconds of ``repeat`` runs of ``argv``, each its own process."""
+    walls, cpus = [], []
+    environment = {**os.environ, "COLUMNS": "100"}
+    for _ in range(repeat):
+        cpu, started = _children_cpu(), time.perf_counter()
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, env=environment)
+        walls.append(time.perf_counter() - started)
+        cpus.append(_children_cpu() - cpu)
+    return min(walls), min(cpus)
+
+
+def small_png(folder: Path) -> Path:
+    """A 64 x 48 grey PNG written with the standard library (no image library started here)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    width, height = 64, 48
+    rows = b"".join(b"\x00" + bytes([128]) * width for _ in range(height))
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    path = folder / "section_s001.png"
+    path.write_bytes(png)
+    return path
+
+
+def main() -> int:
+    """Measure every case, print a table and the budget verdicts."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as scratch:
+        image = small_png(Path(scratch))
+        cases = [("quint-prep --help", [str(PROGRAM), "--help"])]
+        cases += [(f"quint-prep {name} --help", [str(PROGRAM), name, "--help"]) for name in COMMANDS]
+        cases.append(("quint-prep inspect one small PNG", [str(PROGRAM), "inspect", str(image)]))
+        python = best_of([sys.executable, "-c", "pass"], args.repeat)
+        rows = [(label, *best_of(argv, args.repeat)) for label, argv in cases]
+    print(f"best of {args.repeat}; python alone: {python[0]:.3f} s wall, {python[1]:.3f} s CPU")
+    print("| case | wall (s) | CPU (s) |\n|---|---:|---:|")
+    for label, wall, cpu in rows:
+        print(f"| {label} | {wall:.3f} | {cpu:.3f} |")
+    verdicts = [(f"start-up < {BUDGET_SECONDS} s: {label}", wall < BUDGET_SECONDS,
+                 f"{wall:.3f} s wall, {cpu:.3f} s CPU") for label, wall, cpu in rows]
+    print("\nBudgets:")
+    for what, ok, figures in verdicts:
+        print(f"- {'PASS' if ok else 'FAIL'}: {what} ({figures})")
+    if load_before > 0.5:
+        print(f"note: load average {load_before:.1f} before the runs: other processes shared the "
+              "cores (compare the CPU column)")
+    RESULTS.mkdir(exist_ok=True)
+    report = {"repeat": args.repeat, "budget_seconds": BUDGET_SECONDS,
+              "load_average_before": round(load_before, 2),
+              "python_alone": {"wall": round(python[0], 3), "cpu": round(python[1], 3)},
+              "cases": [{"case": label, "wall": round(wall, 3), "cpu": round(cpu, 3)}
+                        for label, wall, cpu in rows]}
+    (RESULTS / "startup.json").write_text(json.dumps(report, indent=2) + "\n")
+    return 0 if all(ok for _, ok, _ in verdicts) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Start-up stays light (issue 18 item 3): the command line imports a command's module only
+when that command runs or shows its help, and numpy or pyvips only where they are used.
+Timings live in `make bench` (bench/bench_startup.py); these tests check what is imported."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import typer
+
+from quint_prep.cli import COMMAND_MODULES, app, command_summary, load_command
+
+HEAVY = ("numpy", "pyvips")
+
+
+def _modules_after(code: str) -> set[str]:
+    """The names in sys.modules after running ``code`` in a fresh interpreter."""
+    script = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    output = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True,
+                            text=True).stdout
+    return set(json.loads(output.splitlines()[-1]))
+
+
+def test_importing_the_command_line_imports_neither_numpy_nor_pyvips():
+    loaded = _modules_after("import quint_prep.cli")
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+    assert not {f"quint_prep.cli.{module}" for module in COMMAND_MODULES.values()} & loaded
+
+
+def test_the_help_listing_imports_no_command_module_nor_numpy():
+    loaded = _modules_after(
+        "from typer.testing import CliRunner\nfrom quint_prep.cli import app\n"
+        "result = CliRunner().invoke(app, ['--help'])\n"
+        "assert result.exit_code == 0 and 'downscale' in result.stdout, result.output")
+    assert "numpy" not in loaded and "pyvips" not in loaded
+    assert not {f"quint_prep.cli.{module}" for module in COMMAND_MODULES.values()} & loaded
+
+
+def test_looking_up_one_command_imports_its_module_only():
+    loaded = _modules_after(
+        "import typer\nfrom quint_prep.cli import app\n"
+        "assert typer.main.get_command(app).commands['rename'].name == 'rename'")
+    assert "quint_prep.cli.rename_cmd" in loaded
+    others = {f"quint_prep.cli.{module}" for name, module in COMMAND_MODULES.items()
+              if name != "rename"}
+    assert not others & loaded, sorted(others & loaded)
+
+
+@pytest.mark.parametrize("name", sorted(COMMAND_MODULES))
+def test_the_help_listing_shows_each_command_as_the_command_itself_does(name):
+    assert command_summary(name).help == load_command(name).help
+    assert load_command(name).help  # every command has a docstring to list
+
+
+def test_every_command_module_defines_its_command_and_unknown_names_are_none():
+    group = typer.main.get_command(app)
+    assert list(group.commands) == list(COMMAND_MODULES)
+    assert group.commands.get("frobnicate") is None
+    assert all(group.commands[name].name == name for name in COMMAND_MODULES)
