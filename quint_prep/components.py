@@ -8,7 +8,10 @@ the image height: a 14000 x 10000 mask of 87500 discs was counted in 5.2 s at 18
 
 from __future__ import annotations
 
+import queue
+import threading
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 import pyvips
@@ -62,6 +65,111 @@ def strip_height_for(width: int, strip_bytes: int = STRIP_BYTES) -> int:
     return max(1, strip_bytes // (4 * max(width, 1)))
 
 
+BLOCK_WIDTH = 512  # columns per region fetch
+_NUMPY_FORMATS = {"uchar": np.uint8, "ushort": np.uint16, "uint": np.uint32, "char": np.int8,
+                  "short": np.int16, "int": np.int32}
+
+
+def _fetch_rows(region: pyvips.Region, image: pyvips.Image, top: int, height: int) -> np.ndarray:
+    """Rows ``top`` to ``top + height`` of an integer image (height x width x bands), fetched
+    in blocks of BLOCK_WIDTH columns: every operation of the pipeline then works on a block
+    that stays in the CPU cache (a full-width fetch of 15000 x 66 px computed the separation of
+    instance labels at half the speed of libvips' own sinks; 512-column blocks at their speed)."""
+    dtype = _NUMPY_FORMATS[str(image.format)]
+    width, bands = image.width, image.bands
+    if width <= BLOCK_WIDTH:
+        return np.frombuffer(region.fetch(0, top, width, height), dtype).reshape(height, width,
+                                                                                 bands)
+    rows = np.empty((height, width, bands), dtype)
+    for left in range(0, width, BLOCK_WIDTH):
+        columns = min(BLOCK_WIDTH, width - left)
+        block = region.fetch(left, top, columns, height)
+        rows[:, left:left + columns] = np.frombuffer(block, dtype).reshape(height, columns, bands)
+    return rows
+
+
+def strips(image: pyvips.Image, rows: int) -> Iterator[np.ndarray]:
+    """The image's pixels in strips of ``rows`` rows (height x width x bands arrays), top to
+    bottom, computed one strip ahead in a second thread (libvips and numpy release the GIL:
+    the pipeline runs on one core while the strip before is used on the other). A pipeline
+    error is raised by the iterator; closing it early stops the thread."""
+    region = pyvips.Region.new(image)  # one pipeline, fetched top to bottom
+    ahead: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def hand_over(item: object) -> None:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def fetch() -> None:
+        try:
+            for top in range(0, image.height, rows):
+                hand_over(_fetch_rows(region, image, top, min(rows, image.height - top)))
+                if stop.is_set():
+                    return
+        except BaseException as error:  # handed to the reader, raised there
+            hand_over(error)
+            return
+        hand_over(None)
+
+    worker = threading.Thread(target=fetch, name="strips", daemon=True)
+    worker.start()
+    try:
+        while (item := ahead.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
+class ComponentCounter:
+    """4-connected objects of a mask given strip by strip, top to bottom (non-zero = object)."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.unions = _UnionFind()
+        self.sizes: dict[int, int] = {}
+        self.previous_row: np.ndarray | None = None  # global labels of the row above, or -1
+        self.offset = 0
+        self.height = 0
+
+    def add(self, mask: np.ndarray) -> None:
+        """Label the next strip (height x width uint8, 0 = background) and join it above."""
+        mask = np.ascontiguousarray(mask)
+        height = mask.shape[0]
+        strip = pyvips.Image.new_from_memory(mask.data, self.width, height, 1, "uchar")
+        labels, options = strip.labelregions(segments=True)
+        local = labels.numpy()  # int32
+        objects = mask > 0
+        counts = np.bincount(local[objects])
+        for label in np.nonzero(counts)[0]:
+            self.sizes[self.offset + int(label)] = int(counts[label])
+        if self.previous_row is not None:
+            touching = (self.previous_row >= 0) & objects[0]
+            span = int(options["segments"]) + 1  # one key per (label above, label below)
+            keys = np.unique(self.previous_row[touching] * span + local[0][touching])
+            for above, below in zip((keys // span).tolist(), (keys % span).tolist()):
+                self.unions.union(above, self.offset + below)
+        self.previous_row = np.where(objects[-1], local[-1].astype(np.int64) + self.offset, -1)
+        self.offset += int(options["segments"]) + 1
+        self.height += height
+
+    def stats(self) -> ComponentStats:
+        """The objects of every strip added so far."""
+        merged: dict[int, int] = {}
+        for label, count in self.sizes.items():
+            root = self.unions.find(label)
+            merged[root] = merged.get(root, 0) + count
+        return ComponentStats(len(merged), sum(merged.values()), self.width * self.height,
+                              tuple(merged.values()))
+
+
 def count_components(mask: pyvips.Image, strip_height: int | None = None) -> ComponentStats:
     """Count the 4-connected objects of a one-band mask (non-zero = object), strip by strip.
 
@@ -69,36 +177,7 @@ def count_components(mask: pyvips.Image, strip_height: int | None = None) -> Com
     """
     if mask.bands != 1:
         raise ValueError("count_components needs a one-band mask")
-    binary = (mask > 0).ifthenelse(255, 0).cast("uchar")
-    region = pyvips.Region.new(binary)  # one pipeline, fetched top to bottom
-    rows = strip_height or strip_height_for(mask.width)
-    unions = _UnionFind()
-    sizes: dict[int, int] = {}
-    previous_row: np.ndarray | None = None  # global labels of the last row of the strip above
-    offset = 0
-    for top in range(0, mask.height, rows):
-        height = min(rows, mask.height - top)
-        pixels = region.fetch(0, top, mask.width, height)
-        strip = pyvips.Image.new_from_memory(pixels, mask.width, height, 1, "uchar")
-        labels, options = strip.labelregions(segments=True)
-        local = labels.numpy()  # int32
-        objects = np.frombuffer(pixels, dtype=np.uint8).reshape(height, mask.width) > 0
-        object_labels = local[objects]
-        counts = np.bincount(object_labels)
-        for label in np.nonzero(counts)[0]:
-            sizes[offset + int(label)] = int(counts[label])
-        first_row = np.where(objects[0], local[0].astype(np.int64) + offset, -1)
-        if previous_row is not None:
-            touching = (previous_row >= 0) & (first_row >= 0)
-            pairs = np.unique(np.stack([previous_row[touching], first_row[touching]], axis=1), axis=0)
-            for above, below in pairs:
-                unions.union(int(above), int(below))
-        previous_row = np.where(objects[-1], local[-1].astype(np.int64) + offset, -1)
-        offset += int(options["segments"]) + 1
-    merged: dict[int, int] = {}
-    for label, count in sizes.items():
-        root = unions.find(label)
-        merged[root] = merged.get(root, 0) + count
-    object_pixels = sum(merged.values())
-    return ComponentStats(len(merged), object_pixels, mask.width * mask.height,
-                          tuple(merged.values()))
+    counter = ComponentCounter(mask.width)
+    for strip in strips(mask > 0, strip_height or strip_height_for(mask.width)):  # uchar 0/255
+        counter.add(strip[..., 0])
+    return counter.stats()

@@ -73,6 +73,9 @@ def shared(image: pyvips.Image) -> pyvips.Image:
     without it; with lines of 1/2/4/16 rows 42 s / 26 s / 19 s / 16 s at 291 / 341 / 442 /
     693 MB peak RSS. Two rows keep the whole masks run under the 400 MB budget of the masks
     issue. Caching the band means of ``_box_ids`` as well cost more memory for no clear gain.
+    masks no longer uses it (issue 18): resampled ids are computed once into a scratch file
+    (masks_flatten.settle_resampled_ids), and through this cache nearest-resampled ids of a
+    random-access (tiled) TIFF were separated wrongly (36 of 1110 pixels in a golden case).
     """
     return image.linecache(tile_height=2, access="sequential", threaded=True)
 
@@ -81,6 +84,34 @@ def _id_bytes(labels: pyvips.Image) -> list[pyvips.Image]:
     count = {"uchar": 1, "char": 1, "ushort": 2, "short": 2}.get(str(labels.format), 4)
     return [((labels >> (8 * j)) & 255 if j else labels & 255).cast("float")
             for j in range(count)]
+
+
+def _byte_table(count: int) -> pyvips.Image:
+    """The lookup table id -> (object weight, then per byte: the byte, its square), float."""
+    values = np.arange(256 ** count)
+    bands = [(values > 0).astype(np.float32)]
+    for j in range(count):
+        byte = ((values >> (8 * j)) & 255).astype(np.float32)
+        bands += [byte, byte * byte]
+    return pyvips.Image.new_from_array(np.stack(bands, axis=-1).reshape(1, -1, len(bands)))
+
+
+def _weighted_bytes(labels: pyvips.Image) -> pyvips.Image:
+    """Per pixel: the object weight (0/1) and each byte of the id and its square (float).
+
+    A byte of an id is 0 where the id is 0, so the bytes need no weighting. 8- and 16-bit ids
+    go through ONE ``maplut`` (a table of 256 or 65536 entries: one operation instead of a
+    dozen at the source's resolution, the same float values); wider ids are computed.
+    """
+    count = {"uchar": 1, "ushort": 2}.get(str(labels.format))
+    if count is not None:
+        return labels.maplut(_byte_table(count).cast("float"))
+    weight = ((labels > 0) / 255).cast("float")
+    bands = [weight]
+    for byte in _id_bytes(labels):
+        weighted = byte * weight
+        bands += [weighted, weighted * byte]
+    return bands[0].bandjoin(bands[1:])
 
 
 def _box_ids(labels: pyvips.Image, target: Size, method: MaskResample) -> pyvips.Image:
@@ -93,12 +124,7 @@ def _box_ids(labels: pyvips.Image, target: Size, method: MaskResample) -> pyvips
     cannot feed two differently shrunk branches from one sequential source ("out of order
     read"). Bytes keep every value exact in float (at most 255 squared).
     """
-    weight = ((labels > 0) / 255).cast("float")
-    bands = [weight]
-    for byte in _id_bytes(labels):
-        weighted = byte * weight
-        bands += [weighted, weighted * byte]
-    means = exact_size(box_average(bands[0].bandjoin(bands[1:]), target), target)
+    means = exact_size(box_average(_weighted_bytes(labels), target), target)
     covered = means[0]
     objects = covered >= 0.5 if method is MaskResample.AREA else covered > 0
     ids = None

@@ -23,7 +23,9 @@ from .errors import InputError, QuintPrepError, UsageError
 from .folder_lock import folder_lock
 from .journal import clear as clear_journal, publish
 from .masks_counts import MaskCounts, count_mask, count_warnings
-from .masks_flatten import FlattenOptions, flatten
+from .masks_flatten import (Flattened, FlattenOptions, flatten, scratch_file, selection_and_ids,
+                            settle_resampled_ids)
+from .masks_stream import StreamedCounts, write_counted
 from .masks_judge import MaskFacts, judge_and_record, judge_mask
 from .masks_labels import (LabelChoice, LabelSelection, LabelsTable, blanket_notes, choose_labels,
                            instances_present, label_shares)
@@ -514,10 +516,13 @@ def convert_one(job: MaskJob, output: Path, settings: MaskSettings,
     base = _base(job, final or output)
     started = time.perf_counter()
     try:
-        flattened = flatten(job.mask, job.target, settings.flatten_options(job.choice
-                                                                           or _default_choice(job)))
-        write_mask_png(flattened.selection, output, settings, on_progress)
-        counts = count_mask(flattened, output, settings.colour, job.mask.path)
+        with scratch_file(output, "-ids.tif") as scratch:
+            flattened = flatten(job.mask, job.target,
+                                settings.flatten_options(job.choice or _default_choice(job)))
+            flattened = settle_resampled_ids(flattened, scratch, job.mask.path)
+            streamed = write_counted_png(flattened, output, settings, on_progress)
+            counts = count_mask(flattened, output, settings.colour, job.mask.path,
+                                streamed.objects, streamed.census)
     except QuintPrepError as error:
         return MaskResult(status=Status.FAILED, message=error.message, **base)
     judged, facts = judge_and_record(_facts(job, counts), lambda: label_shares(job.mask))
@@ -558,6 +563,23 @@ def write_mask_png(selection: pyvips.Image, output: Path, settings: MaskSettings
     try:
         with atomic_output(output) as temporary:
             _save(image, temporary, settings.png_compression)
+    except pyvips.Error as error:
+        raise InputError(f"failed while decoding or writing: {vips_reason(error)}") from error
+    except OSError as error:
+        raise InputError(f"cannot write {output.name}: {error.strerror}") from error
+
+
+def write_counted_png(flattened: Flattened, output: Path, settings: MaskSettings,
+                      on_progress: Progress | None = None) -> StreamedCounts:
+    """Write the selection as ``write_mask_png`` does and count its objects (and the census of
+    its 8/16-bit instance ids) in the same pass (masks_stream); atomically."""
+    selection, ids = selection_and_ids(flattened)
+    try:
+        with atomic_output(output) as temporary:
+            return write_counted(selection, temporary, list(settings.colour),
+                                 list(settings.background),
+                                 lambda image, path: _save(image, path, settings.png_compression),
+                                 ids, on_progress)
     except pyvips.Error as error:
         raise InputError(f"failed while decoding or writing: {vips_reason(error)}") from error
     except OSError as error:

@@ -1,9 +1,10 @@
 """Count a written mask as Nutil and PyNutil will: objects, object pixels, instances read.
 
 Definitions (every figure is computed in bounded memory, by streaming passes):
-- ``objects``: 4-connected components of the object colour in the WRITTEN PNG
-  (``components.count_components`` on the file opened with sequential access);
-  ``object_pixels``: their pixels.
+- ``objects``: 4-connected components of the object colour in the WRITTEN PNG;
+  ``object_pixels``: their pixels. They are counted on the selection while it is written
+  (masks_stream: every selected pixel is written in the object colour, every other one in
+  the background colour, which differs), or by reading the file back (``count_written``).
 - ``instances`` (instance sources): distinct non-zero ids read from the source (the chosen ids
   with ``--labels``); ``instance_pixels``: their pixels. With separation, ``objects ==
   instances`` for cells whose shapes survive it; a difference means cells were lost or split.
@@ -27,9 +28,10 @@ import pyvips
 
 from .components import ComponentStats, count_components
 from .errors import InputError
-from .instances import label_census
-from .masks_flatten import Flattened
+from .instances import LabelCensus, label_census
+from .masks_flatten import Flattened, selection_and_ids
 from .masks_select import Colour
+from .masks_stream import count_pass
 from .series import vips_reason
 
 
@@ -83,24 +85,43 @@ def count_written(output: Path, colour: Colour) -> ComponentStats:
         image = pyvips.Image.new_from_file(str(output), access="sequential")
     except pyvips.Error as error:
         raise InputError(f"cannot read back {output.name}: {vips_reason(error)}") from error
-    return _components((image[0:3] == list(colour)).bandand(), output, "the written objects")
+    # Compare the whole pixel when it is RGB: extracting the bands first costs twice as much.
+    pixels = image if image.bands == 3 else image[0:3]
+    return _components((pixels == list(colour)).bandand(), output, "the written objects")
 
 
-def count_mask(flattened: Flattened, output: Path, colour: Colour, source: Path) -> MaskCounts:
-    """Every figure of MaskCounts for a mask just written from ``flattened``."""
-    written = count_written(output, colour)
+def count_mask(flattened: Flattened, output: Path, colour: Colour, source: Path,
+               written: ComponentStats | None = None,
+               at_output: LabelCensus | None = None) -> MaskCounts:
+    """Every figure of MaskCounts for a mask just written from ``flattened``.
+
+    ``written``: the objects of the written mask as counted while it was written (else the
+    PNG is read back); ``at_output``: the census of the ids the written selection was made of
+    (counted along, else a pass of its own). Objects before resampling and the census of the
+    ids read share one pass over the source (masks_stream.count_pass) for 8/16-bit ids.
+    """
+    written = written or count_written(output, colour)
     figures: dict = {}
     read = after = None
+    before = None
+    if flattened.resampled:
+        selection, ids = selection_and_ids(flattened, at_source=True)
+        try:
+            streamed = count_pass(selection, ids)
+        except pyvips.Error as error:
+            raise InputError("failed while counting the objects before resampling: "
+                             f"{vips_reason(error)}", source) from error
+        before, read = streamed.objects.objects, streamed.census
     if flattened.source_ids is not None:
-        read = label_census(flattened.source_ids, source)
-        after = label_census(flattened.resampled_ids, source) \
+        if read is None:
+            read = at_output if not flattened.resampled and at_output is not None \
+                else label_census(flattened.source_ids, source)
+        after = (at_output or label_census(flattened.resampled_ids, source)) \
             if flattened.resampled and flattened.resampled_ids is not None else read
         figures.update(instances=read.instances, instance_pixels=read.pixels,
                        separated_pixels=after.pixels - written.object_pixels
                        if flattened.separated else 0)
     if flattened.resampled:
-        before = _components(flattened.source_selection(), source, "the objects before "
-                             "resampling").objects
         lost = read.instances - after.instances if read is not None and after is not None else None
         expected = before - (lost or 0)
         figures.update(objects_before=before, lost=lost,

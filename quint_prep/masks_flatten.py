@@ -12,8 +12,11 @@ file afresh for the counting passes (instances read, objects before resampling).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Sequence
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
 
 import pyvips
 
@@ -21,7 +24,9 @@ from .errors import InputError
 from .instances import instance_labels, is_instance_source, resample_instances, separate_instances
 from .masks_select import Colour, MaskResample, resample_selection, select_objects
 from .masks_sources import MaskFile
+from .outputs import TEMP_MARKER
 from .scale import Size
+from .series import vips_reason
 
 Factory = Callable[[], pyvips.Image]
 
@@ -87,9 +92,69 @@ def _flatten_instances(mask: MaskFile, target: Size, options: FlattenOptions,
         return resample_instances(source_ids(), target, options.resample)
 
     def objects(ids: pyvips.Image, cache: bool) -> pyvips.Image:
-        return (separate_instances(ids, cache) if separate else ids) > 0
+        return _objects(ids, separate, cache)
 
     description = instance_labels(mask, labels)[1] + (
         ", instances separated" if separate else ", touching instances kept")
-    return Flattened(objects(resampled_ids(), resampled), description, (), resampled, separate,
+    # Resampled ids are separated from the scratch file of settle_resampled_ids; this lazy
+    # selection (no line cache: through one, nearest-resampled ids of a tiled TIFF came out
+    # wrong) is only the fallback for callers that do not settle them.
+    return Flattened(objects(resampled_ids(), False), description, (), resampled, separate,
                      lambda: objects(source_ids(), False), source_ids, resampled_ids)
+
+
+def _objects(ids: pyvips.Image, separate: bool, cache: bool) -> pyvips.Image:
+    return (separate_instances(ids, cache) if separate else ids) > 0
+
+
+def settle_resampled_ids(flattened: Flattened, scratch: Path, path: object = None) -> Flattened:
+    """Resampled instance ids computed ONCE into ``scratch`` (an uncompressed TIFF), and the
+    selection and the ids after resampling read from it (other masks: unchanged).
+
+    The label-safe resampling of ids is the dearest step of a resampled instance mask; the
+    selection (written), its counts and the census of the ids after resampling all need it.
+    Read from a file, the separation needs no line cache and the census is one quick
+    histogram. The pixels are the same: only where they are computed changes.
+    """
+    if not flattened.resampled or flattened.resampled_ids is None:
+        return flattened
+    try:
+        flattened.resampled_ids().tiffsave(str(scratch), compression="none", keep="none")
+    except pyvips.Error as error:
+        raise InputError(f"failed while decoding or resampling: {vips_reason(error)}",
+                         path) from error
+
+    def resampled_ids() -> pyvips.Image:
+        # An uncompressed striped TIFF read in strips: a .v file would be mapped whole into
+        # memory (261 MB of ids for a 14000 x 9333 mask counted in the peak RSS).
+        return pyvips.Image.new_from_file(str(scratch), access="sequential")
+
+    return replace(flattened, selection=_objects(resampled_ids(), flattened.separated, False),
+                   resampled_ids=resampled_ids)
+
+
+@contextmanager
+def scratch_file(output: Path, suffix: str) -> Iterator[Path]:
+    """A temporary file next to ``output``, removed afterwards (and, after a kill, by the next
+    run's ``remove_stale_temporaries``: it carries the temporary marker)."""
+    path = output.with_name(f".{output.stem}{TEMP_MARKER}{os.getpid()}{suffix}")
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def selection_and_ids(flattened: Flattened, at_source: bool = False,
+                      ) -> tuple[pyvips.Image, pyvips.Image | None]:
+    """The selection at the output size (or, ``at_source``, at the source's size) and, for
+    8/16-bit instance ids, the ids it is made of, from ONE decode: one pass then counts the
+    objects and takes the census of the ids (masks_stream.count_pass)."""
+    default = flattened.source_selection() if at_source else flattened.selection
+    factory = flattened.source_ids if at_source or not flattened.resampled \
+        else flattened.resampled_ids
+    if factory is None:
+        return default, None
+    ids = factory()
+    if str(ids.format) not in ("uchar", "ushort"):
+        return default, None
+    return _objects(ids, flattened.separated, False), ids
