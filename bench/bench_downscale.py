@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure import Measure, median_of, run_measured  # noqa: E402
 from sources import CACHE, Source, bench_sources, ensure_source  # noqa: E402
 
-from quint_prep.resample import plan_load  # noqa: E402
+from quint_prep.downscale.resample import plan_load  # noqa: E402
 from quint_prep.scale import scaled_size  # noqa: E402
 from quint_prep.series import read_info  # noqa: E402
 

@@ -94,7 +94,7 @@ def main() -> int:
                 str(CACHE / out)]
 
     written = CACHE / "sep_area" / touching.name.replace("_cp_masks.tif", ".png")
-    count = [python, "-c", "import sys, pyvips; from quint_prep.components import "
+    count = [python, "-c", "import sys, pyvips; from quint_prep.masks.components import "
              "count_components; pyvips.cache_set_max(0); image = pyvips.Image.new_from_file("
              "sys.argv[1], access='sequential'); s = count_components(image[0]); "
              "print(image.width, image.height, s.objects)", str(written)]

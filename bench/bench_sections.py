@@ -22,9 +22,9 @@ import pyvips
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure import Measure, median_of, run_measured  # noqa: E402
 
-from quint_prep.plan import Box  # noqa: E402
+from quint_prep.sections.plan import Box  # noqa: E402
 from quint_prep.scale import Size  # noqa: E402
-from quint_prep.synthetic_slides import SlideSection, slide_image  # noqa: E402
+from quint_prep.sections.synthetic import SlideSection, slide_image  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / "cache" / "sections"

@@ -43,7 +43,7 @@ VARIANTS: dict[str, tuple[dict[str, str], list[str]]] = {
 CHILD = """
 import sys, pyvips
 sys.path.insert(0, sys.argv[1])
-from quint_prep.resample import RESAMPLERS, Method, exact_size
+from quint_prep.downscale.resample import RESAMPLERS, Method, exact_size
 from quint_prep.scale import scaled_size
 from quint_prep.series import read_info
 pyvips.cache_set_max(0)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pyvips
 
-from quint_prep.resample import Method, downscale_pipeline
+from quint_prep.downscale.resample import Method, downscale_pipeline
 from quint_prep.scale import scaled_size
 from quint_prep.series import read_info
 

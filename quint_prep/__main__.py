@@ -1,5 +1,5 @@
 """``python -m quint_prep`` runs the command line."""
 
-from .cli import main
+from quint_prep.cli import main
 
 main()

@@ -16,21 +16,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from . import config_values as v
-from .config_values import RGB, Bad
-from .colour_model import ColourModel
-from .downscale import DownscaleSettings, OutputFormat
-from .errors import QuintPrepError, UsageError
-from .masks_labels import LabelsTable, label_rule, labels_table, read_labels_table
-from .masks_select import MaskResample
-from .masks_sources import SourceKind
-from .normalise import DEFAULT_PERCENTILES, Normalisation, parse_normalisation
-from .orientation import Orientation, OrientationPlan
-from .registration_series import DEFAULT_REGISTRATION_BOX, RegistrationFormat, RegistrationSettings
-from .resample import Method
-from .scale import FACTOR_KEYS, Size, one_factor_problem
-from .series import IMAGE_SUFFIXES, UNSUPPORTED_SUFFIXES
-from .slides import SLIDE_SUFFIXES
+from quint_prep import config_values as v
+from quint_prep.config_values import RGB, Bad
+from quint_prep.downscale.colour_model import ColourModel
+from quint_prep.downscale.image import DownscaleSettings, OutputFormat
+from quint_prep.errors import QuintPrepError, UsageError
+from quint_prep.masks.labels import LabelsTable, label_rule, labels_table, read_labels_table
+from quint_prep.masks.select import MaskResample
+from quint_prep.masks.sources import SourceKind
+from quint_prep.downscale.normalise import DEFAULT_PERCENTILES, Normalisation, parse_normalisation
+from quint_prep.orientation import Orientation, OrientationPlan
+from quint_prep.registration.series import DEFAULT_REGISTRATION_BOX, RegistrationFormat, RegistrationSettings
+from quint_prep.downscale.resample import Method
+from quint_prep.scale import FACTOR_KEYS, Size, one_factor_problem
+from quint_prep.series import IMAGE_SUFFIXES, UNSUPPORTED_SUFFIXES
+from quint_prep.slides import SLIDE_SUFFIXES
 
 # Names the masks command (issue 3) uses for its input kinds and label-safe resampling.
 MASK_SOURCES = ("auto", *(kind.value for kind in SourceKind))
@@ -320,7 +320,7 @@ def _series_config(path: Path, config: dict[str, Any], check: CheckConfig,
 
 
 def _labels_rows(table: dict | None, problems: list[str]) -> LabelsTable | None:
-    """The ``[labels]`` table (``"name" = "2"`` rows, see masks_labels), problems listed."""
+    """The ``[labels]`` table (``"name" = "2"`` rows, see masks.labels), problems listed."""
     if table is None:
         return None
     rows = []

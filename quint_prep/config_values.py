@@ -8,13 +8,13 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from .colours import parse_rgb
-from .errors import QuintPrepError
-from .masks_select import parse_labels
-from .normalise import parse_channels, parse_normalisation
-from .orientation import FLIPS, ROTATIONS, parse_flip, parse_rotate
-from .parallel import parse_memory
-from .scale import Size, parse_size
+from quint_prep.masks.colours import parse_rgb
+from quint_prep.errors import QuintPrepError
+from quint_prep.masks.select import parse_labels
+from quint_prep.downscale.normalise import parse_channels, parse_normalisation
+from quint_prep.orientation import FLIPS, ROTATIONS, parse_flip, parse_rotate
+from quint_prep.parallel import parse_memory
+from quint_prep.scale import Size, parse_size
 
 RGB = tuple[int, int, int]
 Validator = Callable[[object], Any]

@@ -12,18 +12,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence, Union
 
-from .config import SeriesConfig
-from .downscale_batch import OutputPlan
-from .errors import InputError
-from .masks import MaskPlan
-from .resume import Decision, PlanStatus
-from .runner import (PlannedMask, RegistrationPlan, Stage, dry_run_downscale, plan_downscale,
+from quint_prep.config import SeriesConfig
+from quint_prep.downscale.series import OutputPlan
+from quint_prep.errors import InputError
+from quint_prep.masks.convert import MaskPlan
+from quint_prep.resume import Decision, PlanStatus
+from quint_prep.runner import (PlannedMask, RegistrationPlan, Stage, dry_run_downscale, plan_downscale,
                      plan_mask_outputs, plan_masks_stage, plan_registration, projected_series,
                      sweep_sample)
-from .series import ImageInfo
-from .series_plan import SeriesPlan
-from .status import Status
-from .sweep import DEFAULT_FACTORS
+from quint_prep.series import ImageInfo
+from quint_prep.series_plan import SeriesPlan
+from quint_prep.status import Status
+from quint_prep.sweep.decide import DEFAULT_FACTORS
 
 
 class _PlannedOutputs:

@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .errors import OutputError
+from quint_prep.errors import OutputError
 
 LOCK_NAME = ".quint-prep.lock"
 POLL_SECONDS = 0.2  # how often --wait tries again

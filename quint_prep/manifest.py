@@ -34,10 +34,10 @@ from pathlib import Path
 
 import pyvips
 
-from . import __version__
-from .errors import UsageError
-from .journal import clear, recorded
-from .outputs import write_text_atomic
+from quint_prep import __version__
+from quint_prep.errors import UsageError
+from quint_prep.journal import clear, recorded
+from quint_prep.outputs import write_text_atomic
 
 MANIFEST_NAME = "quint-prep.json"
 MANIFEST_FORMAT = "quint-prep-manifest"

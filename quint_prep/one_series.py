@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Collection, Iterable, Sequence
 
-from .errors import UsageError
+from quint_prep.errors import UsageError
 
 
 def flat_settings(settings: dict, prefix: str = "") -> dict:

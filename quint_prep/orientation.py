@@ -14,8 +14,8 @@ from typing import Iterable
 
 import pyvips
 
-from .errors import UsageError
-from .scale import Size
+from quint_prep.errors import UsageError
+from quint_prep.scale import Size
 
 ROTATIONS = (0, 90, 180, 270)
 FLIPS = ("horizontal", "vertical")

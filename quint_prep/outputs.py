@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from .errors import OutputError, UsageError
+from quint_prep.errors import OutputError, UsageError
 
 TEMP_MARKER = ".quint-prep-tmp-"
 

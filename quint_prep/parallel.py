@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import pyvips
 
-from .errors import UsageError
+from quint_prep.errors import UsageError
 
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}

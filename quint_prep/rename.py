@@ -21,12 +21,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
-from .errors import InputError, OutputError, UsageError
-from .folder_lock import folder_lock
-from .naming import natural_key, parse_section_number, strip_section
-from .outputs import write_text_atomic
-from .progress import Listener
-from .series import discover
+from quint_prep.errors import InputError, OutputError, UsageError
+from quint_prep.folder_lock import folder_lock
+from quint_prep.naming import natural_key, parse_section_number, strip_section
+from quint_prep.outputs import write_text_atomic
+from quint_prep.progress import Listener
+from quint_prep.series import discover
 
 LOG_FORMAT = "quint-prep-rename-log"
 LOG_VERSION = 1

@@ -14,32 +14,32 @@ from enum import Enum
 from pathlib import Path
 from typing import Sequence
 
-from .config import SeriesConfig
-from .findings import CheckReport
-from .manifest import manifest_path
-from .masks import MaskJob, MaskPlan, MaskSettings, decide_mask, plan_masks
-from .masks_manifest import load_record
-from .masks_run import MasksOutcome, convert_and_check
-from .masks_select import MaskResample
-from .masks_series import SeriesImage, series_from_manifest
-from .masks_sources import SourceKind
-from .plan_sources import plan_slides
-from .series_check import check_series
-from .downscale import DownscaleSettings, output_name
-from .downscale_batch import (DownscaleOutcome, DownscaleRequest, OutputPlan, downscale_checked,
+from quint_prep.config import SeriesConfig
+from quint_prep.check.findings import CheckReport
+from quint_prep.manifest import manifest_path
+from quint_prep.masks.convert import MaskJob, MaskPlan, MaskSettings, decide_mask, plan_masks
+from quint_prep.masks.record import load_record
+from quint_prep.masks.series import MasksOutcome, convert_and_check
+from quint_prep.masks.select import MaskResample
+from quint_prep.masks.matching import SeriesImage, series_from_manifest
+from quint_prep.masks.sources import SourceKind
+from quint_prep.sections.sources import plan_slides
+from quint_prep.check.files import check_series
+from quint_prep.downscale.image import DownscaleSettings, output_name
+from quint_prep.downscale.series import (DownscaleOutcome, DownscaleRequest, OutputPlan, downscale_checked,
                               plan_outputs)
-from .errors import UsageError
-from .parallel import Workers
-from .quicknii import slice_entries
-from .registration_series import RegistrationSettings, registration_factor
-from .resume import Decision
-from .scale import DEFAULT_MAX_SIZE, parse_size
-from .series import ImageInfo, discover
-from .progress import Listener
-from .series_plan import SeriesPlan
-from .sweep import DEFAULT_SECTIONS, pick_sample
-from .sweep_run import ObjectSettings
-from .sweep_series import SweepOutcome, SweepSettings, plan_sweep, run_sweep
+from quint_prep.errors import UsageError
+from quint_prep.parallel import Workers
+from quint_prep.registration.quicknii import slice_entries
+from quint_prep.registration.series import RegistrationSettings, registration_factor
+from quint_prep.resume import Decision
+from quint_prep.scale import DEFAULT_MAX_SIZE, parse_size
+from quint_prep.series import ImageInfo, discover
+from quint_prep.progress import Listener
+from quint_prep.series_plan import SeriesPlan
+from quint_prep.sweep.decide import DEFAULT_SECTIONS, pick_sample
+from quint_prep.sweep.sample import ObjectSettings
+from quint_prep.sweep.series import SweepOutcome, SweepSettings, plan_sweep, run_sweep
 
 
 class Stage(str, Enum):

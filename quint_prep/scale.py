@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
-from .errors import UsageError
+from quint_prep.errors import UsageError
 
 DEFAULT_MAX_SIZE = "14000x10000"
 _SIZE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")

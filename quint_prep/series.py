@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING, Iterable
 
 import pyvips
 
-from .damage import truncation_reason, unreadable_reason
-from .errors import InputError, UsageError
-from .naming import SectionNumber, natural_key, parse_section_number
-from .scale import Size
-from .pixel_size import recorded_pixel_size
-from .slides import SLIDE_SUFFIXES
+from quint_prep.damage import truncation_reason, unreadable_reason
+from quint_prep.errors import InputError, UsageError
+from quint_prep.naming import SectionNumber, natural_key, parse_section_number
+from quint_prep.scale import Size
+from quint_prep.pixel_size import recorded_pixel_size
+from quint_prep.slides import SLIDE_SUFFIXES
 
 if TYPE_CHECKING:
-    from .plan import Crop
+    from quint_prep.sections.plan import Crop
 
 IMAGE_SUFFIXES = {".tif", ".tiff", ".btf", ".tf8", ".jpg", ".jpeg", ".png"}  # read by libvips
 # Scanner files (slides.SLIDE_SUFFIXES: .czi, .svs, .ndpi, .mrxs, ...) go to vendor libraries.
@@ -367,7 +367,7 @@ def read_info(path: Path, scene: int | None = None) -> ImageInfo:
     multi-scene file (None: the whole file, with its scenes listed).
     """
     if path.suffix.lower() in SLIDE_SUFFIXES:
-        from .slides.info import slide_info
+        from quint_prep.slides.info import slide_info
         return slide_info(path, scene)
     if scene not in (None, 0):
         raise InputError(f"no scene {scene}: the file has one image (scene 0)", path)
@@ -417,6 +417,6 @@ def open_source(info: ImageInfo, access: str | None = None, **options) -> pyvips
     """Open a described image lazily: libvips for TIFF/JPEG/PNG, the vendor library for a slide
     (``level=N`` picks a slide level; page/subifd/shrink options are libvips')."""
     if info.is_slide:
-        from .slides.info import open_slide_level
+        from quint_prep.slides.info import open_slide_level
         return open_slide_level(info, int(options.get("level", 0)))
     return open_image(info.path, access=access or info.access, **options)

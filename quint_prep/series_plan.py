@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from .errors import InputError, UsageError
-from .orientation import Orientation, OrientationPlan, read_orientation_csv
-from .plan_sources import is_plan_file, plan_infos, plan_orientations
-from .scale import Size, check_factor, one_factor_problem, scaled_size, series_factor
-from .sections import DetectSettings, trim_series
-from .series import Discovery, ImageInfo, discover, read_info
+from quint_prep.errors import InputError, UsageError
+from quint_prep.orientation import Orientation, OrientationPlan, read_orientation_csv
+from quint_prep.sections.sources import is_plan_file, plan_infos, plan_orientations
+from quint_prep.scale import Size, check_factor, one_factor_problem, scaled_size, series_factor
+from quint_prep.sections.detect import DetectSettings, trim_series
+from quint_prep.series import Discovery, ImageInfo, discover, read_info
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pyvips
 
-from .scale import Size
+from quint_prep.scale import Size
 
 
 def section_image(size: Size, seed: int = 0, cells: int = 60, grain: float = 0.0) -> pyvips.Image:

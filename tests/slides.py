@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from quint_prep.plan import Box
+from quint_prep.sections.plan import Box
 from quint_prep.scale import Size
-from quint_prep.synthetic_slides import SlideSection, slide_image
+from quint_prep.sections.synthetic import SlideSection, slide_image
 
 SLIDE = Size(4800, 3000)
 BRIGHTFIELD = [  # reading order: row 1 left to right, then row 2

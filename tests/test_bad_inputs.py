@@ -7,7 +7,7 @@ from pathlib import Path
 import pyvips
 import pytest
 
-from quint_prep import downscale as downscale_module
+from quint_prep.downscale import image as downscale_module
 from quint_prep.outputs import TEMP_MARKER
 from badfiles import BAD_KINDS, DECODE_KINDS, make_bad, make_unusual
 from conftest import gradient, save, tree_hashes

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from quint_prep import series_check
-from quint_prep.colours import count_colours
+from quint_prep.check import files as series_check
+from quint_prep.masks.colours import count_colours
 from quint_prep.errors import InputError
 from badfiles import (BAD_KINDS, UNUSUAL_KINDS, make_bad, make_junk, make_unusual, symlink_loops)
 from conftest import from_array, gradient, save, tree_hashes

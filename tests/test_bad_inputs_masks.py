@@ -8,8 +8,8 @@ from pathlib import Path
 import pyvips
 import pytest
 
-from quint_prep import masks as masks_module
-from quint_prep.masks_sources import png_palette
+from quint_prep.masks import convert as masks_module
+from quint_prep.masks.sources import png_palette
 from badfiles import (BAD_KINDS, DECODE_KINDS, UNUSUAL_KINDS, assert_one_error, full_disk,
                       interrupted_at, make_bad, make_junk, make_unusual, symlink_loops, temporaries)
 from conftest import gradient, read_array, save, tree_hashes

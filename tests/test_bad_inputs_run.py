@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from quint_prep import downscale as downscale_module, masks as masks_module
+from quint_prep.downscale import image as downscale_module
+from quint_prep.masks import convert as masks_module
 from badfiles import (BAD_KINDS, DECODE_KINDS, assert_one_error, full_disk, make_bad, make_junk,
                       symlink_loops, temporaries)
 from conftest import from_array, gradient, save, tree_hashes

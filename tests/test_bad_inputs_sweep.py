@@ -8,7 +8,8 @@ from pathlib import Path
 import pyvips
 import pytest
 
-from quint_prep import downscale as downscale_module, sweep_page
+from quint_prep.downscale import image as downscale_module
+from quint_prep.sweep import page as sweep_page
 from badfiles import (BAD_KINDS, DECODE_KINDS, UNUSUAL_KINDS, assert_one_error, failing_write_text,
                       full_disk, interrupted_at, make_bad, make_junk, make_unusual, symlink_loops,
                       temporaries)

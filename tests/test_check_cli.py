@@ -197,7 +197,7 @@ def test_downscale_prints_the_check_verdict(cli, series):
 
 
 def test_check_downscaled_catches_a_resized_output(cli, series):
-    from quint_prep.series_check import check_downscaled
+    from quint_prep.check.files import check_downscaled
     cli("downscale", series / "img", "-o", series / "out", "--factor", "0.5", "-q")
     save(gradient(41, 30), series / "out/m_s002.png")   # 40x30 expected
     save(gradient(40, 40), series / "out/m_s003.png")

@@ -6,12 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from quint_prep.checks import (naming_findings, pairing_findings, proportion_findings,
+from quint_prep.check.rules import (naming_findings, pairing_findings, proportion_findings,
                                registration_findings, segmentation_findings, size_findings)
-from quint_prep.colours import ColourCounts, PngHeader, count_colours, read_png_header
+from quint_prep.masks.colours import ColourCounts, PngHeader, count_colours, read_png_header
 from quint_prep.errors import InputError
-from quint_prep.findings import CheckReport, Severity
-from quint_prep.registration import read_registration
+from quint_prep.check.findings import CheckReport, Severity
+from quint_prep.registration.files import read_registration
 from quint_prep.scale import Size, consistent_factor, factor_interval, interval_is_empty
 from conftest import from_array, save
 
@@ -236,7 +236,7 @@ def test_registration_rules(tmp_path):
 
 
 def test_report_counts_and_verdicts():
-    from quint_prep.findings import error, warning
+    from quint_prep.check.findings import error, warning
     a, b, c = Path("a"), Path("b"), Path("c")
     report = CheckReport((error("x.y", a, "m"), warning("x.z", a, "m"), warning("x.z", b, "m")),
                          ((a, "image"), (b, "image"), (c, "image")))
@@ -247,7 +247,7 @@ def test_report_counts_and_verdicts():
 
 
 def test_many_ambiguous_pairs_give_a_lower_bound_and_a_direct_colour_check(tmp_path):
-    from quint_prep.colours import with_colour_counted
+    from quint_prep.masks.colours import with_colour_counted
     pixels = np.zeros((2, 300, 3), np.uint8)
     for i in range(300):
         pixels[:, i, 0], pixels[:, i, 1] = i % 256, i // 256
@@ -277,10 +277,10 @@ def _pairs_with_two_blues(pairs: int, alpha: bool) -> np.ndarray:
 
 
 def test_one_colour_count_for_check_and_masks_resolves_up_to_255_mixed_pairs(tmp_path):
-    """check (colours.count_colours) and masks (masks_sources.colour_counts) count with one
+    """check (colours.count_colours) and masks (masks.sources.colour_counts) count with one
     implementation: 100 mixed pairs are all resolved (masks used to stop at 64), alpha is
     ignored by check and leaves transparent pixels out for masks."""
-    from quint_prep.masks_sources import colour_counts, read_mask_file
+    from quint_prep.masks.sources import colour_counts, read_mask_file
     pixels = _pairs_with_two_blues(100, alpha=True)
     pixels[0, :10, 3] = 0  # ten transparent pixels: never objects for masks
     path = save(from_array(pixels), tmp_path / "rgba_s001.png")

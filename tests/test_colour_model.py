@@ -11,9 +11,9 @@ import pytest
 import pyvips
 
 from conftest import from_array, gradient, read_array, save, tree_hashes
-from quint_prep.colour_model import ColourModel
+from quint_prep.downscale.colour_model import ColourModel
 from quint_prep.config import resolve
-from quint_prep.downscale import DownscaleSettings
+from quint_prep.downscale.image import DownscaleSettings
 from quint_prep.manifest import read_manifest
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pyvips
 import pytest
 
-from quint_prep.components import count_components
+from quint_prep.masks.components import count_components
 from conftest import from_array, save
 
 

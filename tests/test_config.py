@@ -3,9 +3,9 @@ from pathlib import Path
 import pytest
 
 from quint_prep.config import resolve
-from quint_prep.downscale import OutputFormat
+from quint_prep.downscale.image import OutputFormat
 from quint_prep.errors import UsageError
-from quint_prep.resample import Method
+from quint_prep.downscale.resample import Method
 from quint_prep.scale import Size
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "configs" / "example.toml"

@@ -14,7 +14,7 @@ from quint_prep.errors import UsageError
 from quint_prep.progress import Listener
 from quint_prep.runner import run_sweep_stage, sweep_settings
 from quint_prep.status import Status
-from quint_prep.sweep_series import SweepSettings, plan_sweep, run_sweep
+from quint_prep.sweep.series import SweepSettings, plan_sweep, run_sweep
 
 
 def _config(tmp_path: Path, make_image, count: int = 2) -> Path:
@@ -76,7 +76,7 @@ def test_status_is_its_json_text():
 
 
 def test_downscale_is_one_core_call_that_checks_what_it_wrote(tmp_path, make_image):
-    from quint_prep.downscale_batch import DownscaleRequest, downscale_checked
+    from quint_prep.downscale.series import DownscaleRequest, downscale_checked
 
     for index in (1, 2):
         make_image(f"scans/m_s{index:03d}.png", 80, 60)

@@ -5,7 +5,7 @@ import numpy as np
 import pyvips
 import pytest
 
-from quint_prep import downscale as downscale_module
+from quint_prep.downscale import image as downscale_module
 from quint_prep.manifest import read_manifest
 from quint_prep.outputs import TEMP_MARKER
 from conftest import from_array, gradient, read_array, save, tree_hashes

@@ -9,9 +9,9 @@ import pytest
 import pyvips
 
 from conftest import from_array, read_array, save, tree_hashes
-from quint_prep.consumers import CONSUMERS_FILE, consumer_settings, pynutil_section
-from quint_prep.instances import label_census, resample_instances, separate_instances
-from quint_prep.masks_select import MaskResample
+from quint_prep.masks.consumers import CONSUMERS_FILE, consumer_settings, pynutil_section
+from quint_prep.masks.instances import label_census, resample_instances, separate_instances
+from quint_prep.masks.select import MaskResample
 from quint_prep.scale import Size
 from test_components import reference_count
 from test_masks import separated

@@ -153,8 +153,8 @@ def test_interrupted_run_leaves_no_partial_file_and_resumes(tmp_path, cli, sig, 
 
 
 def test_memory_estimate_follows_the_decoded_width(tmp_path):
-    from quint_prep.resample import estimate_memory
-    from quint_prep.resample import Method
+    from quint_prep.downscale.resample import estimate_memory
+    from quint_prep.downscale.resample import Method
     from quint_prep.scale import Size
     from quint_prep.series import read_info
 
@@ -167,9 +167,9 @@ def test_memory_estimate_follows_the_decoded_width(tmp_path):
 
 
 def test_widest_images_start_first(tmp_path):
-    from quint_prep.downscale import DownscaleSettings
-    from quint_prep.downscale_batch import plan_outputs, widest_first
-    from quint_prep.resample import Method
+    from quint_prep.downscale.image import DownscaleSettings
+    from quint_prep.downscale.series import plan_outputs, widest_first
+    from quint_prep.downscale.resample import Method
     from quint_prep.series_plan import plan_series
 
     save(gradient(300, 50), tmp_path / "src/w_s001.png")

@@ -13,10 +13,10 @@ from conftest import from_array, read_array, save
 from mixed_masks import CELLS, H, W, blobs, cells, mixed_folder, palette_png
 from quint_prep.config import resolve
 from quint_prep.errors import UsageError
-from quint_prep.masks_judge import Concern, MaskFacts, judge_mask
-from quint_prep.masks_labels import (LabelChoice, LabelRole, LabelSelection, choose_labels,
+from quint_prep.masks.judge import Concern, MaskFacts, judge_mask
+from quint_prep.masks.labels import (LabelChoice, LabelRole, LabelSelection, choose_labels,
                                      read_labels_table)
-from quint_prep.masks_sources import read_mask_file
+from quint_prep.masks.sources import read_mask_file
 from quint_prep.runner import masks_settings
 
 

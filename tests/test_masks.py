@@ -13,9 +13,9 @@ import pytest
 
 from conftest import from_array, read_array, save, tree_hashes
 from quint_prep.errors import InputError
-from quint_prep.masks_select import MaskResample, parse_labels, resample_selection
-from quint_prep.masks_series import SeriesImage, match_image
-from quint_prep.masks_sources import (TOOL_SUFFIXES, SourceKind, png_palette, read_mask_file,
+from quint_prep.masks.select import MaskResample, parse_labels, resample_selection
+from quint_prep.masks.matching import SeriesImage, match_image
+from quint_prep.masks.sources import (TOOL_SUFFIXES, SourceKind, png_palette, read_mask_file,
                                       strip_tool_suffix, tiff_min_is_white)
 from quint_prep.scale import Size
 
@@ -545,7 +545,7 @@ def test_empty_images_folder_is_a_usage_error(cli, tmp_path):
     (np.uint32, [3, 70000, 70001, 131072] + list(range(10, 30))),
 ], ids=["uchar-equalities", "ushort-lut", "uint-high-low"])
 def test_select_values_matches_numpy(dtype, values):
-    from quint_prep.masks_select import select_values
+    from quint_prep.masks.select import select_values
 
     rng = np.random.default_rng(3)
     pool = np.array(values + [0, 4, 65536 + 3 if dtype == np.uint32 else 4], dtype=np.int64)

@@ -406,8 +406,8 @@ def test_resampled_instances_separated_exactly(cli, tmp_path, method):
     """
     import pyvips
 
-    from quint_prep.instances import resample_instances
-    from quint_prep.masks_select import MaskResample
+    from quint_prep.masks.instances import resample_instances
+    from quint_prep.masks.select import MaskResample
     from quint_prep.scale import Size
 
     source = cellpose_tif(tmp_path / "seg")

@@ -115,7 +115,7 @@ def test_masks_on_a_dask_cluster_and_run_uses_the_scheduler(cli, tmp_path):
 
 
 def test_run_masks_stage_takes_the_config_jobs(cli, tmp_path, monkeypatch):
-    from quint_prep import masks as masks_module
+    from quint_prep.masks import convert as masks_module
 
     seen = []
     original = masks_module._convert_in_workers
@@ -210,7 +210,7 @@ def test_interrupted_masks_run_exits_130_and_resumes(tmp_path, cli, jobs):
 
 
 def test_mask_memory_estimate_follows_the_width(tmp_path):
-    from quint_prep.masks import MaskSettings, estimate_mask_memory, plan_masks
+    from quint_prep.masks.convert import MaskSettings, estimate_mask_memory, plan_masks
 
     save(from_array(np.zeros((100, 4000), np.uint8)), tmp_path / "seg/w_s001_mask.png")
     save(from_array(np.zeros((4000, 100), np.uint8)), tmp_path / "seg/w_s002_mask.png")

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 
 from conftest import from_array, gradient, save
-from quint_prep.quicknii import series_name
+from quint_prep.registration.quicknii import series_name
 
 
 def test_factor_capped_at_1_says_so_and_names_the_largest(tmp_path, cli):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from quint_prep.errors import UsageError
-from quint_prep.normalise import (Window, parse_normalisation, plan_windows, window_from_histogram)
+from quint_prep.downscale.normalise import (Window, parse_normalisation, plan_windows, window_from_histogram)
 from quint_prep.series import read_info
 from conftest import from_array, read_array, save
 
@@ -112,7 +112,7 @@ def test_fast_estimate_from_pyramid_level_is_close_to_exact(tmp_path):
     info = read_info(path)
     assert len(info.levels) > 1
     normalisation = parse_normalisation("series")
-    from quint_prep import normalise
+    from quint_prep.downscale import normalise as normalise
 
     exact = plan_windows([info], normalisation, min_pixels=10**12).series  # level 0
     fast = plan_windows([info], normalisation, min_pixels=100_000).series

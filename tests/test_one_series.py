@@ -10,7 +10,7 @@ from test_masks import labels_array
 
 from quint_prep.manifest import read_manifest
 from quint_prep.one_series import settings_differences
-from quint_prep.quicknii import DESCRIPTOR_NAME
+from quint_prep.registration.quicknii import DESCRIPTOR_NAME
 
 
 def twelve_sections(make_image) -> list:

@@ -7,7 +7,7 @@ import pytest
 import typer
 
 from quint_prep.cli import app
-from quint_prep.colours import parse_rgb
+from quint_prep.masks.colours import parse_rgb
 from quint_prep.config import resolve
 from quint_prep.errors import UsageError
 

@@ -6,7 +6,7 @@ import pytest
 
 from quint_prep.errors import UsageError
 from quint_prep.orientation import Orientation
-from quint_prep.plan import (Box, Order, PlanRow, check_prefix, default_prefix, number_width,
+from quint_prep.sections.plan import (Box, Order, PlanRow, check_prefix, default_prefix, number_width,
                              plan_text, read_plan, reading_order, section_name, section_numbers)
 from quint_prep.scale import Size
 

@@ -130,9 +130,9 @@ def test_registration_series_from_a_plan(cli, plan, tmp_path):
 
 
 def test_trim_cuts_each_image_to_its_tissue(cli, tmp_path):
-    from quint_prep.plan import Box
+    from quint_prep.sections.plan import Box
     from quint_prep.scale import Size
-    from quint_prep.synthetic_slides import SlideSection, slide_image
+    from quint_prep.sections.synthetic import SlideSection, slide_image
 
     folder = tmp_path / "src"
     folder.mkdir()

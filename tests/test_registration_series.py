@@ -168,7 +168,7 @@ def test_check_confirms_both_series_agree_with_the_xml(tmp_path, cli, series):
 def test_pyramidal_source_registration_from_a_stored_level(tmp_path, cli, monkeypatch):
     """A pyramidal source gives its registration image from a small stored level, through the
     same pipeline and orientation; it matches the one derived from the segmentation output."""
-    from quint_prep import downscale_batch
+    from quint_prep.downscale import series as downscale_batch
 
     rng = np.random.default_rng(5)
     coarse = pyvips.Image.new_from_array(rng.integers(0, 256, (15, 20), dtype=np.uint8))

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import pyvips
 
-from quint_prep.plan import Box, Order
+from quint_prep.sections.plan import Box, Order
 from quint_prep.scale import Size
-from quint_prep.sections import DetectSettings, find_on_slide
+from quint_prep.sections.detect import DetectSettings, find_on_slide
 from quint_prep.series import read_info
-from quint_prep.synthetic_slides import SlideSection, slide_image
-from quint_prep.tissue import Background, close, detect_tissue, otsu
+from quint_prep.sections.synthetic import SlideSection, slide_image
+from quint_prep.sections.tissue import Background, close, detect_tissue, otsu
 from conftest import tree_hashes
 from slides import BRIGHTFIELD, SLIDE, write_slide
 

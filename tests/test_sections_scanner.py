@@ -11,9 +11,9 @@ import pytest
 from conftest import read_array
 from scanner_files import write_czi_rgb, write_svs
 from slides import nearest_section
-from quint_prep.plan import Box
+from quint_prep.sections.plan import Box
 from quint_prep.scale import Size
-from quint_prep.synthetic_slides import SlideSection, slide_image
+from quint_prep.sections.synthetic import SlideSection, slide_image
 
 pytest.importorskip("pylibCZIrw")
 pytest.importorskip("tifffile")

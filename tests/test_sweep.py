@@ -10,12 +10,12 @@ import pytest
 
 from quint_prep.errors import UsageError
 from quint_prep.scale import Size
-from quint_prep.components import ComponentStats
-from quint_prep.sweep import (Comparison, Region, choose_region, parse_factors, parse_picks,
+from quint_prep.masks.components import ComponentStats
+from quint_prep.sweep.decide import (Comparison, Region, choose_region, parse_factors, parse_picks,
                               parse_region, pick_sample, recommend, small_object_warnings,
                               spread_indices)
-from quint_prep.sweep_run import FactorOutput, detail_grid, find_region
-from quint_prep.downscale import ImageResult
+from quint_prep.sweep.sample import FactorOutput, detail_grid, find_region
+from quint_prep.downscale.image import ImageResult
 from quint_prep.series import read_info
 from conftest import from_array, gradient, save, tree_hashes
 

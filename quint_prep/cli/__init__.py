@@ -16,8 +16,8 @@ from typing import Annotated, Any, Iterator, Mapping
 
 import typer
 
-from .. import __version__
-from .common import Command, Group, sigterm_as_interrupt
+from quint_prep import __version__
+from quint_prep.cli.common import Command, Group, sigterm_as_interrupt
 
 # Command name -> module of quint_prep.cli defining the command function of that name, in the
 # order of the help listing.
@@ -133,7 +133,7 @@ def root(
 
 def main() -> None:
     """Console-script entry point."""
-    from ..parallel import limit_malloc_arenas, turn_off_vips_cache
+    from quint_prep.parallel import limit_malloc_arenas, turn_off_vips_cache
 
     limit_malloc_arenas()  # before libvips starts its threads: bounded memory across passes
     turn_off_vips_cache()

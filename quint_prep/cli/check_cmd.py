@@ -7,10 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import EXIT_FAILED, UsageError
-from ..series_check import check_series
-from .common import JsonOutput, Quiet, Sources, colour_option, print_json, reported, series_bar
-from .reports import report_text
+from quint_prep.errors import EXIT_FAILED, UsageError
+from quint_prep.check.files import check_series
+from quint_prep.cli.common import JsonOutput, Quiet, Sources, colour_option, print_json, reported, series_bar
+from quint_prep.cli.reports import report_text
 
 
 @reported

@@ -14,18 +14,18 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterable, Optional, 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, QuintPrepError, UsageError, exit_code_for
-from ..folder_lock import LockHolder, folder_lock
-from ..progress import Listener
-from ..scale import Size, parse_size
+from quint_prep.errors import EXIT_FAILED, EXIT_INTERRUPTED, QuintPrepError, UsageError, exit_code_for
+from quint_prep.folder_lock import LockHolder, folder_lock
+from quint_prep.progress import Listener
+from quint_prep.scale import Size, parse_size
 
 if TYPE_CHECKING:  # imported where used: the start-up of a command stays light
     from tqdm import tqdm
 
-    from ..colours import Colour
-    from ..masks_labels import LabelsTable
-    from ..normalise import WindowPlan
-    from ..parallel import Workers
+    from quint_prep.masks.colours import Colour
+    from quint_prep.masks.labels import LabelsTable
+    from quint_prep.downscale.normalise import WindowPlan
+    from quint_prep.parallel import Workers
 
 Sources = Annotated[list[Path], typer.Argument(
     help="Image files or folders of a series (folders are read one level deep).",
@@ -79,9 +79,9 @@ Wait = Annotated[bool, typer.Option(
 
 def __getattr__(name: str) -> Any:
     """``MaskSource`` (the --source option of masks and sweep), built when a command imports it:
-    its type, ``masks_sources.SourceKind``, lives beside numpy and pyvips."""
+    its type, ``masks.sources.SourceKind``, lives beside numpy and pyvips."""
     if name == "MaskSource":
-        from ..masks_sources import SourceKind
+        from quint_prep.masks.sources import SourceKind
 
         return Annotated[Optional[SourceKind], typer.Option(
             "--source", help="Force the tool the segmentations come from (default: detected).")]
@@ -190,7 +190,7 @@ def size_option(text: str, option: str = "--max-size") -> Size:
 def colour_option(text: str, option: str) -> Colour:
     """Parse an R,G,B option value (``colours.parse_rgb``, as a config reads it); a UsageError
     (exit 2) naming the option when it is not one."""
-    from ..colours import parse_rgb
+    from quint_prep.masks.colours import parse_rgb
 
     return _option_value(parse_rgb, text, option)
 
@@ -198,21 +198,21 @@ def colour_option(text: str, option: str) -> Colour:
 def labels_option(text: str | None, option: str = "--labels") -> tuple[int, ...] | None:
     """``"2,3"`` / ``"2-5"`` -> label values (as a config reads them); UsageError naming the
     option otherwise."""
-    from ..masks_select import parse_labels
+    from quint_prep.masks.select import parse_labels
 
     return None if text is None else _option_value(parse_labels, text, option)
 
 
 def table_option(path: Path | None) -> LabelsTable:
     """The --labels-table CSV (an empty table when not given)."""
-    from ..masks_labels import LabelsTable, read_labels_table
+    from quint_prep.masks.labels import LabelsTable, read_labels_table
 
     return read_labels_table(path) if path is not None else LabelsTable()
 
 
 def workers_option(jobs: int | None, memory: str | None, scheduler: str | None) -> Workers:
     """The Workers of --jobs/--memory/--scheduler; UsageError (exit 2) on a bad --memory."""
-    from ..parallel import Workers, parse_memory
+    from quint_prep.parallel import Workers, parse_memory
 
     try:
         budget = parse_memory(memory) if memory is not None else None
@@ -345,7 +345,7 @@ def image_bar_factory(quiet: bool) -> Callable[[Any], Callable[[float], None] | 
 
 def intensity_windows(images: Sequence[Any], percentiles: str) -> WindowPlan:
     """Series and per-image windows for display (``factor``/``inspect --intensity``)."""
-    from ..normalise import parse_normalisation, plan_windows
+    from quint_prep.downscale.normalise import parse_normalisation, plan_windows
 
     normalisation = parse_normalisation("image", percentiles)
     return plan_windows(images, normalisation)
@@ -353,7 +353,7 @@ def intensity_windows(images: Sequence[Any], percentiles: str) -> WindowPlan:
 
 def intensity_table(windows: WindowPlan) -> str:
     """Per-image intensity ranges, outliers flagged, and the series window."""
-    from ..normalise import describe_window, intensity_note
+    from quint_prep.downscale.normalise import describe_window, intensity_note
 
     rows = [[r.path.name, describe_window(r.window), f"{r.saturated:.2%}",
              intensity_note(r, windows.reference_for(r)) or "ok"] for r in windows.ranges]
@@ -366,7 +366,7 @@ def intensity_table(windows: WindowPlan) -> str:
 
 def intensity_json(windows: WindowPlan) -> dict:
     """JSON form of the intensity overview."""
-    from ..normalise import intensity_note
+    from quint_prep.downscale.normalise import intensity_note
 
     return {
         "series_window": windows.series.to_json() if windows.series else None,

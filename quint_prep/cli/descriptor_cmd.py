@@ -7,9 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import EXIT_FAILED, UsageError
-from ..quicknii import DESCRIPTOR_NAME, describe_folder
-from .common import Wait, listener, reported, writing
+from quint_prep.errors import EXIT_FAILED, UsageError
+from quint_prep.registration.quicknii import DESCRIPTOR_NAME, describe_folder
+from quint_prep.cli.common import Wait, listener, reported, writing
 
 
 @reported

@@ -25,7 +25,7 @@ SWITCH_DEFAULTS = {None: "auto", False: "off", True: "on"}
 
 def cli_command(command_name: str) -> Any:
     """The click command typer builds for one quint-prep command (KeyError when unknown)."""
-    from . import app  # the group; each command's module is imported when it is looked up
+    from quint_prep.cli import app  # the group; each command's module is imported when it is looked up
 
     return typer.main.get_command(app).commands[command_name]
 
@@ -126,7 +126,7 @@ def write_pages(docs: Path, command_names: list[str]) -> list[str]:
 
 def main(argv: list[str]) -> int:
     """``python -m quint_prep.cli.doc_options DOCS``: regenerate every command page's table."""
-    from . import app
+    from quint_prep.cli import app
 
     docs = Path(argv[0]) if argv else Path("docs")
     problems = write_pages(docs, sorted(typer.main.get_command(app).commands))

@@ -7,20 +7,20 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..colour_model import ColourModel, colour_bands
-from ..downscale import DownscaleSettings, OutputFormat
-from ..downscale_batch import DownscaleRequest, downscale_checked
-from ..errors import UsageError
-from ..outputs import guard_output_dir
-from ..normalise import DEFAULT_PERCENTILES_TEXT, describe_window, parse_channels, parse_normalisation
-from ..orientation import Orientation, parse_flip, parse_rotate
-from ..registration_series import RegistrationFormat, RegistrationSettings
-from ..resample import Method
-from ..series_plan import SeriesPlan
-from .common import (Jobs, JsonOutput, Memory, OptionalMaxSize, Overwrite, Quiet, SceneOption,
+from quint_prep.downscale.colour_model import ColourModel, colour_bands
+from quint_prep.downscale.image import DownscaleSettings, OutputFormat
+from quint_prep.downscale.series import DownscaleRequest, downscale_checked
+from quint_prep.errors import UsageError
+from quint_prep.outputs import guard_output_dir
+from quint_prep.downscale.normalise import DEFAULT_PERCENTILES_TEXT, describe_window, parse_channels, parse_normalisation
+from quint_prep.orientation import Orientation, parse_flip, parse_rotate
+from quint_prep.registration.series import RegistrationFormat, RegistrationSettings
+from quint_prep.downscale.resample import Method
+from quint_prep.series_plan import SeriesPlan
+from quint_prep.cli.common import (Jobs, JsonOutput, Memory, OptionalMaxSize, Overwrite, Quiet, SceneOption,
                      Scheduler, Sources, Wait, exit_if_failed, image_bar_factory, listener,
                      reported, size_option, workers_option, writing)
-from .reports import registration_note, report_downscale
+from quint_prep.cli.reports import registration_note, report_downscale
 
 
 @reported

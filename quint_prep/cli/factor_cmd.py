@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from ..errors import EXIT_FAILED
-from ..normalise import DEFAULT_PERCENTILES_TEXT
-from ..scale import DEFAULT_MAX_SIZE, factor_for_display, needed_factor
-from ..series_plan import plan_series
-from .common import (Intensity, JsonOutput, MaxSize, Percentiles, Sources, error_line,
+from quint_prep.errors import EXIT_FAILED
+from quint_prep.downscale.normalise import DEFAULT_PERCENTILES_TEXT
+from quint_prep.scale import DEFAULT_MAX_SIZE, factor_for_display, needed_factor
+from quint_prep.series_plan import plan_series
+from quint_prep.cli.common import (Intensity, JsonOutput, MaxSize, Percentiles, Sources, error_line,
                      format_table, intensity_json, intensity_table, intensity_windows, print_json,
                      reported, size_option)
 

@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
-from ..errors import EXIT_FAILED
-from ..normalise import DEFAULT_PERCENTILES_TEXT
-from ..series_plan import read_series
-from .common import (JsonOutput, Percentiles, Sources, error_line, format_table, human_bytes,
+from quint_prep.errors import EXIT_FAILED
+from quint_prep.downscale.normalise import DEFAULT_PERCENTILES_TEXT
+from quint_prep.series_plan import read_series
+from quint_prep.cli.common import (JsonOutput, Percentiles, Sources, error_line, format_table, human_bytes,
                      intensity_json, intensity_table, intensity_windows, print_json, reported)
 
 # Not common.Intensity: inspect reads only headers unless asked, whatever the bit depth.

@@ -7,18 +7,18 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import QuintPrepError, UsageError
-from ..outputs import guard_output_dir
-from ..masks import MaskSettings, SizeMode, plan_masks
-from ..masks_run import convert_and_check
-from ..masks_series import SeriesImage, series_from_folder, series_from_manifest
-from ..masks_select import MaskResample
-from ..registration import Registration, read_registration
-from .common import (InstanceIds, Invert, Jobs, JsonOutput, Labels, LabelsTableOption, MaskSource,
+from quint_prep.errors import QuintPrepError, UsageError
+from quint_prep.outputs import guard_output_dir
+from quint_prep.masks.convert import MaskSettings, SizeMode, plan_masks
+from quint_prep.masks.series import convert_and_check
+from quint_prep.masks.matching import SeriesImage, series_from_folder, series_from_manifest
+from quint_prep.masks.select import MaskResample
+from quint_prep.registration.files import Registration, read_registration
+from quint_prep.cli.common import (InstanceIds, Invert, Jobs, JsonOutput, Labels, LabelsTableOption, MaskSource,
                      Memory, ObjectColour, OptionalMaxSize, Overwrite, Quiet, Scheduler, Wait,
                      colour_option, exit_if_failed, image_bar_factory, labels_option, listener,
                      reported, size_option, table_option, warn, workers_option, writing)
-from .reports import report_masks
+from quint_prep.cli.reports import report_masks
 
 Segmentations = Annotated[list[Path], typer.Argument(
     help="Segmentation files or folders (ilastik, Cellpose, QuPath, FIJI, coloured PNG/TIFF).",

@@ -7,9 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import UsageError
-from ..rename import apply_plan, log_path, plan_series_renames, undo_log
-from .common import JsonOutput, Wait, format_table, listener, print_json, reported, writing
+from quint_prep.errors import UsageError
+from quint_prep.rename import apply_plan, log_path, plan_series_renames, undo_log
+from quint_prep.cli.common import JsonOutput, Wait, format_table, listener, print_json, reported, writing
 
 Pattern = Annotated[str, typer.Option(
     "--pattern", "-p", help="New stem: {prefix} (the old stem without _sNNN, or --prefix), "

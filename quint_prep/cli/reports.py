@@ -8,21 +8,21 @@ from typing import Sequence
 
 import typer
 
-from ..downscale_batch import DownscaleOutcome
-from ..findings import CheckReport
-from ..colours import Colour
-from ..consumers import CONSUMERS_FILE
-from ..manifest import manifest_path
-from ..quicknii import DESCRIPTOR_NAME
-from ..masks import MaskResult
-from ..masks_run import MasksOutcome
-from ..scale import factor_for_display
-from ..status import Status
-from ..sweep import Recommendation
-from ..sweep_page import NO_OBJECTS_NOTE, recommendation_text, sweep_json
-from ..sweep_run import SectionSweep
-from ..sweep_series import SweepOutcome
-from .common import format_table, print_json, warn
+from quint_prep.downscale.series import DownscaleOutcome
+from quint_prep.check.findings import CheckReport
+from quint_prep.masks.colours import Colour
+from quint_prep.masks.consumers import CONSUMERS_FILE
+from quint_prep.manifest import manifest_path
+from quint_prep.registration.quicknii import DESCRIPTOR_NAME
+from quint_prep.masks.convert import MaskResult
+from quint_prep.masks.series import MasksOutcome
+from quint_prep.scale import factor_for_display
+from quint_prep.status import Status
+from quint_prep.sweep.decide import Recommendation
+from quint_prep.sweep.page import NO_OBJECTS_NOTE, recommendation_text, sweep_json
+from quint_prep.sweep.sample import SectionSweep
+from quint_prep.sweep.series import SweepOutcome
+from quint_prep.cli.common import format_table, print_json, warn
 
 
 # --- check ----------------------------------------------------------------------------------

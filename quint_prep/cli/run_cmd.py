@@ -8,19 +8,19 @@ from typing import Annotated, Callable, Optional
 
 import typer
 
-from ..config import SeriesConfig, resolve
-from ..errors import EXIT_FAILED, QuintPrepError
-from ..parallel import Workers
-from ..runner import (Stage, make_dependencies, plan_downscale,
+from quint_prep.config import SeriesConfig, resolve
+from quint_prep.errors import EXIT_FAILED, QuintPrepError
+from quint_prep.parallel import Workers
+from quint_prep.runner import (Stage, make_dependencies, plan_downscale,
                       plan_masks_stage, run_check, run_downscale, run_masks, run_sweep_stage,
                       stages_to_run, workers_for)
-from .common import (Jobs, JsonOutput, Memory, Overwrite, Quiet, Scheduler, Wait, listener, print_json,
+from quint_prep.cli.common import (Jobs, JsonOutput, Memory, Overwrite, Quiet, Scheduler, Wait, listener, print_json,
                      reported, warn, workers_option, writing)
-from ..manifest import manifest_path
-from ..outputs import guard_output_dir
-from . import run_plan
-from .reports import registration_note, report_downscale, report_masks, report_sweep, report_text
-from ..status import Status
+from quint_prep.manifest import manifest_path
+from quint_prep.outputs import guard_output_dir
+from quint_prep.cli import run_plan
+from quint_prep.cli.reports import registration_note, report_downscale, report_masks, report_sweep, report_text
+from quint_prep.status import Status
 
 
 @reported

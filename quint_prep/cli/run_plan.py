@@ -9,14 +9,14 @@ from typing import Mapping, Sequence
 
 import typer
 
-from ..config import SeriesConfig
-from ..dry_run import (CheckDryRun, DownscaleDryRun, MasksDryRun, StageDryRun, SweepDryRun,
+from quint_prep.config import SeriesConfig
+from quint_prep.dry_run import (CheckDryRun, DownscaleDryRun, MasksDryRun, StageDryRun, SweepDryRun,
                        dry_run_stage, series_for_dry_run)
-from ..manifest import manifest_path
-from ..quicknii import DESCRIPTOR_NAME
-from ..resume import PlanStatus
-from ..runner import Stage
-from .common import error_line, format_table
+from quint_prep.manifest import manifest_path
+from quint_prep.registration.quicknii import DESCRIPTOR_NAME
+from quint_prep.resume import PlanStatus
+from quint_prep.runner import Stage
+from quint_prep.cli.common import error_line, format_table
 
 
 def dry_run(settings: SeriesConfig, stages: Sequence[Stage], *, overwrite: bool,

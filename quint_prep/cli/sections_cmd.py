@@ -7,12 +7,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import EXIT_FAILED, UsageError
-from ..plan import Box, Order
-from ..sections import DetectSettings
-from ..sections_page import INDEX_NAME, make_plan
-from ..tissue import Background
-from .common import JsonOutput, Overwrite, error_line, print_json, reported
+from quint_prep.errors import EXIT_FAILED, UsageError
+from quint_prep.sections.plan import Box, Order
+from quint_prep.sections.detect import DetectSettings
+from quint_prep.sections.page import INDEX_NAME, make_plan
+from quint_prep.sections.tissue import Background
+from quint_prep.cli.common import JsonOutput, Overwrite, error_line, print_json, reported
 
 Slides = Annotated[list[Path], typer.Argument(
     help="Slide files or folders of slides (natural name order), in series order.",

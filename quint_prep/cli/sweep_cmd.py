@@ -7,20 +7,20 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import EXIT_FAILED
-from ..masks_labels import LabelsTable
-from ..masks_sources import SourceKind
-from ..normalise import DEFAULT_PERCENTILES_TEXT, parse_normalisation
-from ..resample import Method
-from ..scale import DEFAULT_MAX_SIZE
-from ..sweep import DEFAULT_FACTORS_TEXT, DEFAULT_SECTIONS, parse_factors, parse_picks, parse_region
-from ..sweep_run import ObjectSettings
-from ..sweep_series import SweepSettings, plan_sweep, run_sweep
-from .common import (InstanceIds, Invert, JsonOutput, Labels, LabelsTableOption, MaskSource,
+from quint_prep.errors import EXIT_FAILED
+from quint_prep.masks.labels import LabelsTable
+from quint_prep.masks.sources import SourceKind
+from quint_prep.downscale.normalise import DEFAULT_PERCENTILES_TEXT, parse_normalisation
+from quint_prep.downscale.resample import Method
+from quint_prep.scale import DEFAULT_MAX_SIZE
+from quint_prep.sweep.decide import DEFAULT_FACTORS_TEXT, DEFAULT_SECTIONS, parse_factors, parse_picks, parse_region
+from quint_prep.sweep.sample import ObjectSettings
+from quint_prep.sweep.series import SweepSettings, plan_sweep, run_sweep
+from quint_prep.cli.common import (InstanceIds, Invert, JsonOutput, Labels, LabelsTableOption, MaskSource,
                      MaxSize, ObjectColour, Overwrite, Quiet,
                      Sources, Wait, colour_option, labels_option, listener, reported,
                      size_option, table_option, writing)
-from .reports import report_sweep
+from quint_prep.cli.reports import report_sweep
 
 
 def _objects(labels: str | None, object_colour: str | None, source: SourceKind | None,

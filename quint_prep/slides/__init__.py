@@ -33,8 +33,8 @@ from pathlib import Path
 
 import pyvips
 
-from ..errors import InputError
-from ..scale import Size
+from quint_prep.errors import InputError
+from quint_prep.scale import Size
 
 # Suffix -> reader module (imported lazily) for files libvips cannot read itself.
 CZI_SUFFIXES = {".czi"}
@@ -118,12 +118,12 @@ def open_slide(path: Path, scene: int | None = None) -> Slide:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in CZI_SUFFIXES:
-        from .czi_reader import CziSlide
+        from quint_prep.slides.czi_reader import CziSlide
         return CziSlide.open(path, scene)
     if suffix in OPENSLIDE_SUFFIXES:
-        from .openslide_reader import OpenSlideSlide
+        from quint_prep.slides.openslide_reader import OpenSlideSlide
         return OpenSlideSlide.open(path, scene)
-    from .vips_reader import VipsSlide
+    from quint_prep.slides.vips_reader import VipsSlide
     return VipsSlide.open(path, scene)
 
 

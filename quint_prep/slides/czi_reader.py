@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pyvips
 
-from ..errors import InputError
-from ..scale import Size
-from . import Level, Scene, Slide, check_scene, missing_library
-from .tiffstream import TiffStream, stream_image
+from quint_prep.errors import InputError
+from quint_prep.scale import Size
+from quint_prep.slides import Level, Scene, Slide, check_scene, missing_library
+from quint_prep.slides.tiffstream import TiffStream, stream_image
 
 # libCZI's cache of decoded subblocks holds one row of subblocks across the image, so each is
 # decoded once although the 256 px tile rows libvips asks for cut it several times.

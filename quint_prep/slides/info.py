@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pyvips
 
-from ..scale import Size
-from ..series import ImageInfo, source_bytes
-from . import Slide, open_slide
+from quint_prep.scale import Size
+from quint_prep.series import ImageInfo, source_bytes
+from quint_prep.slides import Slide, open_slide
 
 
 def slide_info(path: Path, scene: int | None = None) -> ImageInfo:

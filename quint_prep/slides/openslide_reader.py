@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pyvips
 
-from ..errors import InputError
-from ..scale import Size
-from . import Level, Slide, check_scene, missing_library
-from .tiffstream import TiffStream, stream_image
+from quint_prep.errors import InputError
+from quint_prep.scale import Size
+from quint_prep.slides import Level, Slide, check_scene, missing_library
+from quint_prep.slides.tiffstream import TiffStream, stream_image
 
 
 def _reason(error: Exception) -> str:

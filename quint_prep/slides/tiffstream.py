@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 import pyvips
 
-from . import TILE_SIZE as TILE
+from quint_prep.slides import TILE_SIZE as TILE
 
 _TYPES = {"SHORT": 3, "LONG8": 16, "ASCII": 2}
 KEPT_TILES = 4  # the last tiles read, for libtiff asking for a tile's bytes in several reads

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pyvips
 
-from ..series import DECODE_FAIL_ON, ImageInfo, open_image, read_info
-from . import Level, Slide, check_scene
+from quint_prep.series import DECODE_FAIL_ON, ImageInfo, open_image, read_info
+from quint_prep.slides import Level, Slide, check_scene
 
 
 class VipsSlide(Slide):
