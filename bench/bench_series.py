@@ -26,6 +26,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import print_verdicts  # noqa: E402
+
 import pyvips
 
 from quint_prep.scale import Size, parse_size
@@ -127,12 +130,7 @@ def main() -> int:
                  f"{wall:.2f} s / {floor_wall:.2f} s = {wall / floor_wall:.2f}x; "
                  f"CPU {cpu / floor_cpu:.2f}x")
                 for name, (wall, cpu) in median.items() if name.startswith("quint-prep")]
-    print("\nBudgets:")
-    for what, ok, figures in verdicts:
-        print(f"- {'PASS' if ok else 'FAIL'}: {what} ({figures})")
-    if load_before > 0.5:
-        print(f"note: load average {load_before:.1f} before the runs: other processes shared the "
-              "cores (compare the CPU column)")
+    print_verdicts(verdicts, load_before)
     RESULTS.mkdir(exist_ok=True)
     report = {"sections": len(files), "size": str(size), "repeat": args.repeat,
               "load_average_before": round(load_before, 2), "budget": BUDGET,

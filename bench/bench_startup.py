@@ -22,6 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import print_verdicts  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 BUDGET_SECONDS = 0.25
@@ -84,12 +87,7 @@ def main() -> int:
         print(f"| {label} | {wall:.3f} | {cpu:.3f} |")
     verdicts = [(f"start-up < {BUDGET_SECONDS} s: {label}", wall < BUDGET_SECONDS,
                  f"{wall:.3f} s wall, {cpu:.3f} s CPU") for label, wall, cpu in rows]
-    print("\nBudgets:")
-    for what, ok, figures in verdicts:
-        print(f"- {'PASS' if ok else 'FAIL'}: {what} ({figures})")
-    if load_before > 0.5:
-        print(f"note: load average {load_before:.1f} before the runs: other processes shared the "
-              "cores (compare the CPU column)")
+    print_verdicts(verdicts, load_before)
     RESULTS.mkdir(exist_ok=True)
     report = {"repeat": args.repeat, "budget_seconds": BUDGET_SECONDS,
               "load_average_before": round(load_before, 2),

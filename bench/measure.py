@@ -128,3 +128,13 @@ def median_of(measures: Sequence[Measure]) -> Measure:
                    max(m.peak_mb for m in measures), "ok", runs=len(measures),
                    cpu_seconds=statistics.median(m.cpu_seconds for m in measures),
                    others_cpu=statistics.median(m.others_cpu for m in measures))
+
+
+def print_verdicts(verdicts: list[tuple[str, bool, str]], load_before: float) -> None:
+    """Print each budget as PASS/FAIL with its figures, and a note when the machine was busy."""
+    print("\nBudgets:")
+    for what, ok, figures in verdicts:
+        print(f"- {'PASS' if ok else 'FAIL'}: {what} ({figures})")
+    if load_before > 0.5:
+        print(f"note: load average {load_before:.1f} before the runs: other processes shared the "
+              "cores (compare the CPU column)")
