@@ -1,8 +1,8 @@
 """Count objects as Nutil and PyNutil do: 4-connected regions, in bounded memory.
 
-The mask is labelled in horizontal strips with ``scipy.ndimage.label`` (4-connected); objects
+The mask is labelled in horizontal strips with ``cc3d`` (4-connected); objects
 that continue across a strip edge are joined with a union-find over the labels of the two
-touching rows. Memory is one strip of int32 labels (width x strip height x 4 bytes), whatever
+touching rows. Memory is one strip of labels (width x strip height x at most 4 bytes), whatever
 the image height: a 14000 x 10000 mask of 87500 discs was counted in 5.2 s at 189 MB peak RSS.
 """
 
@@ -148,11 +148,12 @@ class _Item:
 class ComponentCounter:
     """4-connected objects of a mask given strip by strip, top to bottom (non-zero = object).
 
-    Each strip is labelled with ``scipy.ndimage.label`` (4-connected, objects only) into one
-    reused int32 buffer: 7x faster than libvips ``labelregions``, which also labels every
-    background region (measured on 152 strips of 15000 x 66 px: 0.41 s against 2.9 s). The
-    objects are the labels of every strip less the joins across strip edges (a union-find over
-    the labels of the touching rows only); the object pixels are counted per strip.
+    Each strip is labelled with ``cc3d.connected_components`` (4-connected, objects only): on
+    152 strips of 15000 x 66 px 0.25 s, against 0.46 s for ``scipy.ndimage.label`` (whose
+    import alone takes 0.16-0.26 s) and 2.9 s for libvips ``labelregions`` (which also labels
+    every background region). The objects are the labels of every strip less the joins across
+    strip edges (a union-find over the labels of the touching rows only); the object pixels
+    are counted per strip.
     """
 
     def __init__(self, width: int) -> None:
@@ -163,17 +164,14 @@ class ComponentCounter:
         self.height = 0
         self.objects = 0
         self.object_pixels = 0
-        self._labels = np.empty((0, width), np.int32)
 
     def add(self, mask: np.ndarray) -> None:
         """Label the next strip (height x width, 0 = background) and join it to the one above."""
-        from scipy import ndimage  # imported when counting: scipy is not needed to start
+        import cc3d  # imported when counting: not needed to start
 
         height = mask.shape[0]
-        if self._labels.shape[0] != height:
-            self._labels = np.empty((height, self.width), np.int32)
-        local = self._labels
-        found = ndimage.label(mask, output=local)  # 4-connected: the default structure
+        local, found = cc3d.connected_components(np.ascontiguousarray(mask), connectivity=4,
+                                                 return_N=True)
         self.objects += found
         self.object_pixels += int(np.count_nonzero(mask))
         if self.previous_row is not None:
