@@ -286,6 +286,19 @@ def test_czi_shrunk_scene_fluorescence_and_16_bit_colour(tmp_path):
     assert np.array_equal(shrunk.numpy(), _vips_shrunk(rgb48, 4, 4))
 
 
+def test_svs_shrunk_while_read_is_libvips_shrink_of_its_level(tmp_path):
+    """OpenSlide's level 0 shrunk region by region (read ahead in threads) is the whole-level
+    shrink bit for bit; a reduced level (downsample 3.99, not whole) keeps the level's tiles."""
+    from quint_prep.slides import Slide
+    write_svs(tmp_path / "a.svs", textured_section(1037, 771, seed=6))
+    slide = open_slide(tmp_path / "a.svs")
+    for level, kx, ky in ((0, 4, 4), (0, 3, 2), (1, 2, 2)):
+        shrunk = slide.shrunk_image(level, kx, ky)
+        assert np.array_equal(shrunk.numpy(), Slide.shrunk_image(slide, level, kx, ky).numpy())
+    whole = slide.level_image(0).numpy()
+    assert np.array_equal(slide.shrunk_image(0, 3, 2).numpy(), _vips_shrunk(whole, 3, 2))
+
+
 @pytest.mark.parametrize("factor", ["0.2", "0.25", "0.3"])
 def test_czi_downscale_is_the_tiff_downscale_of_the_same_pixels(tmp_path, cli, factor):
     """Shrinking while reading changes no pixel: the CZI's output equals the output of the

@@ -27,16 +27,15 @@ import pyvips
 from quint_prep.errors import InputError
 from quint_prep.scale import Size
 from quint_prep.slides import Level, Scene, Slide, check_scene, missing_library
-from quint_prep.slides.tiffstream import TiffStream, stream_image
+from quint_prep.slides.tiffstream import (FORMATS, READ_AHEAD, READ_THREADS, TiffStream,
+                                         shrink_block, stream_image)
 
 # libCZI's cache of decoded subblocks holds one row of subblocks across the image, so each is
 # decoded once although the 256 px tile rows libvips asks for cut it several times; a
 # box-shrunk level whose tile rows cut no subblock needs only the minimum.
 MIN_CACHE, MAX_CACHE = 32 * 1024**2, 256 * 1024**2
-READ_AHEAD, READ_THREADS = 8, 2  # tiles of a box-shrunk level read ahead, by 2 threads
 PIXEL_TYPES = {"Gray8": (1, np.uint8), "Gray16": (1, np.uint16), "Gray32Float": (1, np.float32),
                "Bgr24": (3, np.uint8), "Bgr48": (3, np.uint16)}
-FORMATS = {np.dtype(np.uint8): "uchar", np.dtype(np.uint16): "ushort", np.dtype(np.float32): "float"}
 
 
 def _czi_reason(error: Exception) -> str:
@@ -128,22 +127,6 @@ def rows_cut(rows: tuple[tuple[int, int], ...], top: int, band: int) -> bool:
     """True when a subblock (y, h) crosses a boundary of the ``band`` px tall rows from ``top``
     on: then it is read by two tile rows and libCZI must keep a row of subblocks decoded."""
     return any((y - top) // band != (y + h - 1 - top) // band for y, h in rows)
-
-
-def shrink_block(block: np.ndarray, kx: int, ky: int) -> np.ndarray:
-    """Box-average a block by kx x ky exactly as libvips ``shrinkh(kx, ceil=True)`` then
-    ``shrinkv(ky, ceil=True)`` does on the whole level (same rounding; a partial block at the
-    right or bottom edge averages the edge copied outwards, as libvips does)."""
-    h, w = block.shape[:2]
-    bands = block.shape[2] if block.ndim == 3 else 1
-    image = pyvips.Image.new_from_memory(np.ascontiguousarray(block).data, w, h, bands,
-                                         FORMATS[block.dtype])
-    if kx > 1:
-        image = image.shrinkh(kx, ceil=True)
-    if ky > 1:
-        image = image.shrinkv(ky, ceil=True)
-    out = np.ndarray((image.height, image.width, bands), block.dtype, image.write_to_memory())
-    return out if block.ndim == 3 else out[..., 0]
 
 
 def bgr_to_rgb(bgr: np.ndarray) -> np.ndarray:

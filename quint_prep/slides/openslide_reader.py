@@ -16,7 +16,11 @@ import pyvips
 from quint_prep.errors import InputError
 from quint_prep.scale import Size
 from quint_prep.slides import Level, Slide, check_scene, missing_library
-from quint_prep.slides.tiffstream import TiffStream, stream_image
+from quint_prep.slides.tiffstream import (READ_AHEAD, READ_THREADS, TiffStream, shrink_block,
+                                         stream_image)
+
+
+SHRUNK_TILE = 256  # px: virtual tiles of a box-shrunk level (1024 px regions at 1/4)
 
 
 def _reason(error: Exception) -> str:
@@ -90,6 +94,29 @@ class OpenSlideSlide(Slide):
         """One pyramid level as a lazy image whose tiles OpenSlide reads on demand."""
         size = self.levels[level].size
         stream = TiffStream(size.width, size.height, 3, np.uint8, self._reader(level), tile=self.tile)
+        stream.owner = self
+        return stream_image(stream)
+
+    def shrunk_image(self, level: int, kx: int, ky: int) -> pyvips.Image:
+        """The level box-shrunk by kx x ky while it is read: each 256 px virtual tile is an
+        aligned (kx * 256) x (ky * 256) region from OpenSlide, box-averaged by libvips (the same
+        pixels as the whole-level shrink); the next tiles are read ahead by two threads
+        (OpenSlide is thread-safe and its ctypes calls release the GIL). Only level 0: a
+        reduced level's downsample is rarely whole, and OpenSlide interpolates a region that
+        starts between two of its pixels, so other regions would give (slightly) other pixels
+        than the level's own tiles."""
+        if level != 0 or (kx <= 1 and ky <= 1):
+            return super().shrunk_image(level, kx, ky)
+        size = self.levels[level].size
+        read = self._reader(level)
+
+        def block(x: int, y: int, w: int, h: int) -> np.ndarray:
+            left, top = x * kx, y * ky
+            return shrink_block(read(left, top, min(w * kx, size.width - left),
+                                     min(h * ky, size.height - top)), kx, ky)
+
+        stream = TiffStream(-(-size.width // kx), -(-size.height // ky), 3, np.uint8, block,
+                            tile=SHRUNK_TILE, read_ahead=READ_AHEAD, workers=READ_THREADS)
         stream.owner = self
         return stream_image(stream)
 

@@ -29,6 +29,8 @@ from quint_prep.slides import TILE_SIZE as TILE
 
 _TYPES = {"SHORT": 3, "LONG8": 16, "ASCII": 2}
 KEPT_TILES = 4  # the last tiles read, for libtiff asking for a tile's bytes in several reads
+READ_AHEAD, READ_THREADS = 8, 2  # tiles of a box-shrunk level read ahead, by 2 threads
+FORMATS = {np.dtype(np.uint8): "uchar", np.dtype(np.uint16): "ushort", np.dtype(np.float32): "float"}
 BlockReader = Callable[[int, int, int, int], np.ndarray]  # (x, y, w, h) -> h x w x bands array
 
 
@@ -167,6 +169,22 @@ class TiffStream:
         base = {0: 0, 1: self.position, 2: self.size}[whence]
         self.position = max(0, base + offset)
         return self.position
+
+
+def shrink_block(block: np.ndarray, kx: int, ky: int) -> np.ndarray:
+    """Box-average a block by kx x ky exactly as libvips ``shrinkh(kx, ceil=True)`` then
+    ``shrinkv(ky, ceil=True)`` does on the whole level (same rounding; a partial block at the
+    right or bottom edge averages the edge copied outwards, as libvips does)."""
+    h, w = block.shape[:2]
+    bands = block.shape[2] if block.ndim == 3 else 1
+    image = pyvips.Image.new_from_memory(np.ascontiguousarray(block).data, w, h, bands,
+                                         FORMATS[block.dtype])
+    if kx > 1:
+        image = image.shrinkh(kx, ceil=True)
+    if ky > 1:
+        image = image.shrinkv(ky, ceil=True)
+    out = np.ndarray((image.height, image.width, bands), block.dtype, image.write_to_memory())
+    return out if block.ndim == 3 else out[..., 0]
 
 
 def stream_image(stream: TiffStream) -> pyvips.Image:
