@@ -343,3 +343,16 @@ def test_config_scene_key_cuts_the_scene_as_scene_does(tmp_path, cli):
     config.write_text('name = "slide"\nimages = "src"\noutput = "out"\nfactor = 0.5\nscene = -1\n')
     bad = cli("run", config, "-q")
     assert bad.exit_code == 2 and "scene: -1 is less than 0" in bad.stderr
+
+
+def test_libczi_cache_keeps_only_the_subblocks_two_tile_rows_read():
+    """Tile rows of a shrunk level that cut no subblock need no cache; overlapping camera
+    frames (1200 px tall every 1080 px) are kept at the worst boundary, both rows of them."""
+    from quint_prep.slides.czi_reader import straddling_bytes
+    aligned = tuple((y, 1024, 100) for y in range(0, 8192, 1024) for _ in range(3))
+    assert straddling_bytes(aligned, 0, 1024) == 0
+    assert straddling_bytes(aligned, 0, 2048) == 0
+    assert straddling_bytes(aligned, 512, 1024) == 300  # a scene starting mid-row cuts them
+    frames = tuple((y, 1200, 7) for y in range(0, 5400, 1080))  # 0-1200, 1080-2280, ...
+    assert straddling_bytes(frames, 0, 1024) == 7  # boundary 1024: only 0-1200 crosses it
+    assert straddling_bytes(frames, 0, 1100) == 14  # boundary 1100: 0-1200 and 1080-2280

@@ -77,17 +77,17 @@ def pyramid_zooms(zooms: list[float]) -> tuple[float, ...]:
 class Survey:
     """What the subblock directory says (no pixels): the cache that holds one row of
     full-resolution subblocks across the file, the zooms of the stored pyramid layers, and
-    the full-resolution subblocks' top rows and heights (y, h) and most common side."""
+    the full-resolution subblocks' rows (y, h, bytes decoded) and most common side."""
 
     cache: int
     zooms: tuple[float, ...]
-    rows: tuple[tuple[int, int], ...]
+    rows: tuple[tuple[int, int, int], ...]
     side: int
 
 
 def _survey(reader) -> Survey:
     """Read the subblock directory (no pixels)."""
-    rows: list[tuple[int, int]] = []
+    rows: list[tuple[int, int, int]] = []
     sides: Counter = Counter()
     zooms: list[float] = []
 
@@ -95,7 +95,7 @@ def _survey(reader) -> Survey:
         zoom = float(info.get_zoom())
         if abs(zoom - 1.0) < 1e-3:
             rect = info.logicalRect
-            rows.append((int(rect.y), int(rect.h)))
+            rows.append((int(rect.y), int(rect.h), int(rect.w) * int(rect.h)))
             sides[int(rect.w)] += 1
             sides[int(rect.h)] += 1
         else:
@@ -106,9 +106,9 @@ def _survey(reader) -> Survey:
     width = reader.total_bounding_rectangle.w
     per_pixel = max(PIXEL_TYPES.get(t, (1, np.uint16))[0] * np.dtype(PIXEL_TYPES.get(
         t, (1, np.uint16))[1]).itemsize for t in reader.pixel_types.values())
-    tallest = max((h for _y, h in rows), default=0)
-    wanted = int(width * tallest * per_pixel * 1.1)
-    return Survey(max(MIN_CACHE, min(MAX_CACHE, wanted)), pyramid_zooms(zooms), tuple(rows),
+    tallest = max((h for _y, h, _n in rows), default=0)
+    rows = [(y, h, n * per_pixel) for y, h, n in rows]
+    return Survey(cache_size(width * tallest * per_pixel), pyramid_zooms(zooms), tuple(rows),
                   sides.most_common(1)[0][0] if sides else 0)
 
 
@@ -123,10 +123,21 @@ def shrunk_tile(side: int, kx: int, ky: int) -> int:
     return CziSlide.tile
 
 
-def rows_cut(rows: tuple[tuple[int, int], ...], top: int, band: int) -> bool:
-    """True when a subblock (y, h) crosses a boundary of the ``band`` px tall rows from ``top``
-    on: then it is read by two tile rows and libCZI must keep a row of subblocks decoded."""
-    return any((y - top) // band != (y + h - 1 - top) // band for y, h in rows)
+def cache_size(wanted: int) -> int:
+    """libCZI's subblock cache for ``wanted`` bytes of decoded subblocks (+10%, clamped)."""
+    return max(MIN_CACHE, min(MAX_CACHE, int(wanted * 1.1)))
+
+
+def straddling_bytes(rows: tuple[tuple[int, int, int], ...], top: int, band: int) -> int:
+    """The decoded bytes of the subblocks (y, h, bytes) that cross one boundary of the
+    ``band`` px tall tile rows from ``top`` on, at the worst boundary: they are read by two
+    tile rows, so libCZI's cache must keep them between the two (0: no subblock is cut)."""
+    crossing: Counter = Counter()
+    for y, h, size in rows:
+        first, last = (y - top) // band, (y + h - 1 - top) // band
+        for boundary in range(first, last):
+            crossing[boundary] += size
+    return max(crossing.values(), default=0)
 
 
 def bgr_to_rgb(bgr: np.ndarray) -> np.ndarray:
@@ -258,11 +269,11 @@ class CziSlide(Slide):
             return self.level_image(level)
         size = self.levels[level].size
         tile = shrunk_tile(self._survey.side, kx, ky) if level == 0 else self.tile
-        # Tile rows that cut no subblock read every subblock once: libCZI need not keep a row
-        # of them decoded (135 MB across a 40000 px wide Bgr24 slide).
-        cut = level != 0 or rows_cut(self._survey.rows, self._origin[1], ky * tile)
-        reader = self._reader if cut else self._stack.enter_context(
-            _open_reader(self.path, MIN_CACHE))
+        # libCZI's cache keeps only the subblocks that two tile rows read (none when the rows
+        # cut no subblock), at most a row of them (135 MB across a 40000 px Bgr24 slide).
+        straddling = straddling_bytes(self._survey.rows, self._origin[1], ky * tile)
+        reader = self._reader if level != 0 else self._stack.enter_context(
+            _open_reader(self.path, min(cache_size(straddling), self._survey.cache)))
 
         def block(x: int, y: int, w: int, h: int) -> np.ndarray:
             left, top = x * kx, y * ky
