@@ -132,10 +132,6 @@ def root(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    from quint_prep.parallel import limit_malloc_arenas, turn_off_vips_cache
-
-    limit_malloc_arenas()  # before libvips starts its threads: bounded memory across passes
-    turn_off_vips_cache()
+    """Console-script entry point (a command's work starts with ``common.start_work``)."""
     sigterm_as_interrupt()
     app()
