@@ -100,3 +100,15 @@ def test_a_command_not_the_import_nor_help_turns_off_the_libvips_cache(tmp_path)
         + _console_script("inspect", str(tmp_path))
         + "\nassert pyvips.cache_get_max() == 0, pyvips.cache_get_max()")
     assert "quint_prep.cli.inspect_cmd" in loaded
+
+
+def test_inspect_reads_headers_without_numpy(tmp_path):
+    # inspect's work is a header read: its start-up pays for pyvips, never for numpy (tissue
+    # detection, which only --trim needs, is imported where series_plan trims).
+    import pyvips
+
+    image = tmp_path / "section_s001.png"
+    pyvips.Image.black(8, 6).write_to_file(str(image))
+    loaded = _modules_after("expected = 0\n" + _console_script("inspect", str(image)))
+    assert "pyvips" in loaded and "quint_prep.series_plan" in loaded
+    assert "numpy" not in loaded

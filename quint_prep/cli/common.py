@@ -53,7 +53,8 @@ InstanceIds = Annotated[Optional[str], typer.Option(
     "instances), e.g. 3 or 2-5 (default: every instance).")]
 LabelsTableOption = Annotated[Optional[Path], typer.Option(
     "--labels-table", metavar="CSV", help="Labels per file or per tool: a CSV name,labels (name: "
-    "a file name or stem, a glob like *_cp_masks*, or ilastik/cellpose/qupath/binary/rgb).")]
+    "a file name or stem, a glob like `*_cp_masks*`, or a tool: ilastik, cellpose, qupath, "
+    "binary, rgb).")]
 
 Intensity = Annotated[Optional[bool], typer.Option(
     "--intensity/--no-intensity", help="Show each image's intensity range and the series window "
@@ -88,7 +89,8 @@ T = TypeVar("T")
 
 class _PlainHelp:
     """Help in the usual terminal style: switches (and --help) without a ``<bool>`` type, and
-    a usage line without typer's braces around required arguments (``IMAGES...``)."""
+    a usage line without typer's braces around required arguments, with ``...`` after those
+    that take several values (``IMAGES...``, which typer 0.28 leaves out for a metavar)."""
 
     params: list[Any]  # typer's own (vendored) click parameters
 
@@ -107,7 +109,11 @@ class _PlainHelp:
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         """The usage line's pieces, required arguments without braces."""
         pieces = super().collect_usage_pieces(ctx)  # type: ignore[misc]
-        return [piece.replace("{", "").replace("}", "") for piece in pieces]
+        several = {param.metavar for param in self.params
+                   if param.param_type_name == "argument" and param.nargs != 1 and param.metavar}
+        plain = [piece.replace("{", "").replace("}", "") for piece in pieces]
+        return [piece + "..." if piece.strip("[]") in several and not piece.endswith("...")
+                else piece for piece in plain]
 
 
 class Command(_PlainHelp, TyperCommand):

@@ -57,7 +57,7 @@ def masks(
         "--keep-touching", help="Do not separate touching instances (they then count as one "
         "object in Nutil and PyNutil).")] = False,
     registration: Annotated[Optional[Path], typer.Option(
-        "--registration", help="QuickNII/VisuAlign/DeepSlice JSON or XML: warn about masks "
+        "--registration", help="QuickNII, VisuAlign or DeepSlice JSON, or XML: warn about masks "
         "PyNutil would skip.")] = None,
     overwrite: Overwrite = False,
     jobs: Jobs = None,
