@@ -17,7 +17,7 @@ from quint_prep.orientation import Orientation, parse_flip, parse_rotate
 from quint_prep.registration.series import RegistrationFormat, RegistrationSettings
 from quint_prep.downscale.resample import Method
 from quint_prep.series_plan import SeriesPlan
-from quint_prep.cli.common import (Jobs, JsonOutput, Memory, OptionalMaxSize, Overwrite, Quiet, SceneOption,
+from quint_prep.cli.common import (ImageJobs, JsonOutput, Memory, OptionalMaxSize, Overwrite, Quiet, SceneOption,
                      Scheduler, Sources, Wait, exit_if_failed, image_bar_factory, listener,
                      reported, size_option, workers_option, writing)
 from quint_prep.cli.reports import registration_note, report_downscale
@@ -74,7 +74,7 @@ def downscale(
                                        "margin first (the detection of 'sections').")] = False,
     overwrite: Overwrite = False,
     scene: SceneOption = None,
-    jobs: Jobs = None,
+    jobs: ImageJobs = None,
     memory: Memory = None,
     scheduler: Scheduler = None,
     wait: Wait = False,

@@ -14,7 +14,7 @@ from quint_prep.parallel import Workers
 from quint_prep.runner import (Stage, make_dependencies, plan_downscale,
                       plan_masks_stage, run_check, run_downscale, run_masks, run_sweep_stage,
                       stages_to_run, workers_for)
-from quint_prep.cli.common import (Jobs, JsonOutput, Memory, Overwrite, Quiet, Scheduler, Wait, listener, print_json,
+from quint_prep.cli.common import (JsonOutput, RunJobs, Memory, Overwrite, Quiet, Scheduler, Wait, listener, print_json,
                      reported, warn, workers_option, writing)
 from quint_prep.manifest import manifest_path
 from quint_prep.outputs import guard_output_dir
@@ -33,7 +33,7 @@ def run(
                                           "image and mask: new, changed, up to date, and why); "
                                           "write nothing. Exit 1 when files would fail.")] = False,
     overwrite: Overwrite = False,
-    jobs: Jobs = None,
+    jobs: RunJobs = None,
     memory: Memory = None,
     scheduler: Scheduler = None,
     make_deps: Annotated[Optional[str], typer.Option(
