@@ -10,6 +10,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install $(PIP_QUIET) -e ".[test,dask]"
+	$(BIN)/python -m compileall -q quint_prep >/dev/null  # .pyc files even where PYTHONDONTWRITEBYTECODE is set
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -42,6 +43,7 @@ BENCH_SCRIPTS := bench_startup bench_downscale bench_series bench_jobs bench_mas
 
 bench: $(STAMP)
 	$(BIN)/pip install $(PIP_QUIET) -e ".[test,bench]"
+	$(BIN)/python -m compileall -q quint_prep >/dev/null  # start-up as a user's install has it: compiled
 	@failed=""; for script in $(BENCH_SCRIPTS); do \
 		echo "== bench/$$script.py"; \
 		$(BIN)/python bench/$$script.py || failed="$$failed $$script"; \

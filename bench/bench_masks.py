@@ -16,7 +16,13 @@ Every masks run also counts what it wrote (objects, instances; before and after 
 with --max-size); the last run counts a written 14000 x 10000 mask alone
 (components.count_components, sequential PNG).
 
-Usage: python bench/bench_masks.py [--width 30000 --height 20000]
+Then the budgets of issue 18 item 1, at 15000 x 10000 (uint16 Cellpose labels of wavy,
+touching cells on a wavy background, about 41,000 instances, half the section objects): masks
+keeping the size within 2.5x of the floor and with --max-size 7500x5000 (resampled by 0.5)
+within 3x, wall time, best of --repeat runs each (bench/measure.py: its own process, its own
+peak RSS), the floor measured in the same minutes.
+
+Usage: python bench/bench_masks.py [--width 30000 --height 20000] [--repeat 3] [--budgets-only]
 """
 
 from __future__ import annotations
@@ -30,9 +36,13 @@ from pathlib import Path
 
 import pyvips
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import Measure, print_verdicts, run_measured  # noqa: E402
+
 CACHE = Path(__file__).resolve().parent / "cache"
 LIMIT_MB = 400.0  # masks runs: writing and counting what was written (issues 11 and 18)
 COUNT_LIMIT_MB = 800.0  # counting a 14000 x 10000 mask
+KEEP_BUDGET, HALF_BUDGET = 2.5, 3.0  # issue 18 item 1: x the floor, wall time
 
 
 def make_labels(path: Path, width: int, height: int, touching: bool = False) -> None:
@@ -48,6 +58,70 @@ def make_labels(path: Path, width: int, height: int, touching: bool = False) -> 
     labels.tiffsave(str(temporary), tile=True, tile_width=256, tile_height=256,
                     compression="deflate", predictor="horizontal", bigtiff=True)
     temporary.rename(path)
+
+
+def make_wavy_labels(path: Path, width: int = 15000, height: int = 10000) -> None:
+    """Cellpose-like labels: 45 px cells with wavy borders, every cell touching its neighbours,
+    cut by a wavy background covering about half the image (tiled deflate TIFF, streamed)."""
+    if path.exists():
+        return
+    degrees = 57.2958  # libvips sin/cos take degrees
+    xy = pyvips.Image.xyz(width, height)
+    x, y = xy[0], xy[1]
+    warped_x = x + (y * (degrees / 9)).sin() * 6 + (y * (degrees / 31)).cos() * 10
+    warped_y = y + (x * (degrees / 11)).sin() * 5 + (x * (degrees / 23)).cos() * 8
+    ids = ((warped_x / 45).floor() * 230 + (warped_y / 45).floor()) % 65534 + 1
+    background = ((x * (degrees / 173)).sin() + (y * (degrees / 211)).cos()
+                  + (x * (degrees / 59) + y * (degrees / 83)).sin() * 0.5) < 0
+    labels = background.ifthenelse(0, ids).cast("ushort").copy(interpretation="grey16")
+    temporary = path.with_suffix(".partial.tif")
+    labels.tiffsave(str(temporary), tile=True, tile_width=256, tile_height=256,
+                    compression="deflate", predictor="horizontal", bigtiff=True)
+    temporary.rename(path)
+
+
+def budgets(repeat: int) -> bool:
+    """The issue 18 budgets at 15000 x 10000: print the table and the verdicts."""
+    folder = CACHE / "masks_budget"
+    folder.mkdir(parents=True, exist_ok=True)
+    source = folder / "wavy15000x10000_s001_cp_masks.tif"
+    make_wavy_labels(source)
+    python = sys.executable
+    floor = [python, "-c", "import sys, pyvips; pyvips.cache_set_max(0); labels = "
+             "pyvips.Image.new_from_file(sys.argv[1], access='sequential'); (labels > 0)"
+             ".ifthenelse([255, 0, 0], [0, 0, 0]).cast('uchar').copy(interpretation='srgb')"
+             ".pngsave(sys.argv[2], compression=6, keep='none')", str(source),
+             str(CACHE / "floor_budget.png")]
+    masks = [python, "-m", "quint_prep", "masks", str(source), "--overwrite", "-q"]
+    cases = [("floor: decode + two colours + PNG", floor),
+             ("masks, keep size", masks + ["-o", str(CACHE / "budget_keep")]),
+             ("masks, --max-size 7500x5000", masks + ["-o", str(CACHE / "budget_half"),
+                                                      "--max-size", "7500x5000"])]
+    load = os.getloadavg()[0]
+    best: dict[str, Measure] = {}
+    for _ in range(repeat):  # interleaved, so that every case sees the same minutes
+        for name, command in cases:
+            run = run_measured(command, 600, CACHE / "logs" / "budget.log")
+            if name not in best or (run.ok and run.seconds < best[name].seconds):
+                best[name] = run
+    base = best[cases[0][0]]
+    print(f"\nissue 18 budgets: {source.name}, best of {repeat}")
+    print(f"{'run':36s} {'wall s':>7s} {'CPU s':>7s} {'x floor':>8s} {'CPU x':>6s} {'peak MB':>8s}")
+    for name, _ in cases:
+        run = best[name]
+        print(f"{name:36s} {run.seconds:7.2f} {run.cpu_seconds:7.2f} "
+              f"{run.seconds / base.seconds:8.2f} {run.cpu_seconds / base.cpu_seconds:6.2f} "
+              f"{run.peak_mb:8.0f} {'' if run.ok else run.status + ' ' + run.detail}")
+    verdicts = []
+    for (name, _), budget in zip(cases[1:], (KEEP_BUDGET, HALF_BUDGET)):
+        run = best[name]
+        ratio = run.seconds / base.seconds
+        verdicts.append((f"{name} within {budget}x the floor and under {LIMIT_MB:.0f} MB",
+                         run.ok and ratio <= budget and run.peak_mb < LIMIT_MB,
+                         f"{ratio:.2f}x wall, {run.cpu_seconds / base.cpu_seconds:.2f}x CPU, "
+                         f"{run.peak_mb:.0f} MB"))
+    print_verdicts(verdicts, load)
+    return all(ok for _, ok, _ in verdicts)
 
 
 def measure(command: list[str]) -> tuple[float, float, float, int]:
@@ -67,7 +141,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--width", type=int, default=30000)
     parser.add_argument("--height", type=int, default=20000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--budgets-only", action="store_true",
+                        help="only the issue 18 budgets at 15000 x 10000")
     args = parser.parse_args()
+    if args.budgets_only:
+        return 0 if budgets(args.repeat) else 1
     (CACHE / "masks_input").mkdir(parents=True, exist_ok=True)
     source = CACHE / "masks_input" / f"bench{args.width}x{args.height}_s001_cp_masks.tif"
     touching = CACHE / "masks_touching" / f"bench{args.width}x{args.height}_s001_cp_masks.tif"
@@ -131,7 +210,8 @@ def main() -> int:
     verdict = "OK" if worst < LIMIT_MB and counting < COUNT_LIMIT_MB else "OVER"
     print(f"peak RSS of masks runs: {worst:.0f} MB (limit {LIMIT_MB:.0f} MB); counting a "
           f"14000x10000 mask: {counting:.0f} MB (limit {COUNT_LIMIT_MB:.0f} MB): {verdict}")
-    return 0 if verdict == "OK" and all(row[-1] == 0 for row in rows) else 1
+    within = budgets(args.repeat)
+    return 0 if verdict == "OK" and within and all(row[-1] == 0 for row in rows) else 1
 
 
 if __name__ == "__main__":

@@ -148,14 +148,16 @@ def _sweep_stage(settings: SeriesConfig, workers: Workers, *, overwrite: bool,
                  quiet: bool, json_output: bool) -> StageDone:
     """``make sweep``: the sweep of the config's images, segmentations and choices."""
     failed = 0
+    summary = None
     try:
         outcome = run_sweep_stage(settings, listener(quiet), overwrite=overwrite)
-        report_sweep(outcome, json_output=json_output)
+        summary = report_sweep(outcome, json_output=json_output, show_json=False)
         failed = int(bool(outcome.failed))
     except QuintPrepError as error:  # the stage fails; the run goes on to say how it ends
         typer.echo(f"error: {error}", err=True)
         failed = 1
-    return StageDone({"output": str(settings.sweep_output), "counts": {Status.FAILED.value: failed}},
+    document = {"output": str(settings.sweep_output), "counts": {Status.FAILED.value: failed}}
+    return StageDone({**document, **({"sweep": summary} if summary is not None else {})},
                      bool(failed))
 
 

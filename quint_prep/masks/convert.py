@@ -522,7 +522,7 @@ def convert_one(job: MaskJob, output: Path, settings: MaskSettings,
             flattened = settle_resampled_ids(flattened, scratch, job.mask.path)
             streamed = write_counted_png(flattened, output, settings, on_progress)
             counts = count_mask(flattened, output, settings.colour, job.mask.path,
-                                streamed.objects, streamed.census)
+                                streamed.objects, streamed.census, streamed.before)
     except QuintPrepError as error:
         return MaskResult(status=Status.FAILED, message=error.message, **base)
     judged, facts = judge_and_record(_facts(job, counts), lambda: label_shares(job.mask))
@@ -573,13 +573,13 @@ def write_counted_png(flattened: Flattened, output: Path, settings: MaskSettings
                       on_progress: Progress | None = None) -> StreamedCounts:
     """Write the selection as ``write_mask_png`` does and count its objects (and the census of
     its 8/16-bit instance ids) in the same pass (masks.stream); atomically."""
-    selection, ids = selection_and_ids(flattened)
+    source = selection_and_ids(flattened)
     try:
         with atomic_output(output) as temporary:
-            return write_counted(selection, temporary, list(settings.colour),
+            return write_counted(source, temporary, list(settings.colour),
                                  list(settings.background),
                                  lambda image, path: _save(image, path, settings.png_compression),
-                                 ids, on_progress)
+                                 on_progress)
     except pyvips.Error as error:
         raise InputError(f"failed while decoding or writing: {vips_reason(error)}") from error
     except OSError as error:

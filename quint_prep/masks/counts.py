@@ -31,7 +31,7 @@ from quint_prep.errors import InputError
 from quint_prep.masks.instances import LabelCensus, label_census
 from quint_prep.masks.flatten import Flattened, selection_and_ids
 from quint_prep.masks.select import Colour
-from quint_prep.masks.stream import count_pass
+from quint_prep.masks.stream import StreamedCounts, count_pass
 from quint_prep.series import vips_reason
 
 
@@ -92,22 +92,25 @@ def count_written(output: Path, colour: Colour) -> ComponentStats:
 
 def count_mask(flattened: Flattened, output: Path, colour: Colour, source: Path,
                written: ComponentStats | None = None,
-               at_output: LabelCensus | None = None) -> MaskCounts:
+               at_output: LabelCensus | None = None,
+               at_source: StreamedCounts | None = None) -> MaskCounts:
     """Every figure of MaskCounts for a mask just written from ``flattened``.
 
     ``written``: the objects of the written mask as counted while it was written (else the
     PNG is read back); ``at_output``: the census of the ids the written selection was made of
     (counted along, else a pass of its own). Objects before resampling and the census of the
-    ids read share one pass over the source (masks.stream.count_pass) for 8/16-bit ids.
+    ids read share one pass over the source (masks.stream.count_pass) for 8/16-bit ids, or
+    come as ``at_source`` from the pass that wrote the mask (ids shrunk in numpy).
     """
     written = written or count_written(output, colour)
     figures: dict = {}
     read = after = None
     before = None
-    if flattened.resampled:
-        selection, ids = selection_and_ids(flattened, at_source=True)
+    if flattened.resampled and at_source is not None:
+        before, read = at_source.objects.objects, at_source.census
+    elif flattened.resampled:
         try:
-            streamed = count_pass(selection, ids)
+            streamed = count_pass(selection_and_ids(flattened, at_source=True))
         except pyvips.Error as error:
             raise InputError("failed while counting the objects before resampling: "
                              f"{vips_reason(error)}", source) from error

@@ -24,6 +24,8 @@ from quint_prep.errors import InputError
 from quint_prep.masks.instances import instance_labels, is_instance_source, resample_instances, separate_instances
 from quint_prep.masks.select import Colour, MaskResample, resample_selection, select_objects
 from quint_prep.masks.sources import MaskFile
+from quint_prep.masks.block_ids import BlockShrink, block_shrink
+from quint_prep.masks.stream import PassInput, census_fits
 from quint_prep.outputs import TEMP_MARKER
 from quint_prep.scale import Size
 from quint_prep.series import vips_reason
@@ -55,6 +57,7 @@ class Flattened:
     source_selection: Factory  # the flattened mask at the source's size (objects before)
     source_ids: Factory | None = None  # instance ids as read (instance sources)
     resampled_ids: Factory | None = None  # instance ids after resampling, before separation
+    block: BlockShrink | None = None  # 8/16-bit ids shrunk by a power of two: in numpy, per strip
 
 
 def flatten(mask: MaskFile, target: Size, options: FlattenOptions) -> Flattened:
@@ -99,8 +102,10 @@ def _flatten_instances(mask: MaskFile, target: Size, options: FlattenOptions,
     # Resampled ids are separated from the scratch file of settle_resampled_ids; this lazy
     # selection (no line cache: through one, nearest-resampled ids of a tiled TIFF came out
     # wrong) is only the fallback for callers that do not settle them.
+    block = block_shrink(mask.info.size, target, options.resample) \
+        if resampled and census_fits(source_ids()) else None
     return Flattened(objects(resampled_ids(), False), description, (), resampled, separate,
-                     lambda: objects(source_ids(), False), source_ids, resampled_ids)
+                     lambda: objects(source_ids(), False), source_ids, resampled_ids, block)
 
 
 def _objects(ids: pyvips.Image, separate: bool, cache: bool) -> pyvips.Image:
@@ -116,7 +121,7 @@ def settle_resampled_ids(flattened: Flattened, scratch: Path, path: object = Non
     Read from a file, the separation needs no line cache and the census is one quick
     histogram. The pixels are the same: only where they are computed changes.
     """
-    if not flattened.resampled or flattened.resampled_ids is None:
+    if not flattened.resampled or flattened.resampled_ids is None or flattened.block is not None:
         return flattened
     try:
         flattened.resampled_ids().tiffsave(str(scratch), compression="none", keep="none")
@@ -144,17 +149,19 @@ def scratch_file(output: Path, suffix: str) -> Iterator[Path]:
         path.unlink(missing_ok=True)
 
 
-def selection_and_ids(flattened: Flattened, at_source: bool = False,
-                      ) -> tuple[pyvips.Image, pyvips.Image | None]:
-    """The selection at the output size (or, ``at_source``, at the source's size) and, for
-    8/16-bit instance ids, the ids it is made of, from ONE decode: one pass then counts the
-    objects and takes the census of the ids (masks.stream.count_pass)."""
+def selection_and_ids(flattened: Flattened, at_source: bool = False) -> PassInput:
+    """What one pass reads to write or count the selection at the output size (or,
+    ``at_source``, at the source's size): for 8/16-bit instance ids, the ids themselves, whose
+    objects (and separation) each strip computes in numpy, so that one decode gives the
+    objects and the census of the ids (masks.stream.count_pass); else the lazy selection."""
     default = flattened.source_selection() if at_source else flattened.selection
+    if flattened.block is not None and not at_source and flattened.source_ids is not None:
+        return PassInput(default, flattened.source_ids(), flattened.separated, flattened.block)
     factory = flattened.source_ids if at_source or not flattened.resampled \
         else flattened.resampled_ids
     if factory is None:
-        return default, None
+        return PassInput(default)
     ids = factory()
     if str(ids.format) not in ("uchar", "ushort"):
-        return default, None
-    return _objects(ids, flattened.separated, False), ids
+        return PassInput(default)
+    return PassInput(_objects(ids, flattened.separated, False), ids, flattened.separated)

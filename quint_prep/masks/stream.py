@@ -21,12 +21,13 @@ import threading
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import pyvips
 
-from quint_prep.masks.components import ComponentCounter, ComponentStats, strips
+from quint_prep.masks.components import ComponentCounter, ComponentStats, run_ahead, strips
+from quint_prep.masks.block_ids import BlockShrink, shrink_ids
 from quint_prep.masks.instances import LabelCensus
 
 Progress = Callable[[float], None]
@@ -42,6 +43,7 @@ class StreamedCounts:
 
     objects: ComponentStats
     census: LabelCensus | None  # of the ids fetched with the selection (None: none given)
+    before: StreamedCounts | None = None  # at the source's size, when the pass shrank the ids
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -72,29 +74,113 @@ def census_fits(ids: pyvips.Image | None) -> bool:
     return ids is not None and str(ids.format) in ("uchar", "ushort")
 
 
-def count_pass(selection: pyvips.Image, ids: pyvips.Image | None = None,
+@dataclass(frozen=True)
+class PassInput:
+    """What one pass reads: the 0/255 ``selection`` (lazy), or, when ``ids`` (8/16-bit, the
+    ids the selection is made of) are given, those ids, from which each strip's objects are
+    computed in numpy: non-zero ids, ``separate``d as ``instances.separate_instances`` does.
+    With ``shrink``, ``ids`` are the source's ids: each strip is counted at the source's size
+    (the counts before resampling) and shrunk (``block_ids.shrink_ids``) to the selection's."""
+
+    selection: pyvips.Image
+    ids: pyvips.Image | None = None
+    separate: bool = False
+    shrink: BlockShrink | None = None  # ids are the source's, shrunk per strip (block_ids)
+
+
+def separated_objects(ids: np.ndarray, below: np.ndarray | None, separate: bool) -> np.ndarray:
+    """The objects (bool) of a strip of ids (height x width): non-zero ids, less, when
+    ``separate``, every pixel whose right or lower 4-neighbour is another non-zero id (the
+    rule of ``instances.separate_instances``); ``below`` is the row under the strip (None at
+    the bottom of the image)."""
+    objects = ids != 0
+    if not separate:
+        return objects
+    touching = np.empty(ids.shape, bool)
+    right, left = ids[:, 1:], ids[:, :-1]
+    np.not_equal(right, left, out=touching[:, :-1])
+    touching[:, :-1] &= objects[:, 1:]
+    touching[:, -1] = False
+    vertical = np.not_equal(ids[1:], ids[:-1])
+    vertical &= objects[1:]
+    touching[:-1] |= vertical
+    if below is not None:
+        touching[-1] |= (below != 0) & (below != ids[-1])
+    objects &= ~touching
+    return objects
+
+
+def _with_row_below(strip_iterator: Iterator[np.ndarray],
+                    ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    previous = None
+    for strip in strip_iterator:
+        if previous is not None:
+            yield previous, strip[0]
+        previous = strip
+    if previous is not None:
+        yield previous, None
+
+
+def count_pass(source: PassInput,
                sink: Callable[[np.ndarray], None] | None = None) -> StreamedCounts:
-    """Objects of ``selection`` (one-band 0/255) and, with ``ids`` (8/16-bit, same size, from
-    the same decode), their census; every strip of the selection also goes to ``sink``."""
-    image = selection if ids is None else ids.bandjoin(selection.cast(ids.format))
+    """Objects of the selection and, with ids, their census, in one pass; every strip of
+    objects (height x width, 0 = background, non-zero = object) also goes to ``sink``."""
+    selection, ids = source.selection, source.ids
     counter = ComponentCounter(selection.width)
-    census = _Census(256 if ids is not None and ids.format == "uchar" else 65536) \
-        if ids is not None else None
-    for strip in strips(image, max(8, STRIP_PIXELS // max(1, selection.width))):
-        mask = strip[..., -1].astype(np.uint8, copy=False)
-        counter.add(mask)
-        if census is not None:
-            census.add(strip)
+    rows = max(8, STRIP_PIXELS // max(1, (ids if ids is not None else selection).width))
+    if ids is None:
+        for strip in strips(selection, rows):
+            mask = strip[..., 0]
+            counter.add(mask)
+            if sink is not None:
+                sink(mask)
+        return StreamedCounts(counter.stats(), None)
+    bins = 256 if ids.format == "uchar" else 65536
+    census = _Census(bins)
+    shrink = source.shrink
+    if shrink is None:
+        def prepared() -> Iterator[np.ndarray]:  # in a thread of its own, one strip ahead
+            for strip, below in _with_row_below(strips(ids, rows)):
+                census.add(strip)
+                yield _objects_of(strip, below, source.separate)
+
+        for objects in run_ahead(prepared()):
+            counter.add(objects)
+            if sink is not None:
+                sink(objects)
+        return StreamedCounts(counter.stats(), census.result())
+    before = ComponentCounter(ids.width)
+    read = _Census(bins)
+    rows = -(-rows // shrink.ky) * shrink.ky  # whole blocks per strip
+
+    def shrunk() -> Iterator[np.ndarray]:  # in a thread of its own, one strip ahead
+        for strip, below in _with_row_below(strips(ids, rows)):
+            read.add(strip)
+            before.add(_objects_of(strip, below, source.separate))
+            yield shrink_ids(strip[..., 0], shrink)[..., None]
+
+    for strip, below in _with_row_below(run_ahead(shrunk())):
+        census.add(strip)
+        objects = _objects_of(strip, below, source.separate)
+        counter.add(objects)
         if sink is not None:
-            sink(mask)
-    return StreamedCounts(counter.stats(), census.result() if census is not None else None)
+            sink(objects)
+    return StreamedCounts(counter.stats(), census.result(),
+                          StreamedCounts(before.stats(), read.result()))
 
 
-def write_counted(selection: pyvips.Image, output: Path, colour: list[int],
-                  background: list[int], save: Save, ids: pyvips.Image | None = None,
+def _objects_of(strip: np.ndarray, below: np.ndarray | None, separate: bool) -> np.ndarray:
+    return separated_objects(strip[..., 0], below[..., 0] if below is not None else None,
+                             separate)
+
+
+def write_counted(source: PassInput, output: Path, colour: list[int],
+                  background: list[int], save: Save,
                   on_progress: Progress | None = None) -> StreamedCounts:
-    """Write ``selection`` as the two-colour PNG ``output`` with ``save`` and count it in the
-    same pass (see the module docstring). Raises pyvips.Error when decoding or encoding fails."""
+    """Write the selection of ``source`` as the two-colour PNG ``output`` with ``save`` and
+    count it in the same pass (see the module docstring). Raises pyvips.Error when decoding or
+    encoding fails."""
+    selection = source.selection
     width, height = selection.width, selection.height
     read_end, write_end = os.pipe()
     try:
@@ -124,7 +210,7 @@ def write_counted(selection: pyvips.Image, output: Path, colour: list[int],
                     if data:
                         pipe.write(_chunk(b"IDAT", data))
 
-                outcome["counts"] = count_pass(selection, ids, send)
+                outcome["counts"] = count_pass(source, send)
                 pipe.write(_chunk(b"IDAT", packer.flush()) + _chunk(b"IEND", b""))
         except BaseException as error:  # raised by write_counted, after the encoder stopped
             outcome["error"] = error
@@ -133,8 +219,8 @@ def write_counted(selection: pyvips.Image, output: Path, colour: list[int],
     producer.start()
     try:
         try:
-            source = pyvips.Source.new_from_descriptor(read_end)
-            streamed = pyvips.Image.new_from_source(source, "", access="sequential")
+            piped = pyvips.Source.new_from_descriptor(read_end)
+            streamed = pyvips.Image.new_from_source(piped, "", access="sequential")
             image = streamed.copy(xres=selection.xres, yres=selection.yres)
             image = image.ifthenelse(colour, background).cast("uchar").copy(
                 interpretation="srgb")

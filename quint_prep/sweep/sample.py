@@ -195,7 +195,7 @@ def match_segmentations(sources: Sequence[Path], series: Sequence[ImageInfo],
 
 def _counts(mask: pyvips.Image) -> ComponentStats:
     """The mask's objects without the size of each (a sweep keeps many; it needs the totals)."""
-    return replace(count_components(mask), sizes=())
+    return count_components(mask)
 
 
 def _selection(mask: MaskFile, choice: LabelChoice, objects: ObjectSettings) -> pyvips.Image:
