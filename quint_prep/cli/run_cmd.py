@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Callable, Optional
 import typer
 
 from quint_prep.choices import Stage
-from quint_prep.cli.common import (Jobs, JsonOutput, Memory, Overwrite, Quiet, Scheduler, Wait, listener, print_json,
+from quint_prep.cli.common import (RunJobs, JsonOutput, Memory, Overwrite, Quiet, Scheduler, Wait, listener, print_json,
                      reported, warn, workers_option, writing)
 from quint_prep.errors import EXIT_FAILED, QuintPrepError
 from quint_prep.status import Status
@@ -29,7 +29,7 @@ def run(
                                           "image and mask: new, changed, up to date, and why); "
                                           "write nothing. Exit 1 when files would fail.")] = False,
     overwrite: Overwrite = False,
-    jobs: Jobs = None,
+    jobs: RunJobs = None,
     memory: Memory = None,
     scheduler: Scheduler = None,
     make_deps: Annotated[Optional[str], typer.Option(
