@@ -187,3 +187,7 @@ def test_sweep_stage_runs_sweep_with_the_config(tmp_path, make_image, cli):
     sweep = tmp_path / "prepared" / "sweep"
     assert (sweep / "index.html").exists()
     assert sorted(p.name for p in sweep.iterdir() if p.is_dir())[:1] == ["f0.0625"]
+    document = json.loads(result.stdout)  # ONE document: the sweep's summary nested in its stage
+    stage = document["stages"]["sweep"]
+    assert stage["counts"]["failed"] == 0
+    assert stage["sweep"]["page"] == str(sweep / "index.html") and "factor" in stage["sweep"]["recommendation"]

@@ -64,6 +64,15 @@ Percentiles = Annotated[str, typer.Option("--percentiles", metavar="LO,HI",
 Jobs = Annotated[Optional[int], typer.Option(
     "--jobs", "-j", min=1, help="Images processed at once, each in its own process (default 1; "
     "with --scheduler: every worker thread of the cluster).", show_default=False)]
+ImageJobs = Annotated[Optional[int], typer.Option(
+    "--jobs", "-j", min=1, help="Images downscaled at once, in threads of this process (default: "
+    "one per CPU core when no image to write is over 100 megapixels, else 1; with --scheduler: "
+    "every worker thread of the cluster).", show_default=False)]
+RunJobs = Annotated[Optional[int], typer.Option(
+    "--jobs", "-j", min=1, help="Images processed at once: downscaled in threads, masks each in "
+    "its own process (default: the config's jobs, else for downscale one per CPU core when no "
+    "image is over 100 megapixels, for masks 1; with --scheduler: every worker thread of the "
+    "cluster).", show_default=False)]
 Memory = Annotated[Optional[str], typer.Option(
     "--memory", metavar="SIZE", help="Memory budget for the images running at once, e.g. 8G: "
     "huge images wait until enough of it is free (default: no limit).", show_default=False)]

@@ -9,7 +9,7 @@ import typer
 
 from quint_prep.choices import (DEFAULT_PERCENTILES_TEXT, ColourModel, Method, OutputFormat,
                                 RegistrationFormat)
-from quint_prep.cli.common import (Jobs, JsonOutput, Memory, OptionalMaxSize, Overwrite, Quiet, SceneOption,
+from quint_prep.cli.common import (ImageJobs, JsonOutput, Memory, OptionalMaxSize, Overwrite, Quiet, SceneOption,
                      Scheduler, Sources, Wait, exit_if_failed, image_bar_factory, listener,
                      reported, size_option, workers_option, writing)
 from quint_prep.errors import UsageError
@@ -70,7 +70,7 @@ def downscale(
                                        "margin first (the detection of 'sections').")] = False,
     overwrite: Overwrite = False,
     scene: SceneOption = None,
-    jobs: Jobs = None,
+    jobs: ImageJobs = None,
     memory: Memory = None,
     scheduler: Scheduler = None,
     wait: Wait = False,

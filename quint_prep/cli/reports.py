@@ -177,21 +177,25 @@ def _factor_table(sections: Sequence[SectionSweep]) -> str:
     return format_table(["section", "factor", "size", "MP", "um/px", "status"], rows)
 
 
-def report_sweep(outcome: SweepOutcome, *, json_output: bool) -> None:
-    """Print what a sweep made: the JSON summary, or the tables, the recommendation and where
-    the page is."""
+def report_sweep(outcome: SweepOutcome, *, json_output: bool, show_json: bool = True,
+                 ) -> dict | None:
+    """Print what a sweep made: the JSON summary (unless ``show_json`` is False: the caller
+    nests it), or the tables, the recommendation and where the page is. Returns the JSON
+    summary (None without a recommendation)."""
     from quint_prep.sweep.page import sweep_json
 
     if not outcome.labels_in_image:
         warn("libvips could not render text here: the sheets are unlabelled, index.html has the labels")
     recommendation = outcome.recommendation
     if recommendation is None:
-        return
-    if json_output:
-        print_json(sweep_json(outcome.output, outcome.factors, outcome.sections, outcome.sheets,
-                              recommendation, outcome.warnings, outcome.csv_written))
-    else:
+        return None
+    document = sweep_json(outcome.output, outcome.factors, outcome.sections, outcome.sheets,
+                          recommendation, outcome.warnings, outcome.csv_written)
+    if json_output and show_json:
+        print_json(document)
+    elif not json_output:
         _print_summary(outcome.output, outcome.sections, recommendation, outcome.csv_written)
+    return document
 
 
 def _print_summary(output: Path, done: Sequence[SectionSweep], recommendation: Recommendation,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Callable, Optional
 import typer
 
 from quint_prep.choices import Stage
-from quint_prep.cli.common import (Jobs, JsonOutput, Memory, Overwrite, Quiet, Scheduler, Wait, listener, print_json,
+from quint_prep.cli.common import (RunJobs, JsonOutput, Memory, Overwrite, Quiet, Scheduler, Wait, listener, print_json,
                      reported, warn, workers_option, writing)
 from quint_prep.errors import EXIT_FAILED, QuintPrepError
 from quint_prep.status import Status
@@ -29,7 +29,7 @@ def run(
                                           "image and mask: new, changed, up to date, and why); "
                                           "write nothing. Exit 1 when files would fail.")] = False,
     overwrite: Overwrite = False,
-    jobs: Jobs = None,
+    jobs: RunJobs = None,
     memory: Memory = None,
     scheduler: Scheduler = None,
     make_deps: Annotated[Optional[str], typer.Option(
@@ -163,14 +163,16 @@ def _sweep_stage(settings: SeriesConfig, workers: Workers, *, overwrite: bool,
     from quint_prep.runner import run_sweep_stage
 
     failed = 0
+    summary = None
     try:
         outcome = run_sweep_stage(settings, listener(quiet), overwrite=overwrite)
-        report_sweep(outcome, json_output=json_output)
+        summary = report_sweep(outcome, json_output=json_output, show_json=False)
         failed = int(bool(outcome.failed))
     except QuintPrepError as error:  # the stage fails; the run goes on to say how it ends
         typer.echo(f"error: {error}", err=True)
         failed = 1
-    return StageDone({"output": str(settings.sweep_output), "counts": {Status.FAILED.value: failed}},
+    document = {"output": str(settings.sweep_output), "counts": {Status.FAILED.value: failed}}
+    return StageDone({**document, **({"sweep": summary} if summary is not None else {})},
                      bool(failed))
 
 
