@@ -415,8 +415,9 @@ def level_options(info: ImageInfo, index: int) -> dict:
 
 def open_source(info: ImageInfo, access: str | None = None, **options) -> pyvips.Image:
     """Open a described image lazily: libvips for TIFF/JPEG/PNG, the vendor library for a slide
-    (``level=N`` picks a slide level; page/subifd/shrink options are libvips')."""
+    (``level=N`` picks a slide level, ``box_shrink=(kx, ky)`` shrinks it while it is read;
+    page/subifd/shrink options are libvips')."""
     if info.is_slide:
         from quint_prep.slides.info import open_slide_level
-        return open_slide_level(info, int(options.get("level", 0)))
+        return open_slide_level(info, int(options.get("level", 0)), options.get("box_shrink"))
     return open_image(info.path, access=access or info.access, **options)

@@ -1,8 +1,6 @@
 import functools
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -222,13 +220,3 @@ def test_a_dead_worker_fails_its_image_and_the_rest_go_on():
     assert results[3].value == 40 and not results[3].error
     assert all(r.value == (i + 1) * 10 or "worker process died" in r.error
                for i, r in results.items())
-
-
-def test_the_command_line_turns_off_the_vips_cache_when_it_starts_not_on_import():
-    script = ("import pyvips; pyvips.cache_set_max(100); import quint_prep.cli as cli; "
-              "print(pyvips.cache_get_max()); cli.app = lambda: print(pyvips.cache_get_max()); "
-              "cli.main()")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["100", "0"]

@@ -198,9 +198,9 @@ def test_registration_series_of_a_slide_is_read_from_its_small_level(tmp_path, c
     opened = []
     real = slide_info.open_slide_level
 
-    def spy(info, level=0):
+    def spy(info, level=0, box_shrink=None):
         opened.append(level)
-        return real(info, level)
+        return real(info, level, box_shrink)
 
     monkeypatch.setattr(slide_info, "open_slide_level", spy)
     result = cli("downscale", src, "-o", tmp_path / "out", "--factor", "0.5",
@@ -213,33 +213,105 @@ def test_registration_series_of_a_slide_is_read_from_its_small_level(tmp_path, c
     assert np.abs(reg.astype(float) - seg.numpy()[:225, :300].astype(float)).mean() < 6
 
 
-def test_a_czi_downscale_reads_each_tile_once_and_keeps_red_red(tmp_path, cli, monkeypatch):
-    """The virtual TIFF keeps no row of tiles itself: libvips' own tile cache is enough, so
-    every tile is read from libCZI about once; B,G,R comes out R,G,B (numpy, per tile)."""
+def test_a_czi_downscale_reads_each_region_once_and_keeps_red_red(tmp_path, cli, monkeypatch):
+    """At 0.25 every tile of the box-shrunk virtual level is a 1024 px region of level 0 read
+    from libCZI once (read ahead in threads, kept until libvips has it); R,G,B comes out."""
     from quint_prep.slides import czi_reader
 
     src = tmp_path / "src"
     src.mkdir()
     write_czi_rgb(src / "r_s001.czi", textured_section(1500, 1000), tile=700)
-    reads: list[tuple[int, int, int]] = []
-    original = czi_reader.CziSlide._block
+    reads: list[tuple[int, int, int, int, int]] = []
+    original = czi_reader.CziSlide._planes
 
-    def spy(self, level, x, y, w, h):
-        reads.append((level, x, y))
-        return original(self, level, x, y, w, h)
+    def spy(self, reader, level, x, y, w, h):
+        reads.append((level, x, y, w, h))
+        return original(self, reader, level, x, y, w, h)
 
-    monkeypatch.setattr(czi_reader.CziSlide, "_block", spy)
+    monkeypatch.setattr(czi_reader.CziSlide, "_planes", spy)
     result = cli("downscale", src, "-o", tmp_path / "out", "-f", "0.25", "-q")
     assert result.exit_code == 0, result.output
-    tile = czi_reader.CziSlide.tile
-    tiles = {(0, x, y) for x in range(0, 1500, tile) for y in range(0, 1000, tile)}
-    assert set(reads) == tiles
-    # libvips' two worker threads may both ask for a tile before either has it in its cache;
-    # re-reading every tile row (no tile cache at all) would read each tile several times
-    assert len(reads) <= len(tiles) + len(range(0, 1500, tile))
+    side = 4 * czi_reader.CziSlide.tile  # 700 px subblocks: no whole number of them per tile
+    regions = {(0, x, y, min(side, 1500 - x), min(side, 1000 - y))
+               for x in range(0, 1500, side) for y in range(0, 1000, side)}
+    assert set(reads) == regions
+    assert len(reads) <= len(regions) + len(range(0, 1500, side))
     out = _png(tmp_path / "out/r_s001.png").astype(float)
     red, green, blue = out[125, 187]
     assert red > 150 and green < 100 and blue < 100
+
+
+def _vips_shrunk(array: np.ndarray, kx: int, ky: int) -> np.ndarray:
+    """The box shrink the area method applies to the whole level (libvips, ceil)."""
+    image = pyvips.Image.new_from_array(array)
+    image = image.shrinkh(kx, ceil=True) if kx > 1 else image
+    return (image.shrinkv(ky, ceil=True) if ky > 1 else image).numpy()
+
+
+@pytest.mark.parametrize("size, kx, ky", [((1037, 771), 4, 4), ((1037, 771), 3, 2),
+                                          ((2048, 1024), 4, 4), ((901, 700), 1, 5)],
+                         ids=["odd-4x4", "odd-3x2", "subblock-aligned-4x4", "rows-only-1x5"])
+def test_czi_shrunk_while_read_is_libvips_shrink_of_the_same_pixels(tmp_path, size, kx, ky):
+    """Bgr24 (R,G,B out), odd sizes and edge tiles: bit for bit the whole-level shrink."""
+    from quint_prep.slides.czi_reader import CziSlide
+    rgb = textured_section(*size)
+    write_czi_rgb(tmp_path / "a.czi", rgb, tile=512 if size[0] == 2048 else 300)
+    slide = open_slide(tmp_path / "a.czi")
+    assert isinstance(slide, CziSlide)
+    shrunk = slide.shrunk_image(0, kx, ky)
+    assert (shrunk.width, shrunk.height) == (-(-size[0] // kx), -(-size[1] // ky))
+    assert np.array_equal(shrunk.numpy(), _vips_shrunk(rgb, kx, ky))
+
+
+def test_czi_shrunk_scene_fluorescence_and_16_bit_colour(tmp_path):
+    """A scene at an offset, Gray16 and Gray8 channels, Bgr48: the same pixels as a libvips
+    shrink of what was written."""
+    from pylibCZIrw import czi
+    rgb = textured_section(650, 410, seed=4)
+    write_czi_rgb(tmp_path / "s.czi", rgb, tile=256, scenes=((0, 0), (3001, 517)))
+    scene = open_slide(tmp_path / "s.czi", scene=1).shrunk_image(0, 4, 3)
+    assert np.array_equal(scene.numpy(), _vips_shrunk(rgb, 4, 3))
+    rng = np.random.default_rng(5)
+    for dtype, top in ((np.uint16, 60000), (np.uint8, 255)):
+        planes = [rng.integers(0, top, (333, 517)).astype(dtype) for _ in range(2)]
+        write_czi_fluorescence(tmp_path / "f.czi", planes, ["DAPI", "GFP"])
+        shrunk = open_slide(tmp_path / "f.czi").shrunk_image(0, 3, 3)
+        assert shrunk.format == ("ushort" if dtype == np.uint16 else "uchar")
+        assert np.array_equal(shrunk.numpy(), _vips_shrunk(np.stack(planes, axis=-1), 3, 3))
+    rgb48 = (rgb.astype(np.uint16) * 257 + rng.integers(0, 257, rgb.shape)).astype(np.uint16)
+    with czi.create_czi(str(tmp_path / "h.czi"), exist_ok=True) as writer:
+        writer.write(data=np.ascontiguousarray(rgb48[..., ::-1]), plane={"C": 0}, location=(0, 0))
+    shrunk = open_slide(tmp_path / "h.czi").shrunk_image(0, 4, 4)
+    assert shrunk.format == "ushort"
+    assert np.array_equal(shrunk.numpy(), _vips_shrunk(rgb48, 4, 4))
+
+
+@pytest.mark.parametrize("factor", ["0.2", "0.25", "0.3"])
+def test_czi_downscale_is_the_tiff_downscale_of_the_same_pixels(tmp_path, cli, factor):
+    """Shrinking while reading changes no pixel: the CZI's output equals the output of the
+    same pixels saved as TIFF (integer box shrink, then lanczos3 for the rest at 0.3); the
+    registration series (another size) and ``inspect`` (level 0, pixel size) too."""
+    rgb = textured_section(1037, 771, seed=2)
+    for kind in ("czi", "tif"):
+        (tmp_path / kind).mkdir()
+    write_czi_rgb(tmp_path / "czi/m_s001.czi", rgb, tile=300)
+    pyvips.Image.new_from_array(rgb).copy(interpretation="srgb").tiffsave(
+        str(tmp_path / "tif/m_s001.tif"), tile=True, xres=2000.0, yres=2000.0)
+    for kind in ("czi", "tif"):
+        result = cli("downscale", tmp_path / kind, "-o", tmp_path / f"out-{kind}", "-f", factor,
+                     "--registration", tmp_path / f"reg-{kind}", "--registration-size", "200x200",
+                     "-q")
+        assert result.exit_code == 0, result.output
+    for folder in ("out", "reg"):
+        from_czi = _png(tmp_path / f"{folder}-czi/m_s001.png")
+        assert np.array_equal(from_czi, _png(tmp_path / f"{folder}-tif/m_s001.png")), folder
+    height, width = _png(tmp_path / "out-czi/m_s001.png").shape[:2]
+    kx, ky = 1037 // width, 771 // height  # 0.25: 4x3 (771 / 193)
+    assert _manifest_image(tmp_path / "out-czi", "m_s001.png")["load"] == \
+        f"full resolution, box shrink {kx}x{ky} while read"
+    listed = json.loads(cli("inspect", tmp_path / "czi", "--json").stdout)["images"][0]
+    assert (listed["width"], listed["height"]) == (1037, 771)
+    assert listed["pixel_size_um"] == pytest.approx([0.5, 0.5])
 
 
 def test_config_scene_key_cuts_the_scene_as_scene_does(tmp_path, cli):

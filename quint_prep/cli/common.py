@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterable, Optional, 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from quint_prep.choices import SourceKind
 from quint_prep.errors import EXIT_FAILED, EXIT_INTERRUPTED, QuintPrepError, UsageError, exit_code_for
 from quint_prep.folder_lock import LockHolder, folder_lock
 from quint_prep.progress import Listener
@@ -52,7 +53,8 @@ InstanceIds = Annotated[Optional[str], typer.Option(
     "instances), e.g. 3 or 2-5 (default: every instance).")]
 LabelsTableOption = Annotated[Optional[Path], typer.Option(
     "--labels-table", metavar="CSV", help="Labels per file or per tool: a CSV name,labels (name: "
-    "a file name or stem, a glob like *_cp_masks*, or ilastik/cellpose/qupath/binary/rgb).")]
+    "a file name or stem, a glob like `*_cp_masks*`, or a tool: ilastik, cellpose, qupath, "
+    "binary, rgb).")]
 
 Intensity = Annotated[Optional[bool], typer.Option(
     "--intensity/--no-intensity", help="Show each image's intensity range and the series window "
@@ -86,15 +88,8 @@ Wait = Annotated[bool, typer.Option(
     "(default: exit 1 at once).")]
 
 
-def __getattr__(name: str) -> Any:
-    """``MaskSource`` (the --source option of masks and sweep), built when a command imports it:
-    its type, ``masks.sources.SourceKind``, lives beside numpy and pyvips."""
-    if name == "MaskSource":
-        from quint_prep.masks.sources import SourceKind
-
-        return Annotated[Optional[SourceKind], typer.Option(
-            "--source", help="Force the tool the segmentations come from (default: detected).")]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+MaskSource = Annotated[Optional[SourceKind], typer.Option(
+    "--source", help="Force the tool the segmentations come from (default: detected).")]
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -103,7 +98,8 @@ T = TypeVar("T")
 
 class _PlainHelp:
     """Help in the usual terminal style: switches (and --help) without a ``<bool>`` type, and
-    a usage line without typer's braces around required arguments (``IMAGES...``)."""
+    a usage line without typer's braces around required arguments, with ``...`` after those
+    that take several values (``IMAGES...``, which typer 0.28 leaves out for a metavar)."""
 
     params: list[Any]  # typer's own (vendored) click parameters
 
@@ -122,15 +118,25 @@ class _PlainHelp:
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         """The usage line's pieces, required arguments without braces."""
         pieces = super().collect_usage_pieces(ctx)  # type: ignore[misc]
-        return [piece.replace("{", "").replace("}", "") for piece in pieces]
+        several = {param.metavar for param in self.params
+                   if param.param_type_name == "argument" and param.nargs != 1 and param.metavar}
+        plain = [piece.replace("{", "").replace("}", "") for piece in pieces]
+        return [piece + "..." if piece.strip("[]") in several and not piece.endswith("...")
+                else piece for piece in plain]
 
 
 class Command(_PlainHelp, TyperCommand):
-    """Every quint-prep command (see _PlainHelp)."""
+    """Every quint-prep command (see _PlainHelp); its work starts with ``start_work``."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._plain_switches()
+
+    def invoke(self, ctx: Any) -> Any:
+        """Run the command, its options parsed: first ``start_work`` (which --help and usage
+        errors never reach, so they start no library)."""
+        start_work()
+        return super().invoke(ctx)
 
 
 class Group(_PlainHelp, TyperGroup):
@@ -230,6 +236,15 @@ def workers_option(jobs: int | None, memory: str | None, scheduler: str | None) 
     return Workers(jobs=jobs, memory=budget, scheduler=scheduler)
 
 
+def start_work() -> None:
+    """Set the process up for a command's work: glibc's malloc arenas capped (before libvips
+    starts its threads: bounded memory across passes), libvips' operation cache off."""
+    from quint_prep.parallel import limit_malloc_arenas, turn_off_vips_cache
+
+    limit_malloc_arenas()
+    turn_off_vips_cache()
+
+
 def sigterm_as_interrupt() -> None:
     """Turn SIGTERM (kill, SLURM time limit) into KeyboardInterrupt, so it cleans up like Ctrl-C."""
 
@@ -244,6 +259,8 @@ def exit_if_failed(failed: bool) -> None:
     batch script sees what the user reads."""
     if failed:
         raise typer.Exit(EXIT_FAILED)
+
+
 def writing(*folders: Path, wait: bool = False) -> Any:
     """Hold the writer lock of the output folders for a command's work (call after
     ``guard_output_dir``); with --wait, say once on stderr whom it waits for."""

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
-from enum import Enum
 from pathlib import Path
 from typing import Callable, Sequence
 
 import pyvips
 
+from quint_prep.choices import OutputFormat  # light: for --help
 from quint_prep.downscale.colour_model import ColourModel, series_bit_depth, series_colour_model
 from quint_prep.errors import InputError, UsageError
 from quint_prep.naming import name_problems
@@ -27,14 +27,6 @@ from quint_prep.status import Status
 from quint_prep.slides.tiffstream import stream_error
 
 PROGRESS_MEGAPIXELS = 100.0  # images larger than this report progress while they are written
-
-
-class OutputFormat(str, Enum):
-    """Output file formats: PNG (default; what ilastik and the QUINT tools read best), JPEG, TIFF."""
-
-    PNG = "png"
-    JPG = "jpg"
-    TIF = "tif"
 
 
 @dataclass(frozen=True)

@@ -8,32 +8,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import Enum
 from typing import Callable, Sequence
 
 import pyvips
 
+from quint_prep.choices import Method  # light: for --help
 from quint_prep.downscale.colour_model import ColourModel, to_colour_model, to_depth
 from quint_prep.errors import InputError
 from quint_prep.downscale.normalise import Window, apply_window, select_channels
 from quint_prep.scale import Size
 from quint_prep.series import DECODE_FAIL_ON, ImageInfo, level_options, open_source
-
-
-class Method(str, Enum):
-    """Image resampling methods (masks use their own label-safe methods).
-
-    - ``area``: box ``shrinkh``/``shrinkv`` by the integer part of the scale (every source pixel
-      counts once: area-correct), then ``reduceh``/``reducev`` with a lanczos3 kernel for the
-      remaining fraction (< 2x). Cheapest antialiased reduction; the default.
-    - ``lanczos3``: libvips ``resize`` with ``kernel="lanczos3"`` (box shrink only to 2x the
-      target, lanczos3 for the rest): slightly sharper, slower on large factors.
-    Both start from the smallest stored pyramid level, or JPEG shrink-on-load, that is still at
-    least the target size.
-    """
-
-    AREA = "area"
-    LANCZOS3 = "lanczos3"
 
 
 @dataclass(frozen=True)
@@ -45,8 +29,25 @@ class LoadPlan:
     size: Size  # the size of what is decoded (level 0, a pyramid level, or JPEG shrunk on load)
 
 
-def plan_load(info: ImageInfo, target: Size) -> LoadPlan:
-    """Pick the stored pyramid level or JPEG shrink-on-load closest above the target size."""
+def plan_load(info: ImageInfo, target: Size, box_shrink: bool = False) -> LoadPlan:
+    """Pick the stored pyramid level or JPEG shrink-on-load closest above the target size.
+
+    ``box_shrink``: the caller box-shrinks by the integer part of the scale next (``area``), so
+    a scanner slide may do that while it is read (``Slide.shrunk_image``: the same pixels,
+    fewer of them through libvips); not for a crop, whose boxes start at the crop.
+    """
+    plan = _plan_level(info, target)
+    if not (box_shrink and info.is_slide and info.crop is None):
+        return plan
+    kx, ky = plan.size.width // target.width, plan.size.height // target.height
+    if kx < 2 and ky < 2:
+        return plan
+    return LoadPlan({**plan.options, "box_shrink": (max(1, kx), max(1, ky))},
+                    f"{plan.description}, box shrink {max(1, kx)}x{max(1, ky)} while read",
+                    plan.size)
+
+
+def _plan_level(info: ImageInfo, target: Size) -> LoadPlan:
     if len(info.levels) > 1:
         for index in range(len(info.levels) - 1, 0, -1):
             level = info.levels[index]
@@ -168,7 +169,7 @@ def downscale_pipeline(info: ImageInfo, target: Size, method: Method, *, keep_de
     until it is written) and the load plan used.
     """
     check_sample_format(info, window is not None)
-    plan = plan_load(info, target)
+    plan = plan_load(info, target, box_shrink=method is Method.AREA)
     # A cut-off or undecodable file is an error, not an image with a grey tail or garbage.
     image = open_source(info, fail_on=DECODE_FAIL_ON, **plan.options)
     if info.crop is not None:  # a plan row: its box, on the level that was opened

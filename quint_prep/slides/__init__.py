@@ -13,6 +13,7 @@ The interface (stable: other modules and branches build on it)::
     slide.bands, slide.sample_format           # libvips band count and format ("uchar", ...)
     slide.associated                           # names of label/macro/thumbnail pictures
     slide.level_image(level)                   # lazy pyvips.Image of a whole level
+    slide.shrunk_image(level, kx, ky)          # the level box-shrunk (shrinkh/shrinkv, ceil)
     slide.read_region(level, x, y, w, h)       # lazy pyvips.Image of a crop (level coords)
 
 ``level_image`` never decodes a whole level: for vendor formats it is a virtual tiled TIFF
@@ -90,6 +91,16 @@ class Slide(ABC):
     @abstractmethod
     def level_image(self, level: int = 0) -> pyvips.Image:
         """The whole level as a lazy libvips image (random access, nothing decoded yet)."""
+
+    def shrunk_image(self, level: int, kx: int, ky: int) -> pyvips.Image:
+        """The level box-shrunk by kx x ky (``shrinkh(kx, ceil=True)``, ``shrinkv(ky,
+        ceil=True)``); a reader may make it while it reads (CZI), the pixels are the same."""
+        image = self.level_image(level)
+        if kx > 1:
+            image = image.shrinkh(kx, ceil=True)
+        if ky > 1:
+            image = image.shrinkv(ky, ceil=True)
+        return image
 
     def read_region(self, level: int, x: int, y: int, width: int, height: int) -> pyvips.Image:
         """A crop of a level (coordinates in that level's pixels), lazy like ``level_image``."""

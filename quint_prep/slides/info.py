@@ -36,6 +36,9 @@ def info_of(slide: Slide, file_bytes: int) -> ImageInfo:
         pixel_size=pixel, scenes=slide.scenes, scene=slide.scene, associated=slide.associated)
 
 
-def open_slide_level(info: ImageInfo, level: int = 0) -> pyvips.Image:
-    """A lazy image of one level of the slide ``info`` describes (its scene, if one)."""
-    return open_slide(info.path, info.scene).level_image(level)
+def open_slide_level(info: ImageInfo, level: int = 0,
+                     box_shrink: tuple[int, int] | None = None) -> pyvips.Image:
+    """A lazy image of one level of the slide ``info`` describes (its scene, if one), box-shrunk
+    by ``box_shrink`` = (kx, ky) when given (``Slide.shrunk_image``)."""
+    slide = open_slide(info.path, info.scene)
+    return slide.shrunk_image(level, *box_shrink) if box_shrink else slide.level_image(level)
