@@ -402,8 +402,8 @@ def _write_in_workers(entries: Sequence[PlannedOutput], settings: DownscaleSetti
                           cancellation=cancellation):
         entry, task = todo[done.index], tasks[done.index]
         load, message, seconds = done.value if not done.error else ("", done.error, 0.0)
-        if message and cancellation is not None:
-            again.append(entry)
+        if message and not done.error and cancellation is not None:
+            again.append(entry)  # libvips' reason: see below
         elif message:
             yield _failed(entry, message, manifest)
         else:
