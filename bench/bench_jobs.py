@@ -1,4 +1,5 @@
-"""Benchmark: a 16-image series downscaled with --jobs 2 against --jobs 1.
+"""Benchmark: a 16-image series downscaled with --jobs 2 (two images at once, in threads)
+against --jobs 1.
 
     .venv/bin/python bench/bench_jobs.py [--repeat 3] [--size 4000x3000]
 
@@ -6,7 +7,7 @@ The series (16 synthetic sections of varying width: striped LZW TIFF and baselin
 kinds that must be decoded in full) is built once in bench/cache/jobs16/. Each run is a fresh
 `quint-prep downscale --factor 0.25 --overwrite` process; the median wall time of --repeat
 runs is reported, with the ratio, the cores and the libvips version. Results also go to
-bench/results/bench_jobs.json.
+bench/results/bench_jobs.json. quint_prep is compiled first (compileall), as an install is.
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ def main() -> None:
     base = parse_size(args.size)
     load_before = os.getloadavg()[0]
     series = build_series(base)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(HERE.parent / "quint_prep")],
+                   check=True, stdout=subprocess.DEVNULL)
     megapixels = sum(pyvips.Image.new_from_file(str(p)).width * pyvips.Image.new_from_file(str(p)).height
                      for p in series.iterdir() if not p.name.startswith(".")) / 1e6
     times: dict[int, list[float]] = {1: [], 2: []}

@@ -80,6 +80,14 @@ def make_wavy_labels(path: Path, width: int = 15000, height: int = 10000) -> Non
     temporary.rename(path)
 
 
+def floor_command(source: Path, output: Path) -> list[str]:
+    """The floor: decode the labels, flatten them to two colours, encode the PNG, in pyvips."""
+    return [sys.executable, "-c", "import sys, pyvips; pyvips.cache_set_max(0); labels = "
+            "pyvips.Image.new_from_file(sys.argv[1], access='sequential'); (labels > 0)"
+            ".ifthenelse([255, 0, 0], [0, 0, 0]).cast('uchar').copy(interpretation='srgb')"
+            ".pngsave(sys.argv[2], compression=6, keep='none')", str(source), str(output)]
+
+
 def budgets(repeat: int) -> bool:
     """The issue 18 budgets at 15000 x 10000: print the table and the verdicts."""
     folder = CACHE / "masks_budget"
@@ -87,11 +95,7 @@ def budgets(repeat: int) -> bool:
     source = folder / "wavy15000x10000_s001_cp_masks.tif"
     make_wavy_labels(source)
     python = sys.executable
-    floor = [python, "-c", "import sys, pyvips; pyvips.cache_set_max(0); labels = "
-             "pyvips.Image.new_from_file(sys.argv[1], access='sequential'); (labels > 0)"
-             ".ifthenelse([255, 0, 0], [0, 0, 0]).cast('uchar').copy(interpretation='srgb')"
-             ".pngsave(sys.argv[2], compression=6, keep='none')", str(source),
-             str(CACHE / "floor_budget.png")]
+    floor = floor_command(source, CACHE / "floor_budget.png")
     masks = [python, "-m", "quint_prep", "masks", str(source), "--overwrite", "-q"]
     cases = [("floor: decode + two colours + PNG", floor),
              ("masks, keep size", masks + ["-o", str(CACHE / "budget_keep")]),
@@ -161,11 +165,7 @@ def main() -> int:
     python = sys.executable
     decode = [python, "-c", "import sys, pyvips; pyvips.cache_set_max(0); "
               "print(pyvips.Image.new_from_file(sys.argv[1], access='random').avg())", str(source)]
-    floor = [python, "-c", "import sys, pyvips; pyvips.cache_set_max(0); labels = "
-             "pyvips.Image.new_from_file(sys.argv[1], access='sequential'); (labels > 0)"
-             ".ifthenelse([255, 0, 0], [0, 0, 0]).cast('uchar').copy(interpretation='srgb')"
-             ".pngsave(sys.argv[2], compression=6, keep='none')", str(source),
-             str(CACHE / "floor.png")]
+    floor = floor_command(source, CACHE / "floor.png")
     masks = [python, "-m", "quint_prep", "masks", str(source), "--overwrite", "-q"]
 
     def masks_of(path: Path, out: str) -> list[str]:

@@ -81,7 +81,7 @@ class SeriesConfig:
     labels: tuple[int, ...] | None
     object_colour: RGB | None
     resample: str
-    jobs: int | None  # None: 1 locally, every worker thread on a Dask cluster
+    jobs: int | None  # None: the stage's default locally, every worker thread on a Dask cluster
     memory: int | None  # bytes
     check: CheckConfig
     normalise: str  # as --normalise: auto, series, image, none, fixed:LO,HI

@@ -1,13 +1,17 @@
-"""Run per-image tasks side by side: a local pool of spawned processes, or a Dask cluster.
+"""Run per-image tasks side by side: threads of this process, a local pool of spawned
+processes, or a Dask cluster.
 
 The parent process decides what to do and records results; workers only compute and write
 temporary files. Tasks are started in the order given (the caller puts the widest images
 first), as many at once as ``jobs`` allows and, locally, as the memory budget allows.
 
-Workers are SPAWNED, never forked: a forked child of a process that has run a libvips pipeline
-can deadlock. Each local worker gets ``cores // jobs`` libvips threads, so the pool as a whole
-uses the machine's cores without oversubscribing them. Dask is imported only when a scheduler
-address is given (optional extra ``quint-prep[dask]``).
+Work that runs inside libvips (which releases the GIL) runs in THREADS of this process: no
+worker start-up (each spawned worker imports the library, ~0.25 s of CPU) and nothing to
+pickle; such tasks stop when their ``Cancellation`` is set. Other work runs in worker processes,
+SPAWNED, never forked: a forked child of a process that has run a libvips pipeline can
+deadlock. Either way each image gets ``cores // jobs`` libvips threads, so the images running
+at once use the machine's cores without oversubscribing them. Dask is imported only when a
+scheduler address is given (optional extra ``quint-prep[dask]``).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import re
 import signal
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import pyvips
@@ -59,7 +63,8 @@ def vips_threads(jobs: int, cores: int) -> int:
 class Workers:
     """Where per-image tasks run.
 
-    ``jobs``: how many images at once (None: 1 locally, every worker thread on a cluster);
+    ``jobs``: how many images at once (None: the caller's default locally, see
+    ``default_jobs``; every worker thread on a cluster);
     ``memory``: local budget in bytes for the images running at once (None: no limit);
     ``scheduler``: a Dask scheduler address (``tcp://host:8786``); None runs locally.
     """
@@ -82,6 +87,26 @@ class Workers:
     def in_process(self) -> bool:
         """True when tasks run one after the other in this process (no pool, no cluster)."""
         return self.scheduler is None and (self.jobs or 1) == 1
+
+    def with_default_jobs(self, jobs: int) -> "Workers":
+        """These workers, with ``jobs`` when none was asked for (locally; a cluster's default
+        stays every worker thread)."""
+        if self.jobs is not None or self.scheduler is not None:
+            return self
+        return replace(self, jobs=jobs)
+
+
+def default_jobs(megapixels: Sequence[float], cores: int, *, largest: float) -> int:
+    """Images at once when --jobs is not given: one per core (at most one per image) when
+    every image is at most ``largest`` megapixels, else 1.
+
+    One image decodes on about one core (striped TIFF, JPEG and PNG decode on one thread), so
+    a series of small images leaves the other cores idle; images above ``largest`` run one at
+    a time with their own progress bar and without doubling the peak memory.
+    """
+    if len(megapixels) < 2 or max(megapixels) > largest:
+        return 1
+    return max(1, min(cores, len(megapixels)))
 
 
 @dataclass(frozen=True)
@@ -187,6 +212,43 @@ def turn_off_vips_cache() -> None:
     pyvips.cache_set_max(0)
 
 
+class Cancellation:
+    """Stops the libvips pipelines of tasks running in threads of this process: each task
+    ``watch``es its pipeline while it runs, and ``cancel`` kills every watched pipeline (and
+    any watched later), so the task fails at once and cleans up after itself."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._watched: dict[int, pyvips.Image] = {}
+        self._cancelled = False
+
+    @property
+    def cancelled(self) -> bool:
+        """True once ``cancel`` was called."""
+        return self._cancelled
+
+    def watch(self, image: pyvips.Image) -> None:
+        """Kill ``image`` when the run is cancelled (at once if it already was)."""
+        with self._lock:
+            if self._cancelled:
+                image.set_kill(True)
+            else:
+                self._watched[id(image)] = image
+
+    def release(self, image: pyvips.Image) -> None:
+        """Stop watching ``image`` (its task has finished)."""
+        with self._lock:
+            self._watched.pop(id(image), None)
+
+    def cancel(self) -> None:
+        """Kill every watched pipeline, and every one watched from now on."""
+        with self._lock:
+            self._cancelled = True
+            for image in self._watched.values():
+                image.set_kill(True)
+            self._watched.clear()
+
+
 def _init_local_worker(threads: int) -> None:
     # Ctrl-C reaches the whole process group: only the parent reacts (it terminates the pool
     # and removes temporaries), so a worker never dies half-way through its own clean-up.
@@ -235,16 +297,55 @@ class _LocalBackend:
             process.join(timeout=10)
 
 
-def run_tasks(function: Callable[[Any], Any], items: Sequence[Any], *, costs: Sequence[int],
-              workers: Workers) -> Iterator[Completed]:
-    """Run ``function(item)`` for every item in worker processes; yield each as it completes.
+class _ThreadBackend:
+    """A ThreadPoolExecutor for tasks that run in libvips; aborting cancels their pipelines.
+    libvips' thread count is global: it is set for the run and put back when it ends."""
 
-    Items start in the given order, at most ``workers.jobs`` at once and, with a memory budget,
-    only while the sum of the running items' ``costs`` stays within it (an item larger than the
-    whole budget runs alone). A task that raises is yielded with its error; closing the
-    generator (or Ctrl-C) cancels what has not finished and stops the workers.
+    def __init__(self, jobs: int, cancellation: Cancellation) -> None:
+        self.capacity = jobs
+        self._cancellation = cancellation
+        self._threads_before = pyvips.concurrency_get()
+        pyvips.concurrency_set(vips_threads(jobs, cpu_cores()))
+        self._executor = cf.ThreadPoolExecutor(max_workers=jobs,
+                                               thread_name_prefix="quint-prep-image")
+
+    def submit(self, function: Callable[[Any], Any], item: Any) -> cf.Future:
+        return self._executor.submit(function, item)
+
+    def wait(self, futures: Sequence[cf.Future]) -> list[cf.Future]:
+        done, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
+        return list(done)
+
+    def close(self, abort: bool, running: Sequence[cf.Future]) -> None:
+        try:
+            if abort:
+                self._cancellation.cancel()
+            # Every task has returned (a cancelled one after removing its temporary file)
+            # before the caller's clean-up runs; a second Ctrl-C here is held back.
+            with interrupts_deferred():
+                self._executor.shutdown(wait=True, cancel_futures=True)
+        finally:
+            pyvips.concurrency_set(self._threads_before)
+
+
+def run_tasks(function: Callable[[Any], Any], items: Sequence[Any], *, costs: Sequence[int],
+              workers: Workers, cancellation: Cancellation | None = None) -> Iterator[Completed]:
+    """Run ``function(item)`` for every item in workers; yield each as it completes.
+
+    Locally, tasks run in spawned worker processes; given a ``cancellation``, in threads of
+    this process instead (for functions that spend their time in libvips, which releases the
+    GIL, and stop when the cancellation is cancelled: see ``Cancellation``). Items start in the
+    given order, at most ``workers.jobs`` at once and, with a memory budget, only while the sum
+    of the running items' ``costs`` stays within it (an item larger than the whole budget runs
+    alone). A task that raises is yielded with its error; closing the generator (or Ctrl-C)
+    cancels what has not finished and stops the workers.
     """
-    backend = _DaskBackend(workers) if workers.scheduler else _LocalBackend(workers.jobs or 1)
+    if workers.scheduler:
+        backend: Any = _DaskBackend(workers)
+    elif cancellation is not None:
+        backend = _ThreadBackend(workers.jobs or 1, cancellation)
+    else:
+        backend = _LocalBackend(workers.jobs or 1)
     pending = list(range(len(items)))
     running: dict[Any, int] = {}
     finished = False
@@ -279,7 +380,7 @@ def _startable(pending: list[int], running: dict[Any, int], costs: Sequence[int]
 def _completed(index: int, future: Any) -> Completed:
     try:
         return Completed(index, value=future.result())
-    except cf.process.BrokenProcessPool:
+    except cf.BrokenExecutor:  # BrokenProcessPool (cf.process is loaded only with a pool)
         return Completed(index, error="the worker process died (killed, perhaps for lack of "
                                       "memory: lower --jobs or set --memory)")
     except Exception as error:  # noqa: BLE001 - reported per image, the series goes on

@@ -10,10 +10,10 @@ commands themselves: a rerun skips every output that is up to date (see ``resume
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Sequence
 
+from quint_prep.choices import Stage  # light: for --help
 from quint_prep.config import SeriesConfig
 from quint_prep.check.findings import CheckReport
 from quint_prep.manifest import manifest_path
@@ -40,16 +40,6 @@ from quint_prep.series_plan import SeriesPlan
 from quint_prep.sweep.decide import DEFAULT_SECTIONS, pick_sample
 from quint_prep.sweep.sample import ObjectSettings
 from quint_prep.sweep.series import SweepOutcome, SweepSettings, plan_sweep, run_sweep
-
-
-class Stage(str, Enum):
-    """Stages of a series run; ``all`` runs every stage the config asks for, in order."""
-
-    DOWNSCALE = "downscale"
-    MASKS = "masks"
-    CHECK = "check"
-    SWEEP = "sweep"  # trial factors on a sample (make sweep); not part of ``all``
-    ALL = "all"
 
 
 ORDER = (Stage.DOWNSCALE, Stage.MASKS, Stage.CHECK)

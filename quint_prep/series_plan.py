@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from quint_prep.errors import InputError, UsageError
 from quint_prep.orientation import Orientation, OrientationPlan, read_orientation_csv
 from quint_prep.sections.sources import is_plan_file, plan_infos, plan_orientations
 from quint_prep.scale import Size, check_factor, one_factor_problem, scaled_size, series_factor
-from quint_prep.sections.detect import DetectSettings, trim_series
 from quint_prep.series import Discovery, ImageInfo, discover, read_info
+
+if TYPE_CHECKING:  # tissue detection (numpy) is imported only to trim: inspect stays light
+    from quint_prep.sections.detect import DetectSettings
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,8 @@ def plan_series(sources: Iterable[Path], *, factor: float | None = None,
     infos = [info for info, error in refused if error is None]
     notes: list[str] = []
     if trim is not None:
+        from quint_prep.sections.detect import trim_series
+
         infos, cut_problems, notes = trim_series(infos, trim)
         problems = problems + cut_problems
     if not infos:

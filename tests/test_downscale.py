@@ -221,7 +221,10 @@ def test_interrupt_leaves_no_partial_file(tmp_path, make_image, cli, monkeypatch
         real_save(image, path, settings)
 
     monkeypatch.setattr(downscale_module, "_save", save_then_interrupt)
-    result = cli("downscale", tmp_path / "src", "-o", tmp_path / "out", "--factor", "0.5", "-q")
+    # One at a time, so the second save is the one interrupted (the default runs small images
+    # two at once; real signals in every mode: test_jobs.test_interrupted_run_...).
+    result = cli("downscale", tmp_path / "src", "-o", tmp_path / "out", "--factor", "0.5", "-q",
+                 "--jobs", "1")
     assert result.exit_code == 130
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert names == ["i_s001.png", "quint-prep.json"]

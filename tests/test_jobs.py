@@ -55,6 +55,81 @@ def test_two_jobs_give_the_same_bytes_as_one(tmp_path, cli):
     assert json.loads(again.stdout)["counts"] == {"written": 0, "up-to-date": 6, "failed": 0}
 
 
+def test_default_runs_images_in_threads_with_the_bytes_and_order_of_one_job(tmp_path, cli,
+                                                                            monkeypatch):
+    import quint_prep.downscale.series as downscale_series
+
+    monkeypatch.setattr(downscale_series, "cpu_cores", lambda: 2)  # also on a 1-core machine
+    started = []
+    original = downscale_series.run_downscale_task
+
+    def noted(task, cancellation=None):
+        started.append((task.info.name, cancellation is not None))
+        return original(task, cancellation)
+
+    monkeypatch.setattr(downscale_series, "run_downscale_task", noted)
+    mixed_series(tmp_path / "src")
+    args = ("downscale", tmp_path / "src", "--factor", "0.3", "-q", "--json")
+    one = cli(*args, "-o", tmp_path / "one", "--jobs", "1")
+    assert one.exit_code == 0 and started == []  # --jobs 1: in this thread, one at a time
+    default = cli(*args, "-o", tmp_path / "default")
+    assert default.exit_code == 0, default.output
+    assert len(started) == 6 and all(threaded for _, threaded in started)
+    assert started[0][0] == "k_s004.png"  # the widest first
+    assert outputs(tmp_path / "default") == outputs(tmp_path / "one")
+    assert records(tmp_path / "default") == records(tmp_path / "one")
+    names = [Path(i["source"]).name for i in json.loads(default.stdout)["images"]]
+    assert names == [Path(i["source"]).name for i in json.loads(one.stdout)["images"]]
+    assert names == sorted(names)  # reported in the series' order, not as they finished
+
+
+def test_an_image_that_failed_in_a_thread_is_run_again_alone_for_its_reason(tmp_path, cli,
+                                                                            monkeypatch):
+    import quint_prep.downscale.series as downscale_series
+    from badfiles import make_bad
+
+    # libvips' one error buffer per process: a pipeline in another thread can clear the reason.
+    original = downscale_series.run_downscale_task
+
+    def reason_lost(task, cancellation=None):
+        load, message, seconds = original(task, cancellation)
+        return (load, "failed while decoding or writing: unable to call pngsave", seconds) \
+            if message else (load, message, seconds)
+
+    monkeypatch.setattr(downscale_series, "run_downscale_task", reason_lost)
+    save(gradient(300, 200), tmp_path / "src/good_s001.png")
+    save(gradient(300, 200), tmp_path / "src/good_s003.tif", tile=True)
+    name, fragment = make_bad("corrupt-lzw", tmp_path / "src")
+    result = cli("downscale", tmp_path / "src", "-o", tmp_path / "out", "--factor", "0.5",
+                 "--jobs", "2", "--json")
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and name in errors[0] and fragment in errors[0], result.stderr
+    assert json.loads(result.stdout)["counts"] == {"written": 2, "up-to-date": 0, "failed": 1}
+
+
+def test_default_jobs_are_one_for_large_images_and_single_images(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    import quint_prep.downscale.series as downscale_series
+    from quint_prep.downscale.image import DownscaleSettings
+    from quint_prep.parallel import Workers
+    from quint_prep.scale import Size
+    from quint_prep.series_plan import plan_series
+
+    monkeypatch.setattr(downscale_series, "cpu_cores", lambda: 4)
+    for index in range(1, 4):
+        save(gradient(60, 40), tmp_path / f"src/d_s00{index}.png")
+    plan = plan_series([tmp_path / "src"], factor=0.5)
+    entries = downscale_series.plan_outputs(plan, tmp_path / "out",
+                                            DownscaleSettings(factor=0.5)).entries
+    assert downscale_series.local_jobs(Workers(), entries).jobs == 3  # one per image, <= cores
+    assert downscale_series.local_jobs(Workers(), entries[:1]).jobs == 1
+    assert downscale_series.local_jobs(Workers(jobs=2), entries).jobs == 2  # as asked
+    huge = replace(entries[0], info=replace(entries[0].info, size=Size(20000, 15000)))
+    assert downscale_series.local_jobs(Workers(), [huge, *entries[1:]]).jobs == 1
+
+
 def test_memory_budget_and_bad_files_with_jobs(tmp_path, cli):
     save(gradient(300, 200), tmp_path / "src/b_s001.png")
     save(gradient(200, 300), tmp_path / "src/b_s002.png")
@@ -117,13 +192,14 @@ def noise_series(folder: Path, count: int) -> None:
         shutil.copy(folder / "n_s001.tif", folder / f"n_s{index:03d}.tif")
 
 
-@pytest.mark.parametrize("sig, jobs", [(signal.SIGINT, 1), (signal.SIGINT, 2), (signal.SIGTERM, 2)],
-                         ids=["ctrl-c", "ctrl-c-jobs-2", "sigterm-jobs-2"])
+@pytest.mark.parametrize("sig, jobs", [(signal.SIGINT, 1), (signal.SIGINT, 2), (signal.SIGTERM, 2),
+                                       (signal.SIGINT, None)],
+                         ids=["ctrl-c", "ctrl-c-jobs-2", "sigterm-jobs-2", "ctrl-c-default"])
 def test_interrupted_run_leaves_no_partial_file_and_resumes(tmp_path, cli, sig, jobs):
     noise_series(tmp_path / "src", 8)
     out = tmp_path / "out"
     command = [sys.executable, "-m", "quint_prep", "downscale", str(tmp_path / "src"), "-o",
-               str(out), "--factor", "0.95", "-q", "--jobs", str(jobs)]
+               str(out), "--factor", "0.95", "-q", *(["--jobs", str(jobs)] if jobs else [])]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                start_new_session=True)
     deadline = time.monotonic() + 60

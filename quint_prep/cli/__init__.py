@@ -7,7 +7,6 @@ imports of the other commands (numpy, pyvips and the library behind them).
 
 from __future__ import annotations
 
-import ast
 import copy
 import importlib
 import importlib.util
@@ -48,6 +47,8 @@ def command_summary(name: str) -> Any:
     """A stand-in for the help listing of the group: command ``name`` with its docstring as help
     and no options, read from the module's source without importing it (imported when the
     source is not there)."""
+    import ast  # the root help only
+
     spec = importlib.util.find_spec(f"{__name__}.{COMMAND_MODULES[name]}")
     origin = Path(spec.origin) if spec is not None and spec.origin else None
     if origin is None or origin.suffix != ".py" or not origin.is_file():
@@ -132,10 +133,6 @@ def root(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    from quint_prep.parallel import limit_malloc_arenas, turn_off_vips_cache
-
-    limit_malloc_arenas()  # before libvips starts its threads: bounded memory across passes
-    turn_off_vips_cache()
+    """Console-script entry point (a command's work starts with ``common.start_work``)."""
     sigterm_as_interrupt()
     app()

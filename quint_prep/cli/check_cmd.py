@@ -7,10 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from quint_prep.errors import EXIT_FAILED, UsageError
-from quint_prep.check.files import check_series
 from quint_prep.cli.common import JsonOutput, Quiet, Sources, colour_option, print_json, reported, series_bar
-from quint_prep.cli.reports import report_text
+from quint_prep.errors import EXIT_FAILED, UsageError
 
 
 @reported
@@ -38,6 +36,9 @@ def check(
 
     Example: quint-prep check prepared/mouse12 -s segmentations/mouse12 --colour 255,0,0
     """
+    from quint_prep.check.files import check_series
+    from quint_prep.cli.reports import report_text
+
     wanted = colour_option(colour, "--colour") if colour is not None else None
     if registration is not None and not registration.is_file():
         raise UsageError(f"{registration}: no such registration file")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterable, Optional, 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from quint_prep.choices import SourceKind
 from quint_prep.errors import EXIT_FAILED, EXIT_INTERRUPTED, QuintPrepError, UsageError, exit_code_for
 from quint_prep.folder_lock import LockHolder, folder_lock
 from quint_prep.progress import Listener
@@ -52,7 +53,8 @@ InstanceIds = Annotated[Optional[str], typer.Option(
     "instances), e.g. 3 or 2-5 (default: every instance).")]
 LabelsTableOption = Annotated[Optional[Path], typer.Option(
     "--labels-table", metavar="CSV", help="Labels per file or per tool: a CSV name,labels (name: "
-    "a file name or stem, a glob like *_cp_masks*, or ilastik/cellpose/qupath/binary/rgb).")]
+    "a file name or stem, a glob like `*_cp_masks*`, or a tool: ilastik, cellpose, qupath, "
+    "binary, rgb).")]
 
 Intensity = Annotated[Optional[bool], typer.Option(
     "--intensity/--no-intensity", help="Show each image's intensity range and the series window "
@@ -62,6 +64,15 @@ Percentiles = Annotated[str, typer.Option("--percentiles", metavar="LO,HI",
 Jobs = Annotated[Optional[int], typer.Option(
     "--jobs", "-j", min=1, help="Images processed at once, each in its own process (default 1; "
     "with --scheduler: every worker thread of the cluster).", show_default=False)]
+ImageJobs = Annotated[Optional[int], typer.Option(
+    "--jobs", "-j", min=1, help="Images downscaled at once, in threads of this process (default: "
+    "one per CPU core when no image to write is over 100 megapixels, else 1; with --scheduler: "
+    "every worker thread of the cluster).", show_default=False)]
+RunJobs = Annotated[Optional[int], typer.Option(
+    "--jobs", "-j", min=1, help="Images processed at once: downscaled in threads, masks each in "
+    "its own process (default: the config's jobs, else for downscale one per CPU core when no "
+    "image is over 100 megapixels, for masks 1; with --scheduler: every worker thread of the "
+    "cluster).", show_default=False)]
 Memory = Annotated[Optional[str], typer.Option(
     "--memory", metavar="SIZE", help="Memory budget for the images running at once, e.g. 8G: "
     "huge images wait until enough of it is free (default: no limit).", show_default=False)]
@@ -77,15 +88,8 @@ Wait = Annotated[bool, typer.Option(
     "(default: exit 1 at once).")]
 
 
-def __getattr__(name: str) -> Any:
-    """``MaskSource`` (the --source option of masks and sweep), built when a command imports it:
-    its type, ``masks.sources.SourceKind``, lives beside numpy and pyvips."""
-    if name == "MaskSource":
-        from quint_prep.masks.sources import SourceKind
-
-        return Annotated[Optional[SourceKind], typer.Option(
-            "--source", help="Force the tool the segmentations come from (default: detected).")]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+MaskSource = Annotated[Optional[SourceKind], typer.Option(
+    "--source", help="Force the tool the segmentations come from (default: detected).")]
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -94,7 +98,8 @@ T = TypeVar("T")
 
 class _PlainHelp:
     """Help in the usual terminal style: switches (and --help) without a ``<bool>`` type, and
-    a usage line without typer's braces around required arguments (``IMAGES...``)."""
+    a usage line without typer's braces around required arguments, with ``...`` after those
+    that take several values (``IMAGES...``, which typer 0.28 leaves out for a metavar)."""
 
     params: list[Any]  # typer's own (vendored) click parameters
 
@@ -113,15 +118,25 @@ class _PlainHelp:
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         """The usage line's pieces, required arguments without braces."""
         pieces = super().collect_usage_pieces(ctx)  # type: ignore[misc]
-        return [piece.replace("{", "").replace("}", "") for piece in pieces]
+        several = {param.metavar for param in self.params
+                   if param.param_type_name == "argument" and param.nargs != 1 and param.metavar}
+        plain = [piece.replace("{", "").replace("}", "") for piece in pieces]
+        return [piece + "..." if piece.strip("[]") in several and not piece.endswith("...")
+                else piece for piece in plain]
 
 
 class Command(_PlainHelp, TyperCommand):
-    """Every quint-prep command (see _PlainHelp)."""
+    """Every quint-prep command (see _PlainHelp); its work starts with ``start_work``."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._plain_switches()
+
+    def invoke(self, ctx: Any) -> Any:
+        """Run the command, its options parsed: first ``start_work`` (which --help and usage
+        errors never reach, so they start no library)."""
+        start_work()
+        return super().invoke(ctx)
 
 
 class Group(_PlainHelp, TyperGroup):
@@ -221,6 +236,15 @@ def workers_option(jobs: int | None, memory: str | None, scheduler: str | None) 
     return Workers(jobs=jobs, memory=budget, scheduler=scheduler)
 
 
+def start_work() -> None:
+    """Set the process up for a command's work: glibc's malloc arenas capped (before libvips
+    starts its threads: bounded memory across passes), libvips' operation cache off."""
+    from quint_prep.parallel import limit_malloc_arenas, turn_off_vips_cache
+
+    limit_malloc_arenas()
+    turn_off_vips_cache()
+
+
 def sigterm_as_interrupt() -> None:
     """Turn SIGTERM (kill, SLURM time limit) into KeyboardInterrupt, so it cleans up like Ctrl-C."""
 
@@ -235,6 +259,8 @@ def exit_if_failed(failed: bool) -> None:
     batch script sees what the user reads."""
     if failed:
         raise typer.Exit(EXIT_FAILED)
+
+
 def writing(*folders: Path, wait: bool = False) -> Any:
     """Hold the writer lock of the output folders for a command's work (call after
     ``guard_output_dir``); with --wait, say once on stderr whom it waits for."""
@@ -323,12 +349,12 @@ def series_bar(total: int, quiet: bool, unit: str = "image") -> tqdm:
 
 def image_bar_factory(quiet: bool) -> Callable[[Any], Callable[[float], None] | None]:
     """A factory of per-image progress callbacks for gigapixel images (None when quiet)."""
-    from tqdm import tqdm
-
 
     def make(info: Any) -> Callable[[float], None] | None:
         if bars_off(quiet):
             return None
+        from tqdm import tqdm  # when a bar is drawn: tqdm costs a command's start-up 0.04 s
+
         bar = tqdm(total=100, desc=info.name, unit="%", leave=False, position=1,
                    file=sys.stderr, dynamic_ncols=True)
 

@@ -7,9 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from quint_prep.errors import EXIT_FAILED, UsageError
-from quint_prep.registration.quicknii import DESCRIPTOR_NAME, describe_folder
+from quint_prep.choices import DESCRIPTOR_NAME
 from quint_prep.cli.common import Wait, listener, reported, writing
+from quint_prep.errors import EXIT_FAILED, UsageError
 
 
 @reported
@@ -27,6 +27,8 @@ def descriptor(
 
     Example: quint-prep descriptor prepared/mouse12-registration
     """
+    from quint_prep.registration.quicknii import describe_folder
+
     if not folder.is_dir():
         raise UsageError(f"{folder}: not a folder")
     with writing(folder, wait=wait):

@@ -62,7 +62,7 @@ def _option_row(param: Any, context: typer.Context) -> str:
 
 
 def _value_text(param: Any, context: typer.Context) -> str:
-    shown = param.display_type_rich(ctx=context) or ""
+    shown = param.make_metavar(ctx=context) or ""  # what the value column of --help shows
     if param.metavar is None and shown.startswith("<") and shown.endswith(">"):
         shown = shown[1:-1]
     return VALUE_WORDS.get(shown, shown)

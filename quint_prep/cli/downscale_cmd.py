@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from quint_prep.downscale.colour_model import ColourModel, colour_bands
-from quint_prep.downscale.image import DownscaleSettings, OutputFormat
-from quint_prep.downscale.series import DownscaleRequest, downscale_checked
-from quint_prep.errors import UsageError
-from quint_prep.outputs import guard_output_dir
-from quint_prep.downscale.normalise import DEFAULT_PERCENTILES_TEXT, describe_window, parse_channels, parse_normalisation
-from quint_prep.orientation import Orientation, parse_flip, parse_rotate
-from quint_prep.registration.series import RegistrationFormat, RegistrationSettings
-from quint_prep.downscale.resample import Method
-from quint_prep.series_plan import SeriesPlan
-from quint_prep.cli.common import (Jobs, JsonOutput, Memory, OptionalMaxSize, Overwrite, Quiet, SceneOption,
+from quint_prep.choices import (DEFAULT_PERCENTILES_TEXT, ColourModel, Method, OutputFormat,
+                                RegistrationFormat)
+from quint_prep.cli.common import (ImageJobs, JsonOutput, Memory, OptionalMaxSize, Overwrite, Quiet, SceneOption,
                      Scheduler, Sources, Wait, exit_if_failed, image_bar_factory, listener,
                      reported, size_option, workers_option, writing)
-from quint_prep.cli.reports import registration_note, report_downscale
+from quint_prep.errors import UsageError
+
+if TYPE_CHECKING:  # the library is imported where the work starts: --help stays light
+    from quint_prep.downscale.image import DownscaleSettings
+    from quint_prep.series_plan import SeriesPlan
 
 
 @reported
@@ -74,7 +70,7 @@ def downscale(
                                        "margin first (the detection of 'sections').")] = False,
     overwrite: Overwrite = False,
     scene: SceneOption = None,
-    jobs: Jobs = None,
+    jobs: ImageJobs = None,
     memory: Memory = None,
     scheduler: Scheduler = None,
     wait: Wait = False,
@@ -89,6 +85,13 @@ def downscale(
 
     Example: quint-prep downscale scans/mouse12/ -o prepared/mouse12 --factor 0.25
     """
+    from quint_prep.cli.reports import registration_note, report_downscale
+    from quint_prep.downscale.normalise import describe_window, parse_channels, parse_normalisation
+    from quint_prep.downscale.series import DownscaleRequest, downscale_checked
+    from quint_prep.orientation import Orientation, parse_flip, parse_rotate
+    from quint_prep.outputs import guard_output_dir
+    from quint_prep.registration.series import RegistrationSettings
+
     workers = workers_option(jobs, memory, scheduler)
     if channel is not None and channels is not None:
         raise UsageError("give --channel or --channels, not both")
@@ -131,6 +134,8 @@ def downscale(
 
 def colour_model_note(settings: DownscaleSettings, plan: SeriesPlan) -> str:
     """A line saying which sections the series' colour model converts ('' when none)."""
+    from quint_prep.downscale.colour_model import colour_bands
+
     rgb = settings.colour_model is ColourModel.RGB
     changed = [info for info in plan.images
                if (colour_bands(info, settings.channels) >= 3) != rgb

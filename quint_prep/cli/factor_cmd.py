@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from quint_prep.choices import DEFAULT_PERCENTILES_TEXT
 from quint_prep.errors import EXIT_FAILED
-from quint_prep.downscale.normalise import DEFAULT_PERCENTILES_TEXT
 from quint_prep.scale import DEFAULT_MAX_SIZE, factor_for_display, needed_factor
-from quint_prep.series_plan import plan_series
 from quint_prep.cli.common import (Intensity, JsonOutput, MaxSize, Percentiles, Sources, error_line,
                      format_table, intensity_json, intensity_table, intensity_windows, print_json,
                      reported, size_option)
@@ -24,6 +23,8 @@ def factor(sources: Sources, max_size: MaxSize = DEFAULT_MAX_SIZE,
 
     Example: quint-prep factor scans/mouse12/ --max-size 14000x10000
     """
+    from quint_prep.series_plan import plan_series
+
     box = size_option(max_size)
     plan = plan_series(sources, max_size=box)
     # The largest image relative to the box limits the factor (when it fits, nothing does).

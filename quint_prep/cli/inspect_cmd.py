@@ -6,9 +6,8 @@ from typing import Annotated
 
 import typer
 
+from quint_prep.choices import DEFAULT_PERCENTILES_TEXT
 from quint_prep.errors import EXIT_FAILED
-from quint_prep.downscale.normalise import DEFAULT_PERCENTILES_TEXT
-from quint_prep.series_plan import read_series
 from quint_prep.cli.common import (JsonOutput, Percentiles, Sources, error_line, format_table, human_bytes,
                      intensity_json, intensity_table, intensity_windows, print_json, reported)
 
@@ -28,6 +27,8 @@ def inspect(sources: Sources, intensity: Intensity = False, percentiles: Percent
 
     Example: quint-prep inspect scans/mouse12/
     """
+    from quint_prep.series_plan import read_series
+
     infos, problems, _skipped = read_series(sources)
     windows = intensity_windows(infos, percentiles) if intensity else None
     if json_output:

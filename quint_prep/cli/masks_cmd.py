@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from quint_prep.errors import QuintPrepError, UsageError
-from quint_prep.outputs import guard_output_dir
-from quint_prep.masks.convert import MaskSettings, SizeMode, plan_masks
-from quint_prep.masks.series import convert_and_check
-from quint_prep.masks.matching import SeriesImage, series_from_folder, series_from_manifest
-from quint_prep.masks.select import MaskResample
-from quint_prep.registration.files import Registration, read_registration
+from quint_prep.choices import MaskResample, SizeMode
 from quint_prep.cli.common import (InstanceIds, Invert, Jobs, JsonOutput, Labels, LabelsTableOption, MaskSource,
                      Memory, ObjectColour, OptionalMaxSize, Overwrite, Quiet, Scheduler, Wait,
                      colour_option, exit_if_failed, image_bar_factory, labels_option, listener,
                      reported, size_option, table_option, warn, workers_option, writing)
-from quint_prep.cli.reports import report_masks
+from quint_prep.errors import QuintPrepError, UsageError
+
+if TYPE_CHECKING:  # the library is imported where the work starts: --help stays light
+    from quint_prep.masks.matching import SeriesImage
+    from quint_prep.registration.files import Registration
 
 Segmentations = Annotated[list[Path], typer.Argument(
     help="Segmentation files or folders (ilastik, Cellpose, QuPath, FIJI, coloured PNG/TIFF).",
@@ -59,7 +57,7 @@ def masks(
         "--keep-touching", help="Do not separate touching instances (they then count as one "
         "object in Nutil and PyNutil).")] = False,
     registration: Annotated[Optional[Path], typer.Option(
-        "--registration", help="QuickNII/VisuAlign/DeepSlice JSON or XML: warn about masks "
+        "--registration", help="QuickNII, VisuAlign or DeepSlice JSON, or XML: warn about masks "
         "PyNutil would skip.")] = None,
     overwrite: Overwrite = False,
     jobs: Jobs = None,
@@ -79,6 +77,11 @@ def masks(
 
     Example: quint-prep masks ilastik_out/ -o masks/mouse12 --images prepared/mouse12 --labels 2
     """
+    from quint_prep.cli.reports import report_masks
+    from quint_prep.masks.convert import MaskSettings, plan_masks
+    from quint_prep.masks.series import convert_and_check
+    from quint_prep.outputs import guard_output_dir
+
     if images is not None and manifest is not None:
         raise UsageError("give --images or --manifest, not both")
     workers = workers_option(jobs, memory, scheduler)
@@ -108,6 +111,8 @@ def masks(
 
 def _registration(path: Path | None) -> Registration | None:
     """The --registration file, read before any mask is written (a bad file is a usage error)."""
+    from quint_prep.registration.files import read_registration
+
     if path is None:
         return None
     try:
@@ -118,6 +123,8 @@ def _registration(path: Path | None) -> Registration | None:
 
 def _series(images: Path | None, manifest: Path | None) -> list[SeriesImage] | None:
     """The image series to name masks after, from --images or --manifest (None: neither)."""
+    from quint_prep.masks.matching import series_from_folder, series_from_manifest
+
     if images is None and manifest is None:
         return None
     if images is not None:

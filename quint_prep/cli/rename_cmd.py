@@ -7,9 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from quint_prep.errors import UsageError
-from quint_prep.rename import apply_plan, log_path, plan_series_renames, undo_log
 from quint_prep.cli.common import JsonOutput, Wait, format_table, listener, print_json, reported, writing
+from quint_prep.errors import UsageError
 
 Pattern = Annotated[str, typer.Option(
     "--pattern", "-p", help="New stem: {prefix} (the old stem without _sNNN, or --prefix), "
@@ -46,6 +45,8 @@ def rename(
 
     Example: quint-prep rename scans/mouse12/ --pattern "mouse12_s{n:03d}" --start 2 --step 2
     """
+    from quint_prep.rename import apply_plan, log_path, plan_series_renames, undo_log
+
     if undo is not None:
         if sources:
             raise UsageError("--undo LOG takes no files: the log lists them")

@@ -4,25 +4,24 @@ matching stage of ``run`` (no command module imports another)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import typer
 
-from quint_prep.downscale.series import DownscaleOutcome
-from quint_prep.check.findings import CheckReport
-from quint_prep.masks.colours import Colour
-from quint_prep.masks.consumers import CONSUMERS_FILE
-from quint_prep.manifest import manifest_path
-from quint_prep.registration.quicknii import DESCRIPTOR_NAME
-from quint_prep.masks.convert import MaskResult
-from quint_prep.masks.series import MasksOutcome
+from quint_prep.choices import DESCRIPTOR_NAME
+from quint_prep.cli.common import format_table, print_json, warn
 from quint_prep.scale import factor_for_display
 from quint_prep.status import Status
-from quint_prep.sweep.decide import Recommendation
-from quint_prep.sweep.page import NO_OBJECTS_NOTE, recommendation_text, sweep_json
-from quint_prep.sweep.sample import SectionSweep
-from quint_prep.sweep.series import SweepOutcome
-from quint_prep.cli.common import format_table, print_json, warn
+
+if TYPE_CHECKING:  # each report imports what it prints: downscale does not load masks or sweep
+    from quint_prep.check.findings import CheckReport
+    from quint_prep.downscale.series import DownscaleOutcome
+    from quint_prep.masks.colours import Colour
+    from quint_prep.masks.convert import MaskResult
+    from quint_prep.masks.series import MasksOutcome
+    from quint_prep.sweep.decide import Recommendation
+    from quint_prep.sweep.sample import SectionSweep
+    from quint_prep.sweep.series import SweepOutcome
 
 
 # --- check ----------------------------------------------------------------------------------
@@ -58,6 +57,8 @@ def report_downscale(outcome: DownscaleOutcome, *, json_output: bool, show_json:
                      notes: Sequence[str] = ()) -> dict:
     """Print the summary (or JSON) and the check verdict on what was written; return the
     summary document (what ``--json`` prints; ``run`` nests it under its stage)."""
+    from quint_prep.manifest import manifest_path
+
     document = outcome.to_json()
     counts, output, verdict = outcome.counts, outcome.output, outcome.check
     if json_output:
@@ -116,6 +117,8 @@ def report_masks(outcome: MasksOutcome, *, json_output: bool, show_json: bool = 
     """Print the summary table (or JSON), the counts, the upload-check verdict and the settings
     for the quantifiers (written to OUT/quint-prep-consumers.json); return the summary
     document (``run`` nests it under its stage)."""
+    from quint_prep.masks.consumers import CONSUMERS_FILE
+
     document = outcome.to_json()
     if json_output:
         if show_json:
@@ -179,6 +182,8 @@ def report_sweep(outcome: SweepOutcome, *, json_output: bool, show_json: bool = 
     """Print what a sweep made: the JSON summary (unless ``show_json`` is False: the caller
     nests it), or the tables, the recommendation and where the page is. Returns the JSON
     summary (None without a recommendation)."""
+    from quint_prep.sweep.page import sweep_json
+
     if not outcome.labels_in_image:
         warn("libvips could not render text here: the sheets are unlabelled, index.html has the labels")
     recommendation = outcome.recommendation
@@ -195,6 +200,8 @@ def report_sweep(outcome: SweepOutcome, *, json_output: bool, show_json: bool = 
 
 def _print_summary(output: Path, done: Sequence[SectionSweep], recommendation: Recommendation,
                    csv_written: bool) -> None:
+    from quint_prep.sweep.page import NO_OBJECTS_NOTE, recommendation_text
+
     typer.echo(_factor_table(done))
     if any(s.comparisons for s in done):
         typer.echo("")

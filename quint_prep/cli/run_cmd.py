@@ -4,23 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import TYPE_CHECKING, Annotated, Callable, Optional
 
 import typer
 
-from quint_prep.config import SeriesConfig, resolve
-from quint_prep.errors import EXIT_FAILED, QuintPrepError
-from quint_prep.parallel import Workers
-from quint_prep.runner import (Stage, make_dependencies, plan_downscale,
-                      plan_masks_stage, run_check, run_downscale, run_masks, run_sweep_stage,
-                      stages_to_run, workers_for)
-from quint_prep.cli.common import (Jobs, JsonOutput, Memory, Overwrite, Quiet, Scheduler, Wait, listener, print_json,
+from quint_prep.choices import Stage
+from quint_prep.cli.common import (RunJobs, JsonOutput, Memory, Overwrite, Quiet, Scheduler, Wait, listener, print_json,
                      reported, warn, workers_option, writing)
-from quint_prep.manifest import manifest_path
-from quint_prep.outputs import guard_output_dir
-from quint_prep.cli import run_plan
-from quint_prep.cli.reports import registration_note, report_downscale, report_masks, report_sweep, report_text
+from quint_prep.errors import EXIT_FAILED, QuintPrepError
 from quint_prep.status import Status
+
+if TYPE_CHECKING:  # the library is imported where the work starts: --help stays light
+    from quint_prep.config import SeriesConfig
+    from quint_prep.parallel import Workers
 
 
 @reported
@@ -33,7 +29,7 @@ def run(
                                           "image and mask: new, changed, up to date, and why); "
                                           "write nothing. Exit 1 when files would fail.")] = False,
     overwrite: Overwrite = False,
-    jobs: Jobs = None,
+    jobs: RunJobs = None,
     memory: Memory = None,
     scheduler: Scheduler = None,
     make_deps: Annotated[Optional[str], typer.Option(
@@ -53,6 +49,10 @@ def run(
 
     Example: quint-prep run configs/mouse12.toml --jobs 2
     """
+    from quint_prep.cli import run_plan
+    from quint_prep.config import resolve
+    from quint_prep.runner import make_dependencies, stages_to_run, workers_for
+
     cli_memory = workers_option(None, memory, None).memory
     settings = resolve(config, {"jobs": jobs, "memory": memory})
     if make_deps is not None:
@@ -95,6 +95,9 @@ def run(
 def _output_folders(settings: SeriesConfig, stages: tuple[Stage, ...]) -> list[Path]:
     """The folders the stages write (created, refused when inside a source folder), so the
     run holds their writer locks from start to end."""
+    from quint_prep.manifest import manifest_path
+    from quint_prep.outputs import guard_output_dir
+
     images = settings.image_sources()
     wanted = {Stage.DOWNSCALE: [(settings.output, images),
                                 *([(settings.registration, images)] if settings.registration
@@ -119,6 +122,9 @@ class StageDone:
 
 def _downscale_stage(settings: SeriesConfig, workers: Workers, *, overwrite: bool,
                      quiet: bool, json_output: bool) -> StageDone:
+    from quint_prep.cli.reports import registration_note, report_downscale
+    from quint_prep.runner import plan_downscale, run_downscale
+
     plan = plan_downscale(settings)
     notes = [registration_note(settings.registration)] if settings.registration else []
     outcome = run_downscale(settings, plan, workers, overwrite=overwrite, listener=listener(quiet))
@@ -128,6 +134,9 @@ def _downscale_stage(settings: SeriesConfig, workers: Workers, *, overwrite: boo
 
 def _masks_stage(settings: SeriesConfig, workers: Workers, *, overwrite: bool,
                  quiet: bool, json_output: bool) -> StageDone:
+    from quint_prep.cli.reports import report_masks
+    from quint_prep.runner import plan_masks_stage, run_masks
+
     plan = plan_masks_stage(settings, overwrite=overwrite)
     outcome = run_masks(settings, plan, overwrite=overwrite, workers=workers,
                         listener=listener(quiet))
@@ -136,6 +145,9 @@ def _masks_stage(settings: SeriesConfig, workers: Workers, *, overwrite: bool,
 
 def _check_stage(settings: SeriesConfig, workers: Workers, *, overwrite: bool,
                  quiet: bool, json_output: bool) -> StageDone:
+    from quint_prep.cli.reports import report_text
+    from quint_prep.runner import run_check
+
     report = run_check(settings)
     if not json_output:
         typer.echo(report_text(report, settings.colour if settings.segmentations else None))
@@ -147,6 +159,9 @@ def _check_stage(settings: SeriesConfig, workers: Workers, *, overwrite: bool,
 def _sweep_stage(settings: SeriesConfig, workers: Workers, *, overwrite: bool,
                  quiet: bool, json_output: bool) -> StageDone:
     """``make sweep``: the sweep of the config's images, segmentations and choices."""
+    from quint_prep.cli.reports import report_sweep
+    from quint_prep.runner import run_sweep_stage
+
     failed = 0
     summary = None
     try:

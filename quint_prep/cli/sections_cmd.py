@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from quint_prep.errors import EXIT_FAILED, UsageError
-from quint_prep.sections.plan import Box, Order
-from quint_prep.sections.detect import DetectSettings
-from quint_prep.sections.page import INDEX_NAME, make_plan
-from quint_prep.sections.tissue import Background
+from quint_prep.choices import Background, Order
 from quint_prep.cli.common import JsonOutput, Overwrite, error_line, print_json, reported
+from quint_prep.errors import EXIT_FAILED, UsageError
+
+if TYPE_CHECKING:  # the library is imported where the work starts: --help stays light
+    from quint_prep.sections.plan import Box
 
 Slides = Annotated[list[Path], typer.Argument(
     help="Slide files or folders of slides (natural name order), in series order.",
@@ -21,6 +21,8 @@ Slides = Annotated[list[Path], typer.Argument(
 
 def parse_box(text: str, option: str = "--exclude") -> Box:
     """Parse ``X,Y,W,H`` (level-0 pixels) into a Box; UsageError naming the option if not."""
+    from quint_prep.sections.plan import Box
+
     try:
         x, y, w, h = (int(part) for part in text.split(","))
     except ValueError:
@@ -75,6 +77,9 @@ def sections(
 
     Example: quint-prep sections slides/ -o plan --prefix mouse12 --step 2
     """
+    from quint_prep.sections.detect import DetectSettings
+    from quint_prep.sections.page import INDEX_NAME, make_plan
+
     settings = DetectSettings(background=background, join=join, min_area=min_area, margin=margin,
                               order=order, reverse=reverse,
                               exclude=tuple(parse_box(text) for text in exclude or ()))

@@ -3,29 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from quint_prep.errors import EXIT_FAILED
-from quint_prep.masks.labels import LabelsTable
-from quint_prep.masks.sources import SourceKind
-from quint_prep.downscale.normalise import DEFAULT_PERCENTILES_TEXT, parse_normalisation
-from quint_prep.downscale.resample import Method
-from quint_prep.scale import DEFAULT_MAX_SIZE
-from quint_prep.sweep.decide import DEFAULT_FACTORS_TEXT, DEFAULT_SECTIONS, parse_factors, parse_picks, parse_region
-from quint_prep.sweep.sample import ObjectSettings
-from quint_prep.sweep.series import SweepSettings, plan_sweep, run_sweep
+from quint_prep.choices import (DEFAULT_FACTORS_TEXT, DEFAULT_PERCENTILES_TEXT, DEFAULT_SECTIONS, Method,
+                                SourceKind)
 from quint_prep.cli.common import (InstanceIds, Invert, JsonOutput, Labels, LabelsTableOption, MaskSource,
                      MaxSize, ObjectColour, Overwrite, Quiet,
                      Sources, Wait, colour_option, labels_option, listener, reported,
                      size_option, table_option, writing)
-from quint_prep.cli.reports import report_sweep
+from quint_prep.errors import EXIT_FAILED
+from quint_prep.scale import DEFAULT_MAX_SIZE
+
+if TYPE_CHECKING:  # the library is imported where the work starts: --help stays light
+    from quint_prep.masks.labels import LabelsTable
+    from quint_prep.sweep.sample import ObjectSettings
 
 
 def _objects(labels: str | None, object_colour: str | None, source: SourceKind | None,
              invert: bool, instance_ids: str | None,
              labels_table: Path | LabelsTable | None) -> ObjectSettings:
+    from quint_prep.masks.labels import LabelsTable
+    from quint_prep.sweep.sample import ObjectSettings
+
     colour = colour_option(object_colour, "--object-colour") if object_colour else None
     table = labels_table if isinstance(labels_table, LabelsTable) else table_option(labels_table)
     return ObjectSettings(labels_option(labels), colour, source, invert,
@@ -82,6 +83,11 @@ def sweep(
 
     Example: quint-prep sweep scans/mouse12/ -o sweep/mouse12 --segmentations seg/mouse12 --labels 2
     """
+    from quint_prep.cli.reports import report_sweep
+    from quint_prep.downscale.normalise import parse_normalisation
+    from quint_prep.sweep.decide import parse_factors, parse_picks, parse_region
+    from quint_prep.sweep.series import SweepSettings, plan_sweep, run_sweep
+
     objects = _objects(labels, object_colour, source, invert, instance_ids, labels_table)
     settings = SweepSettings(
         sources=tuple(sources), output=output, factors=parse_factors(factors), sections=sections,

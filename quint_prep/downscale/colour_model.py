@@ -9,21 +9,12 @@ files. The model is decided for the whole series from the headers before anythin
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Iterable, Sequence
 
 import pyvips
 
+from quint_prep.choices import ColourModel  # light: for --help
 from quint_prep.series import ImageInfo
-
-
-class ColourModel(str, Enum):
-    """The bands of every output: ``rgb`` (3 bands), ``grey`` (1 band), or ``auto``: RGB when
-    any section of the series is colour, else grey."""
-
-    AUTO = "auto"
-    RGB = "rgb"
-    GREY = "grey"
 
 
 def colour_bands(info: ImageInfo, channels: Sequence[str] | None = None) -> int:

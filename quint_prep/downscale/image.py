@@ -6,19 +6,19 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
-from enum import Enum
 from pathlib import Path
 from typing import Callable, Sequence
 
 import pyvips
 
+from quint_prep.choices import OutputFormat  # light: for --help
 from quint_prep.downscale.colour_model import ColourModel, series_bit_depth, series_colour_model
 from quint_prep.errors import InputError, UsageError
 from quint_prep.naming import name_problems
 from quint_prep.downscale.normalise import Normalisation, Window, WindowPlan, plan_windows
 from quint_prep.orientation import Orientation, OrientationPlan
 from quint_prep.outputs import atomic_output, temporary_path
-from quint_prep.parallel import run_interruptibly
+from quint_prep.parallel import Cancellation, run_interruptibly
 from quint_prep.downscale.resample import Method, downscale_pipeline
 from quint_prep.scale import Size, check_factor
 from quint_prep.series import ImageInfo, file_notes, vips_reason
@@ -27,14 +27,6 @@ from quint_prep.status import Status
 from quint_prep.slides.tiffstream import stream_error
 
 PROGRESS_MEGAPIXELS = 100.0  # images larger than this report progress while they are written
-
-
-class OutputFormat(str, Enum):
-    """Output file formats: PNG (default; what ilastik and the QUINT tools read best), JPEG, TIFF."""
-
-    PNG = "png"
-    JPG = "jpg"
-    TIF = "tif"
 
 
 @dataclass(frozen=True)
@@ -199,11 +191,13 @@ def _with_resolution(image: pyvips.Image, info: ImageInfo, target: Size) -> pyvi
 
 
 def downscale_one(info: ImageInfo, output: Path, target: Size, settings: DownscaleSettings,
-                  on_progress: Callable[[float], None] | None = None) -> str:
+                  on_progress: Callable[[float], None] | None = None,
+                  cancellation: Cancellation | None = None) -> str:
     """Write one downscaled (and oriented) image atomically; return how its pixels were loaded.
 
-    ``target`` is the size before orientation. Raises InputError when the source cannot be
-    decoded or the output cannot be written.
+    ``target`` is the size before orientation. ``cancellation`` (a run in threads) stops the
+    pipeline when the run is cancelled. Raises InputError when the source cannot be decoded,
+    the output cannot be written or the run was cancelled.
     """
     orientation = settings.orientations.for_stem(info.stem)
     made: list[pyvips.Image] = []
@@ -218,6 +212,8 @@ def downscale_one(info: ImageInfo, output: Path, target: Size, settings: Downsca
                                          bit_depth=settings.bit_depth)
         image = _with_resolution(image, info, target)
         made.append(image)
+        if cancellation is not None:
+            cancellation.watch(image)
         if on_progress is not None:
             image.set_progress(True)
             image.signal_connect("eval", lambda _image, progress: on_progress(progress.percent / 100))
@@ -236,3 +232,6 @@ def downscale_one(info: ImageInfo, output: Path, target: Size, settings: Downsca
             f"failed while decoding or writing: {vips_reason(error)}", info.path) from error
     except OSError as error:
         raise InputError(f"cannot write {output.name}: {error.strerror}", info.path) from error
+    finally:
+        if cancellation is not None and made:
+            cancellation.release(made[0])

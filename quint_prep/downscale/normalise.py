@@ -20,6 +20,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pyvips
 
+from quint_prep.choices import DEFAULT_PERCENTILES, DEFAULT_PERCENTILES_TEXT  # light: for --help
 from quint_prep.errors import InputError, UsageError
 from quint_prep.manifest import read_manifest
 from quint_prep.slides.tiffstream import stream_error
@@ -27,8 +28,6 @@ from quint_prep.series import ImageInfo, channel_names, level_options, open_sour
 
 HISTOGRAM_MIN_PIXELS = 2_000_000
 MODES = ("auto", "series", "image", "none", "fixed")
-DEFAULT_PERCENTILES = (0.1, 99.9)  # low, high: the window of every mode but fixed
-DEFAULT_PERCENTILES_TEXT = ",".join(f"{p:g}" for p in DEFAULT_PERCENTILES)  # as --percentiles takes it
 
 
 @dataclass(frozen=True)

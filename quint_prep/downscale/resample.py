@@ -8,32 +8,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import Enum
 from typing import Callable, Sequence
 
 import pyvips
 
+from quint_prep.choices import Method  # light: for --help
 from quint_prep.downscale.colour_model import ColourModel, to_colour_model, to_depth
 from quint_prep.errors import InputError
 from quint_prep.downscale.normalise import Window, apply_window, select_channels
 from quint_prep.scale import Size
 from quint_prep.series import DECODE_FAIL_ON, ImageInfo, level_options, open_source
-
-
-class Method(str, Enum):
-    """Image resampling methods (masks use their own label-safe methods).
-
-    - ``area``: box ``shrinkh``/``shrinkv`` by the integer part of the scale (every source pixel
-      counts once: area-correct), then ``reduceh``/``reducev`` with a lanczos3 kernel for the
-      remaining fraction (< 2x). Cheapest antialiased reduction; the default.
-    - ``lanczos3``: libvips ``resize`` with ``kernel="lanczos3"`` (box shrink only to 2x the
-      target, lanczos3 for the rest): slightly sharper, slower on large factors.
-    Both start from the smallest stored pyramid level, or JPEG shrink-on-load, that is still at
-    least the target size.
-    """
-
-    AREA = "area"
-    LANCZOS3 = "lanczos3"
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from contextlib import closing
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -24,7 +25,8 @@ from quint_prep.manifest import (IMAGE_KIND, ImageRecord, Manifest, load_or_new,
 from quint_prep.one_series import (existing, other_series, remove_replaced, settings_differences,
                          short_differences)
 from quint_prep.outputs import guard_output_dir, remove_stale_temporaries, staged_path
-from quint_prep.parallel import Workers, interrupts_deferred, run_tasks
+from quint_prep.parallel import (Cancellation, Workers, cpu_cores, default_jobs,
+                                 interrupts_deferred, run_tasks)
 from quint_prep.progress import Listener
 from quint_prep.registration.quicknii import DESCRIPTOR_NAME, series_name, slice_entries, write_descriptor
 from quint_prep.registration.series import (RegistrationSettings, registration_factor, registration_image,
@@ -103,7 +105,9 @@ def downscale_series(plan: SeriesPlan, output_dir: Path, settings: DownscaleSett
     Up-to-date outputs (same source size and time, same settings, per the manifest) are
     skipped unless ``overwrite``; a file in the way that quint-prep did not write is refused
     unless ``overwrite``. With ``workers`` (jobs > 1 or a Dask scheduler) images are written
-    by worker processes, widest first, and results come in the order they finish. With
+    several at once (locally in threads of this process, see ``parallel``), widest first, and
+    results come in the order they finish; ``Workers()`` without jobs writes one image per core
+    when every image to write is small (``local_jobs``). With
     ``registration``, each section's registration image is derived from its written output
     and a QuickNII descriptor is written. The manifest is written here only, and updated even
     when the run is interrupted. A folder that holds a series made with other settings is
@@ -155,6 +159,8 @@ def _downscale_locked(plan: SeriesPlan, output_dir: Path, settings: DownscaleSet
         manifest.stale = set(outputs.other_series) & keep
     write_manifest(output_dir, manifest)  # this run's settings, before any output (journal)
     clear_journal(output_dir)  # what a killed run recorded there is in the manifest now
+    if workers is not None:
+        workers = local_jobs(workers, outputs.entries)
     try:
         if workers is None or workers.in_process:
             results = (_write_here(entry, settings, manifest, progress_for)
@@ -345,11 +351,22 @@ class DownscaleTask:
     settings: DownscaleSettings
 
 
-def run_downscale_task(task: DownscaleTask) -> tuple[str, str, float]:
-    """Worker side of a parallel run: (load description, error message or "", seconds)."""
+def local_jobs(workers: Workers, entries: Sequence[PlannedOutput]) -> Workers:
+    """The workers with their default jobs when none were asked for: one image per core when
+    at least two images are to be written and none is above PROGRESS_MEGAPIXELS (those run one
+    at a time, with their progress bar, at the peak memory of one image), else 1."""
+    todo = [e.info.size.megapixels for e in entries if e.decision.action == Action.WRITE]
+    return workers.with_default_jobs(default_jobs(todo, cpu_cores(), largest=PROGRESS_MEGAPIXELS))
+
+
+def run_downscale_task(task: DownscaleTask,
+                       cancellation: Cancellation | None = None) -> tuple[str, str, float]:
+    """Worker side of a parallel run: (load description, error message or "", seconds).
+    ``cancellation``: the task runs in a thread of the parent and stops when it is cancelled."""
     started = time.perf_counter()
     try:
-        load = downscale_one(task.info, task.staged, task.target, task.settings)
+        load = downscale_one(task.info, task.staged, task.target, task.settings,
+                             cancellation=cancellation)
     except QuintPrepError as error:
         return "", error.message, time.perf_counter() - started
     return load, "", time.perf_counter() - started
@@ -376,13 +393,27 @@ def _write_in_workers(entries: Sequence[PlannedOutput], settings: DownscaleSetti
     # Absolute paths: Dask workers may run elsewhere, in another working folder.
     tasks = [DownscaleTask(replace(e.info, path=e.info.path.absolute()),
                            staged_path(e.output.absolute()), e.target, settings) for e in todo]
-    for done in run_tasks(run_downscale_task, tasks, costs=costs, workers=workers):
+    # Locally in threads: a downscale runs in libvips, which releases the GIL (see parallel).
+    cancellation = None if workers.scheduler else Cancellation()
+    function = (run_downscale_task if cancellation is None
+                else partial(run_downscale_task, cancellation=cancellation))
+    again = []
+    for done in run_tasks(function, tasks, costs=costs, workers=workers,
+                          cancellation=cancellation):
         entry, task = todo[done.index], tasks[done.index]
         load, message, seconds = done.value if not done.error else ("", done.error, 0.0)
-        if message:
+        if message and not done.error and cancellation is not None:
+            again.append(entry)  # libvips' reason: see below
+        elif message:
             yield _failed(entry, message, manifest)
         else:
             yield _publish(entry, task.staged, load, manifest, seconds, settings)
+    # libvips keeps ONE error buffer per process, and a pipeline running in another thread
+    # clears it: the reason an image failed in a thread is often lost ("unable to call
+    # pngsave" instead of "Not enough data at scanline ...") or another image's. So an image
+    # that failed in a thread is run again alone, which gives its own reason.
+    for entry in again:
+        yield _write_here(entry, settings, manifest, None)
 
 
 @dataclass(frozen=True)
@@ -429,6 +460,15 @@ class DownscaleRequest:
                               colour_model=self.colour_model),
             plan, given=given)
         return settle_colour_model(settings, plan.images)
+
+
+def in_plan_order(results: Sequence[ImageResult], plan: SeriesPlan) -> list[ImageResult]:
+    """The results in the order of the plan's images (parallel runs finish out of order)."""
+    position: dict[tuple[Path, str], int] = {}
+    for index, info in enumerate(plan.images):
+        position.setdefault((info.path, info.stem), index)
+    return sorted(results, key=lambda r: position.get(
+        (r.source, r.output.stem if r.output else ""), len(position)))
 
 
 @dataclass(frozen=True)
@@ -500,6 +540,7 @@ def downscale_checked(request: DownscaleRequest, plan: SeriesPlan,
                 for note in result.warnings:
                     listener.note(f"{result.source.name}: {note}")
             bar.update(1)
+    done = in_plan_order(done, plan)
     counts = StatusCounts.of((r.status for r in done), failed=len(plan.problems))
     check = (check_downscaled(output_dir)
              if counts.ok_outputs and manifest_path(output_dir).exists() else None)

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field, replace
-from enum import Enum
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
 import pyvips
 
+from quint_prep.choices import SizeMode  # light: for --help
 from quint_prep.errors import InputError, QuintPrepError, UsageError
 from quint_prep.folder_lock import folder_lock
 from quint_prep.journal import clear as clear_journal, publish
@@ -46,13 +46,6 @@ from quint_prep.status import Status
 Progress = Callable[[float], None]
 
 PROGRESS_MEGAPIXELS = 100.0  # masks larger than this report progress while they are written
-
-
-class SizeMode(str, Enum):
-    """Output size: ``mask`` keeps the segmentation's own size; ``image`` takes its image's."""
-
-    MASK = "mask"
-    IMAGE = "image"
 
 
 Planned = tuple[MaskFile, str, "SeriesImage | None"]  # a mask, its output name, its image

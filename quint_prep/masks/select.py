@@ -8,12 +8,12 @@ it averages the 0/255 selection and thresholds it back to 0/255.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 from typing import Callable, Sequence
 
 import numpy as np
 import pyvips
 
+from quint_prep.choices import MaskResample  # light: for --help
 from quint_prep.errors import InputError
 from quint_prep.masks.sources import MaskFile, SourceKind, colour_counts, label_counts
 from quint_prep.downscale.resample import exact_size, shrink_then_reduce
@@ -232,24 +232,6 @@ def _palette_needs_labels(mask: MaskFile) -> str:
             parts.append(f"{index} = {_rgb(colour)} ({count / total:.1%})")
     return ("ilastik labels: say which label values are objects with --labels (or "
             f"--object-colour R,G,B); labels in this file: {', '.join(parts)}")
-
-
-class MaskResample(str, Enum):
-    """Label-safe resampling of the 0/255 object selection (never invents colours).
-
-    - ``area``: box average (``shrinkh``/``shrinkv`` by the integer part of the scale, then
-      ``reduceh``/``reducev`` with a linear kernel for the rest, in float), then objects where
-      the average is at least 50%: keeps the object area fraction. The default.
-    - ``any``: the same average, objects where it is above 0: an output pixel is an object if
-      any input pixel under it is. Keeps small objects; inflates their area.
-    - ``nearest``: ``reduceh``/``reducev`` with the nearest kernel: one input pixel per output
-      pixel. Fastest; small objects are kept or dropped at random.
-    Enlarging (``--size image`` on a smaller mask) always repeats pixels (nearest).
-    """
-
-    AREA = "area"
-    ANY = "any"
-    NEAREST = "nearest"
 
 
 def box_average(selection: pyvips.Image, target: Size) -> pyvips.Image:

@@ -20,32 +20,15 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 
 import numpy as np
 import pyvips
 
+from quint_prep.choices import SourceKind  # light: for --help
 from quint_prep.masks.colours import PNG_SIGNATURE, ColourCounts, count_image_colours
 from quint_prep.errors import InputError
 from quint_prep.series import DECODE_FAIL_ON, IMAGE_SUFFIXES, ImageInfo, open_image, read_info, vips_reason
-
-
-class SourceKind(str, Enum):
-    """Where a segmentation comes from; decides how its pixels are read and the default labels.
-
-    - ``ilastik``: label values 1..N; which ones are objects must be given with ``--labels``.
-    - ``cellpose``: instance labels, 0 = background; default objects: every non-zero label.
-    - ``qupath``: indexed (palette) label image; default objects: every index but 0.
-    - ``binary``: 0/255 (or 0/1) mask; default objects: non-zero.
-    - ``rgb``: coloured RGB/RGBA image; objects chosen with ``--object-colour``.
-    """
-
-    ILASTIK = "ilastik"
-    CELLPOSE = "cellpose"
-    QUPATH = "qupath"
-    BINARY = "binary"
-    RGB = "rgb"
 
 
 # Tool suffixes appended to the original image stem, longest first (matched case-insensitively).

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from quint_prep.choices import DESCRIPTOR_NAME  # light: for --help
 from quint_prep.series_plan import read_series
 from quint_prep.errors import InputError, UsageError
 from quint_prep.folder_lock import folder_lock
@@ -26,8 +27,6 @@ from quint_prep.naming import SECTION_PATTERN, parse_section_number
 from quint_prep.outputs import write_text_atomic
 from quint_prep.progress import Listener
 from quint_prep.scale import Size
-
-DESCRIPTOR_NAME = "quicknii-series.xml"  # the series file written beside the registration images
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,12 @@ Each registration image is round(w*Fr) x round(h*Fr) of its segmentation image.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Sequence
 
 import pyvips
 
+from quint_prep.choices import RegistrationFormat  # light: for --help
 from quint_prep.errors import InputError
 from quint_prep.outputs import atomic_output
 from quint_prep.downscale.resample import Method, RESAMPLERS, exact_size
@@ -23,13 +23,6 @@ from quint_prep.scale import Size, scaled_size, series_factor
 from quint_prep.series import open_image, vips_reason
 
 DEFAULT_REGISTRATION_BOX = Size(1500, 1000)
-
-
-class RegistrationFormat(str, Enum):
-    """QuickNII and VisuAlign read 24-bit PNG or JPEG."""
-
-    PNG = "png"
-    JPG = "jpg"
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,12 @@ import io
 import math
 import os
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import pyvips
 
+from quint_prep.choices import Order  # light: for --help
 from quint_prep.errors import QuintPrepError, UsageError
 from quint_prep.naming import SECTION_PATTERN, name_issues
 from quint_prep.orientation import Orientation, parse_flip, parse_rotate
@@ -142,14 +142,6 @@ def default_prefix(slide: Path) -> str:
     while "--" in text:
         text = text.replace("--", "-")
     return text
-
-
-class Order(str, Enum):
-    """How sections are ordered on one slide: in rows (top to bottom, each left to right) or
-    in columns (left to right, each top to bottom)."""
-
-    ROWS = "rows"
-    COLUMNS = "columns"
 
 
 def reading_order(boxes: Sequence[Box], order: Order = Order.ROWS, reverse: bool = False) -> list[int]:

@@ -15,12 +15,12 @@ aside in ``Detection.labels`` so the caller can say where it was.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 from typing import Sequence
 
 import numpy as np
 import pyvips
 
+from quint_prep.choices import Background  # light: for --help
 from quint_prep.sections.plan import Box
 
 RELATIVE_MIN_AREA = 0.05  # without --min-area: drop regions under 5% of the largest one's tissue
@@ -29,14 +29,6 @@ INK_GREYNESS = 40  # ... with its channels this close together: print, not stain
 LABEL_INK = 0.5  # a region whose tissue is at least half ink ...
 LABEL_END = 0.3  # ... lying within this fraction of the slide's longer side from one end,
 LABEL_SIDE = 0.2  # ... and at least this fraction of its shorter side long (not a speck)
-
-
-class Background(str, Enum):
-    """What the slide looks like where there is no tissue."""
-
-    AUTO = "auto"
-    WHITE = "white"  # brightfield: dark tissue on a bright slide
-    DARK = "dark"  # fluorescence: bright tissue on a dark slide
 
 
 @dataclass(frozen=True)

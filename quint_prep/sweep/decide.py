@@ -13,14 +13,13 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from quint_prep.choices import (DEFAULT_FACTORS, DEFAULT_FACTORS_TEXT,  # light: for --help
+                                DEFAULT_SECTIONS)
 from quint_prep.masks.components import ComponentStats
 from quint_prep.errors import UsageError
 from quint_prep.masks.select import MaskResample
 from quint_prep.scale import Size, check_factor, consistent_factor, scaled_size
 
-DEFAULT_FACTORS = (0.5, 0.25, 0.125, 0.0625)
-DEFAULT_FACTORS_TEXT = ",".join(f"{f:g}" for f in DEFAULT_FACTORS)  # as --factors takes it
-DEFAULT_SECTIONS = 3
 DISPLAY_SIDE = 400  # px: every crop of the region is enlarged to this size (nearest neighbour)
 MIN_OBJECT_PX = 3.0  # objects narrower than this at a factor are at risk
 MODES = tuple(mode.value for mode in MaskResample)  # the label-safe mask resampling modes, in order
