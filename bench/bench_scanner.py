@@ -2,7 +2,8 @@
 the time of decoding the same file's full-resolution pixels with its own library, and under
 400 MB peak RSS. Each case runs in its own process (bench/measure.py); files are made once in
 bench/cache/scanner/ with pylibCZIrw (zstd subblocks of 1024 px) and tifffile (Aperio SVS,
-256 px JPEG tiles, level 0 only: the worst case, no pyramid to skip pixels with).
+256 px JPEG tiles, level 0 only: the worst case, no pyramid to skip pixels with). quint_prep
+is compiled first (compileall), as an install is; the load average is printed before and after.
 
 Usage: python bench/bench_scanner.py [WIDTH HEIGHT] [--only czi|svs] [--repeat N]
 """
@@ -10,6 +11,8 @@ Usage: python bench/bench_scanner.py [WIDTH HEIGHT] [--only czi|svs] [--repeat N
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -105,8 +108,10 @@ def main() -> int:
     python = sys.executable
     quint = str(Path(python).parent / "quint-prep")
     import pyvips
+    subprocess.run([python, "-m", "compileall", "-q", str(Path(__file__).parent.parent / "quint_prep")],
+                   check=True, stdout=subprocess.DEVNULL)
     print(f"libvips {pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}, {width}x{height}, "
-          f"factor 0.25, best of {args.repeat}")
+          f"factor 0.25, best of {args.repeat}, load average {os.getloadavg()[0]:.1f}")
     failed = 0
     for kind, make, decode in (("czi", make_czi, DECODE_CZI), ("svs", make_svs, DECODE_SVS)):
         if args.only and kind != args.only:
@@ -131,6 +136,7 @@ def main() -> int:
               f"(CPU {down.cpu_seconds:.1f} s) {down.peak_mb:.0f} MB ({down.status}); wall ratio "
               f"{ratio:.2f} (budget {TIME_RATIO}), CPU ratio {cpu_ratio:.2f}, peak budget "
               f"{PEAK_MB:.0f} MB: {verdict}; others' CPU {base.others_cpu + down.others_cpu:.0f} s")
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
     return 1 if failed else 0
 
 
