@@ -264,20 +264,22 @@ class CziSlide(Slide):
         TIFF is an aligned (kx * tile) x (ky * tile) region read from libCZI and box-averaged
         (libvips, the GIL released) before B,G,R becomes R,G,B on the small tile, and the next
         tiles are read ahead in two threads. The pixels are those of ``level_image(level)
-        .shrinkh(kx, ceil=True).shrinkv(ky, ceil=True)``, bit for bit."""
-        if kx <= 1 and ky <= 1:
-            return self.level_image(level)
-        size = self.levels[level].size
-        tile = shrunk_tile(self._survey.side, kx, ky) if level == 0 else self.tile
+        .shrinkh(kx, ceil=True).shrinkv(ky, ceil=True)``, bit for bit. Stored pyramid layers
+        keep their own tiles (libCZI's zoomed reads of other regions could round otherwise;
+        no file written here has layers to test it on)."""
+        if level != 0 or (kx <= 1 and ky <= 1):
+            return super().shrunk_image(level, kx, ky)
+        size = self.levels[0].size
+        tile = shrunk_tile(self._survey.side, kx, ky)
         # libCZI's cache keeps only the subblocks that two tile rows read (none when the rows
         # cut no subblock), at most a row of them (135 MB across a 40000 px Bgr24 slide).
         straddling = straddling_bytes(self._survey.rows, self._origin[1], ky * tile)
-        reader = self._reader if level != 0 else self._stack.enter_context(
+        reader = self._stack.enter_context(
             _open_reader(self.path, min(cache_size(straddling), self._survey.cache)))
 
         def block(x: int, y: int, w: int, h: int) -> np.ndarray:
             left, top = x * kx, y * ky
-            planes = self._planes(reader, level, left, top, min(w * kx, size.width - left),
+            planes = self._planes(reader, 0, left, top, min(w * kx, size.width - left),
                                   min(h * ky, size.height - top))
             return self._combined([shrink_block(plane, kx, ky) for plane in planes])
 
