@@ -53,6 +53,7 @@ def bench_sources(quick: bool) -> list[Source]:
         Source("pyramid", Size(40000 // d, 30000 // d), "pyramid", False),
         Source("striped", Size(20000 // d, 15000 // d), "striped", True),
         Source("striped", Size(10000 // d, 7500 // d), "striped", False),
+        Source("striped", Size(10000 // d, 30000 // d), "striped", False),  # 4x by height
     ]
 
 
