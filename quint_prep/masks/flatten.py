@@ -94,22 +94,22 @@ def _flatten_instances(mask: MaskFile, target: Size, options: FlattenOptions,
     def resampled_ids() -> pyvips.Image:
         return resample_instances(source_ids(), target, options.resample)
 
-    def objects(ids: pyvips.Image, cache: bool) -> pyvips.Image:
-        return _objects(ids, separate, cache)
+    def objects(ids: pyvips.Image) -> pyvips.Image:
+        return _objects(ids, separate)
 
     description = instance_labels(mask, labels)[1] + (
         ", instances separated" if separate else ", touching instances kept")
-    # Resampled ids are separated from the scratch file of settle_resampled_ids; this lazy
-    # selection (no line cache: through one, nearest-resampled ids of a tiled TIFF came out
-    # wrong) is only the fallback for callers that do not settle them.
+    # Resampled ids are separated from the scratch file of settle_resampled_ids (or, shrunk by
+    # a power of two, in numpy); this lazy selection is only the fallback for callers that do
+    # not settle them.
     block = block_shrink(mask.info.size, target, options.resample) \
         if resampled and census_fits(source_ids()) else None
-    return Flattened(objects(resampled_ids(), False), description, (), resampled, separate,
-                     lambda: objects(source_ids(), False), source_ids, resampled_ids, block)
+    return Flattened(objects(resampled_ids()), description, (), resampled, separate,
+                     lambda: objects(source_ids()), source_ids, resampled_ids, block)
 
 
-def _objects(ids: pyvips.Image, separate: bool, cache: bool) -> pyvips.Image:
-    return (separate_instances(ids, cache) if separate else ids) > 0
+def _objects(ids: pyvips.Image, separate: bool) -> pyvips.Image:
+    return (separate_instances(ids) if separate else ids) > 0
 
 
 def settle_resampled_ids(flattened: Flattened, scratch: Path, path: object = None) -> Flattened:
@@ -134,7 +134,7 @@ def settle_resampled_ids(flattened: Flattened, scratch: Path, path: object = Non
         # memory (261 MB of ids for a 14000 x 9333 mask counted in the peak RSS).
         return pyvips.Image.new_from_file(str(scratch), access="sequential")
 
-    return replace(flattened, selection=_objects(resampled_ids(), flattened.separated, False),
+    return replace(flattened, selection=_objects(resampled_ids(), flattened.separated),
                    resampled_ids=resampled_ids)
 
 
@@ -164,4 +164,4 @@ def selection_and_ids(flattened: Flattened, at_source: bool = False) -> PassInpu
     ids = factory()
     if str(ids.format) not in ("uchar", "ushort"):
         return PassInput(default)
-    return PassInput(_objects(ids, flattened.separated, False), ids, flattened.separated)
+    return PassInput(_objects(ids, flattened.separated), ids, flattened.separated)

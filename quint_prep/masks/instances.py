@@ -63,23 +63,6 @@ def instance_labels(mask: MaskFile, labels: Sequence[int] | None) -> tuple[pyvip
 MIXED_VARIANCE = 0.05
 
 
-def shared(image: pyvips.Image) -> pyvips.Image:
-    """Cache recent lines of an image read by several branches of one pipeline.
-
-    libvips recomputes an image for every operation that reads it; the separation reads its
-    input four times (itself, right and lower neighbours), so a small line cache (sequential:
-    lines behind the last request are dropped) computes the resampled ids once per line.
-    Measured on a 30000 x 20000 label TIFF shrunk to 14000 x 9333 (write pass alone): 160 s
-    without it; with lines of 1/2/4/16 rows 42 s / 26 s / 19 s / 16 s at 291 / 341 / 442 /
-    693 MB peak RSS. Two rows keep the whole masks run under the 400 MB budget of the masks
-    issue. Caching the band means of ``_box_ids`` as well cost more memory for no clear gain.
-    masks no longer uses it (issue 18): resampled ids are computed once into a scratch file
-    (masks.flatten.settle_resampled_ids), and through this cache nearest-resampled ids of a
-    random-access (tiled) TIFF were separated wrongly (36 of 1110 pixels in a golden case).
-    """
-    return image.linecache(tile_height=2, access="sequential", threaded=True)
-
-
 def _id_bytes(labels: pyvips.Image) -> list[pyvips.Image]:
     count = {"uchar": 1, "char": 1, "ushort": 2, "short": 2}.get(str(labels.format), 4)
     return [((labels >> (8 * j)) & 255 if j else labels & 255).cast("float")
@@ -166,16 +149,16 @@ def resample_instances(labels: pyvips.Image, target: Size, method: MaskResample)
     return image
 
 
-def separate_instances(labels: pyvips.Image, cache: bool = True) -> pyvips.Image:
+def separate_instances(labels: pyvips.Image) -> pyvips.Image:
     """Background where a pixel's right or lower neighbour is another instance (lazy).
 
     Returns the id image with those pixels set to 0: of each 4-neighbour pair with two different
-    non-zero ids, the left (or upper) pixel is removed, nothing else. ``cache`` puts a line
-    cache on ``labels`` (see ``shared``): worth it when ``labels`` is expensive (resampled),
-    not for a decoded file read in strips, where it only costs memory.
+    non-zero ids, the left (or upper) pixel is removed, nothing else. libvips computes
+    ``labels`` once per branch that reads it (three here): it should be a decoded file or a
+    scratch file, not a resampling (``flatten.settle_resampled_ids``). Masks of 8/16-bit ids
+    are separated strip by strip in numpy instead (``stream.separated_objects``).
     """
     width, height = labels.width, labels.height
-    labels = shared(labels) if cache else labels
     touching = None
     if width > 1:
         right = labels.crop(1, 0, width - 1, height).embed(0, 0, width, height)
